@@ -1,0 +1,41 @@
+# One command per job. `make demo` and `make test` are what a new user runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export MOMA_HOME ?= $(HOME)/.moma
+
+.PHONY: setup venv engine base-images demo demo-stop test test-fast bench-build clean
+
+setup: venv engine base-images ## virtualenv, a Docker engine that answers, base images
+
+venv: $(BIN)/moma
+
+$(BIN)/moma: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+engine:
+	@scripts/ensure-docker-engine
+
+base-images: venv engine
+	$(BIN)/moma base ensure
+
+demo: setup ## build the iris example into an image, run it, score one row
+	$(BIN)/python examples/iris/demo.py
+
+demo-stop:
+	$(BIN)/python examples/iris/demo.py --stop
+
+test: setup ## every test, slow and Docker ones included
+	$(BIN)/pytest
+
+test-fast: venv ## unit tests only (no Docker engine needed)
+	$(BIN)/pytest -m 'not docker and not slow'
+
+bench-build: setup
+	$(BIN)/python bench/bench_build.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

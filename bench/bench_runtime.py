@@ -1,0 +1,314 @@
+"""Scoring runtime benchmark: our runtime against its peers, one machine, one run.
+
+    .venv/bin/python bench/bench_runtime.py [--duration 10] [--connections 16] [--rounds 1]
+
+Every case serves the same one-row iris scikit-learn model (LogisticRegression, trained
+here from the dataset scikit-learn ships) with 2 workers on 127.0.0.1 and is loaded
+with ``wrk``. Cases:
+
+  ours          our runtime (gunicorn_conf defaults), keys ON, admission ON, metrics ON,
+                JSON access log ON; raw-body 2017 driver
+  ours-schema   the same with a pandas service_schema.json (validation + DataFrame)
+  bare-gthread  bare Flask + gunicorn gthread (same threads as ours) calling predict
+  bare-sync     bare Flask + gunicorn sync workers calling predict
+  azureml       azureml-inference-server-http (azmlinfsrv --worker_count 2), same driver
+  mlflow        mlflow models serve --env-manager local -w 2
+  bentoml       bentoml serve, @bentoml.service(workers=2)
+
+Peers are installed on first run into virtualenvs under bench/.venvs/ (git-ignored by
+the .gitignore written there) with pip from PyPI; a peer that fails to install or start
+is reported and skipped. With ``--rounds N`` every case runs N times, interleaved, and
+medians are printed. The machine is shared, so compare ratios from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "runtime" / "apps"
+VENVS = ROOT / "bench" / ".venvs"
+WORK = VENVS / "work"
+PY = ROOT / ".venv" / "bin" / "python"
+BIN = ROOT / ".venv" / "bin"
+KEY = "bench-primary-key"
+ROW = [5.1, 3.5, 1.4, 0.2]
+PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so the pickle loads)
+    "azureml": ["azureml-inference-server-http", "scikit-learn==1.9.1", "joblib==1.6.0"],
+    "mlflow": ["mlflow", "scikit-learn==1.9.1", "joblib==1.6.0"],
+    "bentoml": ["bentoml", "scikit-learn==1.9.1", "joblib==1.6.0"],
+}
+OURS_ENV: list[str] = []
+CASES = ["ours", "ours-schema", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- setup -------------------------------------------------------------------------------------
+def ensure_venv(name: str) -> str | None:
+    """Create bench/.venvs/<name> on first use. Returns None when ready, else why not."""
+    VENVS.mkdir(parents=True, exist_ok=True)
+    (VENVS / ".gitignore").write_text("*\n")
+    venv = VENVS / name
+    ready = venv / ".ready"
+    if ready.exists():
+        return None
+    log(f"setting up {name} in {venv} (first run only) ...")
+    base = getattr(sys, "_base_executable", sys.executable)
+    try:
+        subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet",
+                        "--disable-pip-version-check", *PEERS[name]],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except subprocess.CalledProcessError as exc:
+        return f"pip install failed: {(exc.stderr or '').strip()[-500:]}"
+    ready.write_text(" ".join(PEERS[name]) + "\n")
+    return None
+
+
+def prepare_work() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    model = WORK / "model.pkl"
+    if not model.exists():
+        subprocess.run([str(PY), str(APPS / "train.py"), str(model)], check=True)
+    for name, driver, schema in (("ours", "iris_score.py", None),
+                                 ("ours-schema", "iris_schema_score.py", "iris_service_schema.json"),
+                                 ("plain", "iris_score.py", None)):
+        root = WORK / name
+        root.mkdir(exist_ok=True)
+        shutil.copy(model, root / "model.pkl")
+        shutil.copy(APPS / driver, root / "score.py")
+        if schema:
+            shutil.copy(APPS / schema, root / "service_schema.json")
+    shutil.copy(APPS / "bare_flask.py", WORK / "plain" / "bare_flask.py")
+    shutil.copy(APPS / "bentoml_service.py", WORK / "plain" / "bentoml_service.py")
+    (WORK / "keys").write_text(
+        __import__("hashlib").sha256(KEY.encode()).hexdigest() + "\n" + "0" * 64 + "\n")
+
+
+def mlflow_model() -> Path:
+    target = WORK / "mlflow-model"
+    if not target.exists():
+        subprocess.run([str(VENVS / "mlflow" / "bin" / "python"), str(APPS / "mlflow_save.py"),
+                        str(WORK / "model.pkl"), str(target)], check=True,
+                       stdout=subprocess.DEVNULL)
+    return target
+
+
+# -- cases -------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def case_spec(case: str, port: int, threads: int) -> dict:
+    """argv, cwd, env, path, body and headers for one case."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    body = json.dumps({"data": [ROW]})
+    headers = {"Content-Type": "application/json"}
+    plain = WORK / "plain"
+    if case in ("ours", "ours-schema"):
+        env.update(PORT=str(port), MOMA_BIND="127.0.0.1", WORKERS="2", THREADS=str(threads),
+                   MOMA_KEYS_FILE=str(WORK / "keys"), MAX_CONCURRENT_REQUESTS="32",
+                   MAX_QUEUE="64", MAX_QUEUE_WAIT_MS="1000")
+        headers["Authorization"] = f"Bearer {KEY}"
+        env.update(item.split("=", 1) for item in OURS_ENV)
+        if case == "ours-schema":
+            body = json.dumps({"input_df": [dict(zip(
+                ["sepal_length", "sepal_width", "petal_length", "petal_width"], ROW))]})
+        argv = [str(BIN / "gunicorn"), "--config", "python:runtime.gunicorn_conf",
+                "runtime.wsgi:app"]
+        return dict(argv=argv, cwd=WORK / case, env=env, path="/score", body=body,
+                    headers=headers, ready="/readyz")
+    if case == "bare-gthread":
+        argv = [str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", str(threads),
+                "-b", f"127.0.0.1:{port}", "--no-control-socket", "bare_flask:app"]
+        return dict(argv=argv, cwd=plain, env=env, path="/score", body=body, headers=headers)
+    if case == "bare-sync":
+        argv = [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
+                "--no-control-socket", "bare_flask:app"]
+        return dict(argv=argv, cwd=plain, env=env, path="/score", body=body, headers=headers)
+    if case == "azureml":
+        argv = [str(VENVS / "azureml" / "bin" / "azmlinfsrv"), "--entry_script", "score.py",
+                "--port", str(port), "--worker_count", "2"]
+        return dict(argv=argv, cwd=WORK / "ours", env=env, path="/score", body=body,
+                    headers=headers)
+    if case in PEERS:  # peers may spawn their own tools (mlflow runs `uvicorn`)
+        env["PATH"] = f"{VENVS / case / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    if case == "mlflow":
+        argv = [str(VENVS / "mlflow" / "bin" / "mlflow"), "models", "serve", "-m",
+                str(mlflow_model()), "--env-manager", "local", "-h", "127.0.0.1",
+                "-p", str(port), "-w", "2"]
+        return dict(argv=argv, cwd=plain, env=env, path="/invocations",
+                    body=json.dumps({"inputs": [ROW]}), headers=headers)
+    if case == "bentoml":
+        argv = [str(VENVS / "bentoml" / "bin" / "bentoml"), "serve", "bentoml_service:Iris",
+                "--host", "127.0.0.1", "--port", str(port)]
+        env.update(BENTOML_HOME=str(WORK / "bentoml-home"), BENTOML_DO_NOT_TRACK="True")
+        return dict(argv=argv, cwd=plain, env=env, path="/score", body=body, headers=headers)
+    raise ValueError(case)
+
+
+def request_once(port: int, spec: dict) -> tuple[int, bytes]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{spec['path']}",
+                                 data=spec["body"].encode(), headers=spec["headers"])
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_ready(port: int, spec: dict, proc: subprocess.Popen, limit: float = 120.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            status, _ = request_once(port, spec)
+            if status == 200:
+                # every worker must be up: a few more successes in a row
+                if all(request_once(port, spec)[0] == 200 for _ in range(20)):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"not ready within {limit:.0f} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def wrk(port: int, spec: dict, duration: int, connections: int, wrk_threads: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write('wrk.method = "POST"\n')
+        fh.write(f"wrk.body = {json.dumps(spec['body'])}\n")
+        for name, value in spec["headers"].items():
+            fh.write(f'wrk.headers["{name}"] = "{value}"\n')
+        script = fh.name
+    try:
+        out = subprocess.run(
+            ["wrk", f"-t{wrk_threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+             "-s", script, f"http://127.0.0.1:{port}{spec['path']}"],
+            check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(script)
+    return parse_wrk(out)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def parse_wrk(out: str) -> dict:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {p: _ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$",
+                                                    out, re.M)}
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "requests": total,
+            "socket_errors": errors.group(0) if errors else ""}
+
+
+def run_case(case: str, args: argparse.Namespace) -> dict:
+    port = free_port()
+    spec = case_spec(case, port, args.threads)
+    logs = WORK / "logs"
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"{case}.log", "w") as out:
+        proc = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=spec["env"], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_ready(port, spec, proc)
+        status, body = request_once(port, spec)
+        if status != 200 or b"0" not in body:
+            raise RuntimeError(f"unexpected answer {status} {body[:200]!r}")
+        wrk(port, spec, 2, args.connections, args.wrk_threads)  # warm-up
+        return wrk(port, spec, args.duration, args.connections, args.wrk_threads)
+    finally:
+        stop(proc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per case (10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; medians")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for our runtime's cases (repeatable)")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        log("wrk is not installed (apt-get install wrk)")
+        return 2
+    cases = [c for c in args.cases.split(",") if c]
+    OURS_ENV.extend(args.ours_env)
+    skipped: dict[str, str] = {}
+    for peer in PEERS:
+        if peer in cases:
+            why = ensure_venv(peer)
+            if why:
+                skipped[peer] = why
+    prepare_work()
+    results: dict[str, list[dict]] = {c: [] for c in cases if c not in skipped}
+    for round_no in range(args.rounds):
+        for case in list(results):
+            log(f"round {round_no + 1}/{args.rounds}: {case} ...")
+            try:
+                results[case].append(run_case(case, args))
+            except Exception as exc:  # noqa: BLE001 - report, keep benchmarking the rest
+                skipped[case] = f"{type(exc).__name__}: {exc} (see {WORK / 'logs' / case}.log)"
+                del results[case]
+    summary = {case: {k: statistics.median(r[k] for r in runs) if runs[0][k] is not None else None
+                      for k in ("rps", "p50", "p99", "non2xx")}
+               for case, runs in results.items() if runs}
+    print(f"\n{'case':<14}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}"
+          f"   (median of {args.rounds} run(s), {args.duration} s, {args.connections} conns)")
+    for case, s in summary.items():
+        print(f"{case:<14}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}")
+    if "ours" in summary:
+        print()
+        for case, s in summary.items():
+            if case != "ours":
+                print(f"ours / {case:<13} throughput x{summary['ours']['rps'] / s['rps']:.2f}"
+                      f"   p99 {summary['ours']['p99']:.2f} vs {s['p99']:.2f} ms")
+    for case, why in skipped.items():
+        print(f"skipped {case}: {why}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": summary, "runs": results,
+                                               "skipped": skipped}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

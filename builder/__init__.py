@@ -1,0 +1,6 @@
+"""Manifest → Docker image.
+
+Fetch and verify assets, unpack them safely, assemble a build context, render the
+Dockerfile from ``templates/``, build it with the Docker engine, label, push, export.
+Imports nothing else of moma's.
+"""

@@ -1,0 +1,291 @@
+"""Manifest → image, from top to bottom: fetch, resolve, render, hash, reuse or build,
+then push / save / hand over the context."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+from . import dockerfile as dockerfiles
+from .assets import FetchedManifest, fetch_manifest
+from .base_images import base_image_id
+from .config import BuilderConfig
+from .content_hash import content_hash, tree_digest
+from .context import AccountContext, assemble_context
+from .engine import DockerEngine, split_reference
+from .errors import BuilderError, BuildError, ManifestError
+from .manifest import NAME_PATTERN, ManifestSpec
+from .requirements import parse_pip_requirements
+from .unpack import UnpackLimits
+from .wheelhouse import WheelSet, Wheelhouse
+
+LineSink = Callable[[str], None]
+OUTPUTS = ("image", "tar", "context")
+LABEL_PREFIX = "moma."
+CONTENT_HASH_LABEL = "moma.content-hash"
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    name: str | None = None  # image repository; default: the manifest name, lower-cased
+    tag: str = "latest"
+    output: str = "image"  # image | tar | context
+    dest: Path | None = None  # the tar file or context directory
+    push: str | None = None  # registry[:port][/namespace]
+    build_id: str | None = None
+    account: AccountContext = field(default_factory=AccountContext)
+    labels: dict[str, str] = field(default_factory=dict)  # extra labels, part of the image's identity
+    no_cache: bool = False
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    build_id: str
+    reference: str  # name:tag on the local engine ('' for --output context)
+    location: str  # pushed reference, tar path, context dir, or the local reference
+    image_id: str | None
+    content_hash: str | None
+    reused: bool
+    log_path: Path
+    labels: dict[str, str]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    reference: str
+    location: str
+    image_id: str | None
+    content_hash: str | None
+    reused: bool
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _ContextParts:
+    """Everything the build context is made of, ready to be written out."""
+
+    manifest: FetchedManifest
+    dockerfile: str
+    wheels: WheelSet
+    installer: Path
+    account: AccountContext
+    limits: UnpackLimits
+
+    def assemble(self, directory: Path) -> None:
+        assemble_context(directory, dockerfile=self.dockerfile, manifest=self.manifest, wheels=self.wheels,
+                         installer=self.installer, runtime_source=runtime_source(), account=self.account,
+                         limits=self.limits)
+
+
+class Builder:
+    def __init__(self, config: BuilderConfig, engine: DockerEngine | None = None,
+                 wheelhouse: Wheelhouse | None = None) -> None:
+        self.config = config
+        self._engine = engine
+        self.wheelhouse = wheelhouse or Wheelhouse(config.wheelhouse_dir)
+
+    @property
+    def engine(self) -> DockerEngine:
+        if self._engine is None:
+            self._engine = DockerEngine.from_env()
+        return self._engine
+
+    def build(self, spec: ManifestSpec, options: BuildOptions = BuildOptions(),
+              on_log: LineSink = lambda line: None) -> BuildResult:
+        _check_options(options)
+        build_id = options.build_id or uuid.uuid4().hex
+        log_path = self.config.build_log_dir / f"{build_id}.log"
+        started = time.monotonic()
+        with BuildLog(log_path, on_log) as log, tempfile.TemporaryDirectory(prefix="moma-build-") as work:
+            try:
+                outcome = self._build(spec, options, build_id, Path(work), log)
+            except BuilderError as exc:
+                if isinstance(exc, BuildError) and exc.log_path is None:
+                    exc.log_path = log_path
+                log(f"FAILED: {exc}")
+                raise
+            seconds = time.monotonic() - started
+            log(f"done in {seconds:.1f} s: {outcome.location}")
+        return BuildResult(build_id=build_id, log_path=log_path, seconds=seconds, **vars(outcome))
+
+    def _build(self, spec: ManifestSpec, options: BuildOptions, build_id: str, work: Path,
+               log: LineSink) -> "_Outcome":
+        dockerfiles.check_runtime_supported(spec.runtime_type)
+        name = image_name(options.name or spec.name)
+        log(f"build {build_id}: manifest {spec.name!r} → {name}:{options.tag}")
+        manifest = fetch_manifest(spec, work / "fetched", self.config)
+        log(f"fetched {len(manifest.files)} files ({_size(sum(f.size for f in manifest.files))})")
+        python_version = manifest.dependencies.python_version
+        installer = self.wheelhouse.installer(log)
+        wheels = self.wheelhouse.wheels_for(runtime_requirements() + manifest.dependencies.requirements,
+                                            python_version, log)
+        base_reference = self.config.base_image(python_version)
+        labels = image_labels(manifest, base_reference, wheels) | options.labels
+        dockerfile = dockerfiles.render_dockerfile(dockerfiles.DockerfileContext(
+            moma_version=moma_version(), runtime_type=spec.runtime_type, base_image=base_reference,
+            pip_wheel=installer.name, driver=manifest.driver.filename, uid=self.config.app_uid,
+            labels=tuple(sorted(labels.items())),
+        ))
+        context = _ContextParts(manifest, dockerfile, wheels, installer, options.account, self._unpack_limits())
+        if options.output == "context":
+            return self._write_context(context, options, name, labels, log)
+
+        base_id = base_image_id(self.engine, self.config, python_version, log)
+        digest = content_hash(dockerfile=dockerfile, base_image_id=base_id, manifest=manifest,
+                              runtime_digest=tree_digest(runtime_source()), account=options.account.as_json())
+        reference = f"{name}:{options.tag}"
+        image_id = None if options.no_cache else self._reuse(digest, reference, log)
+        reused = image_id is not None
+        if image_id is None:
+            context.assemble(work / "context")
+            log(f"building {reference} on the Docker engine")
+            image_id = self.engine.build(work / "context", tag=reference, labels={CONTENT_HASH_LABEL: digest},
+                                         on_line=log, no_cache=options.no_cache)
+        location = self._output(image_id, name, options, log) or reference
+        return _Outcome(reference=reference, location=location, image_id=image_id, content_hash=digest,
+                        reused=reused, labels=labels | {CONTENT_HASH_LABEL: digest})
+
+    def _reuse(self, digest: str, reference: str, log: LineSink) -> str | None:
+        existing = self.engine.find_image_by_label(CONTENT_HASH_LABEL, digest)
+        if existing is not None:
+            repository, tag = split_reference(reference)
+            self.engine.tag(existing, repository, tag)
+            log(f"an identical image exists ({existing[:19]}): tagged it {reference}, nothing to build")
+        return existing
+
+    def _write_context(self, context: "_ContextParts", options: BuildOptions, name: str, labels: dict[str, str],
+                       log: LineSink) -> "_Outcome":
+        dest = (options.dest or Path(f"{name}-context")).resolve()
+        if dest.exists() and any(dest.iterdir()):
+            raise BuildError(f"{dest} exists and is not empty; choose another --dest")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+        try:
+            context.assemble(staging)
+            if dest.exists():
+                dest.rmdir()
+            os.rename(staging, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log(f"build context written to {dest} (build it with: docker build {dest})")
+        return _Outcome(reference="", location=str(dest), image_id=None, content_hash=None, reused=False,
+                        labels=labels)
+
+    def _output(self, image_id: str, name: str, options: BuildOptions, log: LineSink) -> str | None:
+        if options.push:
+            repository = f"{options.push.rstrip('/')}/{name}"
+            self.engine.tag(image_id, repository, options.tag)
+            log(f"pushing {repository}:{options.tag}")
+            self.engine.push(repository, options.tag, log)
+            return f"{repository}:{options.tag}"
+        if options.output == "tar":
+            dest = (options.dest or Path(f"{name}-{options.tag}.tar")).resolve()
+            log(f"saving {name}:{options.tag} to {dest}")
+            self.engine.save(f"{name}:{options.tag}", dest)
+            return str(dest)
+        return None
+
+    def _unpack_limits(self) -> UnpackLimits:
+        return UnpackLimits(max_total_bytes=self.config.max_unpacked_bytes,
+                            max_members=self.config.max_archive_members)
+
+
+class BuildLog:
+    """Every line goes to the caller as it happens and to the build's log file."""
+
+    def __init__(self, path: Path, sink: LineSink) -> None:
+        self.path = path
+        self.sink = sink
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> "BuildLog":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file:
+            self._file.close()
+
+    def __call__(self, line: str) -> None:
+        if self._file:
+            self._file.write(line + "\n")
+            self._file.flush()
+        self.sink(line)
+
+
+def image_labels(manifest: FetchedManifest, base_reference: str, wheels: WheelSet) -> dict[str, str]:
+    spec = manifest.spec
+    models = [{"id": m.model_id, "name": m.key, "version": m.model.version} for m in manifest.models if m.model]
+    digests = {f"{f.role}:{f.key}": f"sha256:{f.sha256}" for f in manifest.files}
+    return {
+        "org.opencontainers.image.title": spec.name,
+        "org.opencontainers.image.description": spec.description[:512],
+        "org.opencontainers.image.base.name": base_reference,
+        f"{LABEL_PREFIX}version": moma_version(),
+        f"{LABEL_PREFIX}runtime-type": spec.runtime_type,
+        f"{LABEL_PREFIX}manifest.id": spec.id,
+        f"{LABEL_PREFIX}manifest.name": spec.name,
+        f"{LABEL_PREFIX}models": json.dumps(models, sort_keys=True),
+        f"{LABEL_PREFIX}assets": json.dumps(digests, sort_keys=True),
+        f"{LABEL_PREFIX}python": manifest.dependencies.python_version,
+        f"{LABEL_PREFIX}python-packages": ",".join(wheels.pins()),
+    }
+
+
+def image_name(name: str) -> str:
+    """Docker repositories are lower case; moma names are letters, digits and hyphens."""
+    if not re.match(NAME_PATTERN, name):
+        raise ManifestError("name", f"{name!r} is not a valid image name (letters, digits and inner hyphens, up to 32)")
+    return name.lower()
+
+
+def runtime_source() -> Path:
+    spec = importlib.util.find_spec("runtime")
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError("the moma runtime package is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def runtime_requirements() -> tuple[str, ...]:
+    text = (runtime_source() / "requirements.txt").read_text(encoding="utf-8")
+    return parse_pip_requirements(text, "runtime/requirements.txt")
+
+
+def moma_version() -> str:
+    try:
+        return importlib.metadata.version("moma")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _check_options(options: BuildOptions) -> None:
+    if options.output not in OUTPUTS:
+        raise ManifestError("--output", f"{options.output!r} is not one of {', '.join(OUTPUTS)}")
+    if not _TAG.match(options.tag):
+        raise ManifestError("--tag", f"{options.tag!r} is not a valid image tag")
+    if options.push and not _REGISTRY.match(options.push):
+        raise ManifestError("--push", f"{options.push!r} is not a registry address like 127.0.0.1:5000")
+    if options.push and options.output != "image":
+        raise ManifestError("--push", "pushing needs --output image")
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return f"{count} B"

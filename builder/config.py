@@ -1,0 +1,74 @@
+"""Builder settings: defaults, then ``MOMA_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class BuilderConfig:
+    home: Path = field(default_factory=lambda: Path.home() / ".moma")
+    # The base image per Python minor version; "{version}" is replaced by e.g. "3.11".
+    base_image_template: str = "python:{version}-slim"
+    debian_mirror: str = "http://deb.debian.org/debian"
+    file_roots: tuple[Path, ...] = ()
+    max_asset_bytes: int = 10 * GiB
+    max_unpacked_bytes: int = 10 * GiB
+    max_archive_members: int = 100_000
+    allow_link_local: bool = False
+    app_uid: int = 10001
+
+    @property
+    def wheelhouse_dir(self) -> Path:
+        return self.home / "wheelhouse"
+
+    @property
+    def build_log_dir(self) -> Path:
+        return self.home / "logs" / "builds"
+
+    def base_image(self, python_version: str) -> str:
+        return self.base_image_template.format(version=python_version)
+
+    def with_file_roots(self, *roots: Path) -> "BuilderConfig":
+        return replace(self, file_roots=tuple(dict.fromkeys(self.file_roots + roots)))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "BuilderConfig":
+        env = os.environ if env is None else env
+        config = cls()
+        overrides: dict[str, object] = {}
+        if env.get("MOMA_HOME"):
+            overrides["home"] = Path(env["MOMA_HOME"]).expanduser()
+        if env.get("MOMA_BASE_IMAGE_TEMPLATE"):
+            overrides["base_image_template"] = env["MOMA_BASE_IMAGE_TEMPLATE"]
+        if env.get("MOMA_DEBIAN_MIRROR"):
+            overrides["debian_mirror"] = env["MOMA_DEBIAN_MIRROR"]
+        if env.get("MOMA_FILE_ROOTS"):
+            overrides["file_roots"] = tuple(
+                Path(root).expanduser().resolve() for root in env["MOMA_FILE_ROOTS"].split(os.pathsep) if root
+            )
+        for key, name in (
+            ("max_asset_bytes", "MOMA_MAX_ASSET_BYTES"),
+            ("max_unpacked_bytes", "MOMA_MAX_UNPACKED_BYTES"),
+            ("max_archive_members", "MOMA_MAX_ARCHIVE_MEMBERS"),
+        ):
+            if env.get(name):
+                overrides[key] = _positive_int(name, env[name])
+        if env.get("MOMA_ALLOW_LINK_LOCAL"):
+            overrides["allow_link_local"] = env["MOMA_ALLOW_LINK_LOCAL"].lower() in ("1", "true", "yes")
+        return replace(config, **overrides)
+
+
+def _positive_int(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return number

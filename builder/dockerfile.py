@@ -1,0 +1,144 @@
+"""Render the Dockerfile of an image from ``templates/``.
+
+Every ``{{ value }}`` a template prints must come out of one of the escaping filters
+below (or be an int): the environment's ``finalize`` hook refuses anything else, so a
+template cannot put a manifest string into the Dockerfile unescaped by mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import jinja2
+import jinja2.runtime
+
+from .errors import TemplateError, UnsupportedRuntime
+
+TEMPLATES = {"Python": "Python.Dockerfile.j2"}
+NOT_YET_SUPPORTED = {"SparkPython": "the SparkPython runtime is not supported yet (tracked in its own issue); use Python"}
+
+_IMAGE_REF = re.compile(
+    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+LABEL_KEY_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,126}[a-z0-9])?$"
+_LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Escaped(str):
+    """A string a filter has made safe for the place it is printed in."""
+
+
+@dataclass(frozen=True)
+class DockerfileContext:
+    """The flat, typed values a Dockerfile template may use."""
+
+    moma_version: str
+    runtime_type: str
+    base_image: str
+    pip_wheel: str
+    driver: str
+    uid: int = 10001
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+def render_dockerfile(context: DockerfileContext) -> str:
+    template_name = TEMPLATES.get(context.runtime_type)
+    if template_name is None:
+        reason = NOT_YET_SUPPORTED.get(context.runtime_type, f"unknown runtimeType {context.runtime_type!r}")
+        raise UnsupportedRuntime(reason)
+    try:
+        return _environment().get_template(template_name).render(**asdict(context))
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"cannot render {template_name}: {exc}") from exc
+
+
+def check_runtime_supported(runtime_type: str) -> None:
+    if runtime_type not in TEMPLATES:
+        raise UnsupportedRuntime(NOT_YET_SUPPORTED.get(runtime_type, f"unknown runtimeType {runtime_type!r}"))
+
+
+def image_ref(value: str) -> Escaped:
+    """A Docker image reference, validated (references cannot be quoted in FROM)."""
+    if not isinstance(value, str) or not _IMAGE_REF.match(value):
+        raise TemplateError(f"{value!r} is not a valid image reference")
+    return Escaped(value)
+
+
+def json_string(value: Any) -> Escaped:
+    """A JSON string for exec-form instructions and JSON-form COPY. ``$`` is refused:
+    COPY substitutes variables even in JSON form and JSON has no escape for it."""
+    text = str(value)
+    _refuse_control(text, "json")
+    if "$" in text:
+        raise TemplateError(f"{text!r}: '$' cannot appear in a JSON-form instruction")
+    return Escaped(json.dumps(text))
+
+
+def label_key(value: str) -> Escaped:
+    """A label key: lower-case reverse-DNS style, validated (keys are not quoted)."""
+    if not isinstance(value, str) or not _LABEL_KEY.match(value):
+        raise TemplateError(f"{value!r} is not a valid label key")
+    return Escaped(value)
+
+
+def shell_word(value: Any) -> Escaped:
+    """One word for a shell-form RUN line."""
+    text = str(value)
+    _refuse_control(text, "shell_word")
+    return Escaped(shlex.quote(text))
+
+
+def env_value(value: Any) -> Escaped:
+    """A double-quoted value for ENV (and comments), with ``\\``, ``"`` and ``$`` escaped."""
+    text = str(value)
+    _refuse_control(text, "env_value")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return Escaped(f'"{escaped}"')
+
+
+def fragment(macro: Any, *args: Any) -> Escaped:
+    """Call a macro of ``_macros.j2``. Its own ``{{ }}`` values went through ``finalize``
+    already, so its output is safe; only a Macro may be passed, never a string."""
+    if not isinstance(macro, jinja2.runtime.Macro):
+        raise TemplateError(f"fragment() takes a macro, got {type(macro).__name__}")
+    return Escaped(macro(*args))
+
+
+def _refuse_control(text: str, filter_name: str) -> None:
+    if _CONTROL.search(text):
+        raise TemplateError(f"{filter_name}: {text!r} contains a newline or control character")
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, Escaped) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TemplateError(
+        f"template printed {value!r} without an escaping filter (image_ref, json, shell_word, env_value, label_key)"
+    )
+
+
+def _environment() -> jinja2.Environment:
+    global _ENV
+    if _ENV is None:
+        env = jinja2.Environment(
+            loader=jinja2.PackageLoader("templates", ""),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            finalize=_finalize,
+        )
+        env.filters.update(image_ref=image_ref, json=json_string, shell_word=shell_word, env_value=env_value,
+                           label_key=label_key)
+        env.globals["fragment"] = fragment
+        _ENV = env
+    return _ENV
+
+
+_ENV: jinja2.Environment | None = None

@@ -1,0 +1,294 @@
+"""The scoring app: ``create_app(config)`` wires settings, driver, keys, admission,
+metrics and routes together; errors become JSON here and nowhere else.
+
+Request path of ``POST /score`` (everything per request is in memory): ``Gate``
+(request id, key check, metrics) -> ``Gate.score``: readiness -> media type ->
+arguments (schema) -> admission -> run() -> encode. Other routes go through Flask.
+"""
+
+from __future__ import annotations
+
+import atexit
+import http
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import Flask, Response, current_app
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+
+from . import shared
+from .admission import Admission
+from .config import Settings, parse_int
+from .driver import Driver, Lifecycle, State
+from .errors import (BadInput, NotReady, SchemaError, ScoringError, Unauthorized,
+                     UnsupportedMediaType)
+from .keys import KeyRing
+from .logs import REQUEST_ID, configure_runtime_logger
+from .metrics import OTHER_ROUTE, ROUTE_INDEX, Metrics, make_board
+from .schema import ServiceSchema, load_schema
+from .scoring import Scorer
+from .swagger import swagger_bytes
+
+log = logging.getLogger("moma.runtime")
+
+OPEN_PATHS = frozenset({"/", "/livez", "/readyz"})  # answered without a key
+JSON = "application/json"
+SCORING_TIME_HEADER = "x-ms-scoring-time-ms"
+MAX_REQUEST_ID = 200
+SCORE_ROUTE = ROUTE_INDEX["/score"]
+
+
+class Runtime:
+    """Everything one worker process needs to answer requests."""
+
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, driver: Driver,
+                 scorer: Scorer, keys: KeyRing | None, metrics: Metrics,
+                 swagger: bytes) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.driver = driver
+        self.scorer = scorer
+        self.keys = keys
+        self.metrics = metrics
+        self.swagger = swagger
+
+
+# -- errors: the one place they become JSON ----------------------------------------------
+def error_parts(exc: BaseException) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and JSON body for any error a request can end with."""
+    if isinstance(exc, ScoringError):
+        status, code, message, headers = exc.status, exc.code, exc.message, exc.headers()
+    elif isinstance(exc, HTTPException):
+        status = exc.code or 500
+        code = "_".join(http.HTTPStatus(status).phrase.lower().replace("-", " ").split())
+        message, headers = exc.description or http.HTTPStatus(status).phrase, []
+        if status == 405 and getattr(exc, "valid_methods", None):
+            headers = [("Allow", ", ".join(exc.valid_methods))]
+    else:
+        status, code, message, headers = 500, "internal_error", "internal server error", []
+    body = json.dumps({"message": message, "code": code}).encode("utf-8")
+    return status, [("Content-Type", JSON), *headers], body
+
+
+def _error_response(exc: BaseException) -> Response:
+    if not isinstance(exc, (ScoringError, HTTPException)):
+        log.error("unhandled error: %s", exc, exc_info=exc)
+    status, headers, body = error_parts(exc)
+    return current_app.response_class(body, status=status, headers=headers)
+
+
+# -- WSGI layer in front of Flask ----------------------------------------------------------
+class Gate:
+    """Every request passes here first: request id, key check, request metrics.
+
+    A request without a valid key is answered here and never reaches Flask or the driver.
+    ``/score`` is answered here too, without Flask's routing, request and response
+    objects (they cost more per request than keys, admission and metrics together; see
+    bench/runtime/README.md); every other route goes to Flask.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], runtime: Runtime,
+                 max_body_bytes: int) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.keys = runtime.keys
+        self.metrics = runtime.metrics
+        self.max_body_bytes = max_body_bytes
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        started = time.perf_counter()
+        request_id = environ.get("HTTP_X_MS_REQUEST_ID")
+        if not request_id or len(request_id) > MAX_REQUEST_ID:
+            request_id = str(uuid.uuid4())
+        environ["moma.request_id"] = request_id
+        token = REQUEST_ID.set(request_id)
+        path = environ.get("PATH_INFO", "")
+        route = ROUTE_INDEX.get(path, OTHER_ROUTE)
+        status_code = 500
+        metrics = self.metrics
+        metrics.request_started()
+        try:
+            if self.keys is not None and path not in OPEN_PATHS \
+                    and not self.keys.check(environ.get("HTTP_AUTHORIZATION")):
+                status_code, headers, body = error_parts(
+                    Unauthorized("a valid key is required: Authorization: Bearer <key>"))
+            elif route == SCORE_ROUTE:
+                status_code, headers, body = self.score(environ)
+            else:
+                statuses: list[str] = []
+
+                def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                    headers.append(("x-ms-request-id", request_id))
+                    statuses.append(status)
+                    return start_response(status, headers, exc_info)
+
+                try:
+                    return self.app(environ, start)
+                finally:
+                    status_code = int(statuses[-1][:3]) if statuses else 500
+            headers.append(("x-ms-request-id", request_id))
+            start_response(STATUS_LINES.get(status_code) or _status_line(status_code), headers)
+            return [body]
+        finally:
+            metrics.request_finished(route, status_code, time.perf_counter() - started)
+            REQUEST_ID.reset(token)
+
+    def score(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """``GET|POST /score``: status, headers, body. Never raises."""
+        try:
+            runtime = self.runtime
+            runtime.lifecycle.require_ready()
+            scorer = runtime.scorer
+            method = environ.get("REQUEST_METHOD")
+            if method == "POST":
+                content_type = environ.get("CONTENT_TYPE", "")
+                if not is_json(content_type):
+                    raise UnsupportedMediaType(
+                        f"POST /score needs Content-Type: application/json, got "
+                        f"{content_type.split(';', 1)[0].strip() or 'none'}")
+                arguments = scorer.from_body(read_body(environ, self.max_body_bytes))
+            elif method == "GET":
+                arguments = scorer.from_query(
+                    dict(reversed(parse_qsl(environ.get("QUERY_STRING", ""),
+                                            keep_blank_values=True))))
+            else:
+                raise MethodNotAllowed(valid_methods=["GET", "POST"])
+            body, seconds = scorer.score(arguments)
+            return 200, [("Content-Type", JSON), ("x-ms-run-function-failed", "False"),
+                         (SCORING_TIME_HEADER, f"{seconds * 1000:.3f}")], body
+        except Exception as exc:  # noqa: BLE001 - every error is answered, none escapes
+            if not isinstance(exc, (ScoringError, HTTPException)):
+                log.error("unhandled error in /score: %s", exc, exc_info=exc)
+            return error_parts(exc)
+
+
+def is_json(content_type: str) -> bool:
+    mimetype = content_type.split(";", 1)[0].strip().lower()
+    return mimetype == JSON or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def read_body(environ: dict[str, Any], limit: int) -> bytes:
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        try:
+            size = int(length)
+        except ValueError:
+            raise BadInput("invalid Content-Length") from None
+        if size > limit:
+            raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
+        return stream.read(size) if size > 0 else b""
+    if environ.get("wsgi.input_terminated"):  # chunked: read to the end, within the limit
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
+        return data
+    return b""
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
+
+
+# -- routes ---------------------------------------------------------------------------------
+def _runtime() -> Runtime:
+    return current_app.extensions["moma"]
+
+
+def index() -> Response:
+    _runtime().lifecycle.require_ready()
+    return Response("Healthy", mimetype="text/plain")
+
+
+def livez() -> Response:
+    lifecycle = _runtime().lifecycle
+    return _json_response({"state": lifecycle.state.value}, 200)
+
+
+def readyz() -> Response:
+    lifecycle = _runtime().lifecycle
+    if lifecycle.ready:
+        return _json_response({"state": "ready"}, 200)
+    return _json_response({"state": lifecycle.state.value, "message": lifecycle.reason,
+                           "code": NotReady.code}, 503)
+
+
+def serve_swagger() -> Response:
+    return Response(_runtime().swagger, mimetype=JSON)
+
+
+def serve_metrics() -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+    return Response(_runtime().metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _json_response(document: dict[str, Any], status: int) -> Response:
+    return Response(json.dumps(document), status, content_type=JSON)
+
+
+# -- factory -----------------------------------------------------------------------------------
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The scoring app: defaults, then MOMA_*/documented environment, then ``config``.
+
+    Loads the schema and the driver and calls init() before returning, so a gunicorn
+    worker takes no traffic before init() ran. A failing init() or schema leaves the app
+    in the FAILED state (it still answers /livez, /readyz and 503 on /score).
+    """
+    settings = Settings.load(overrides=config)
+    configure_runtime_logger(os.environ.get("LOG_LEVEL", "info"))
+    board = shared.inherited()
+    if board is None:  # not under gunicorn_conf (tests, other servers): this process only
+        board = make_board(settings.state_dir)
+        atexit.register(board.close)
+    metrics = Metrics(board)
+    admission = Admission(board, settings.max_concurrent, settings.max_queue,
+                          settings.max_queue_wait_ms)
+    pool_size = settings.max_concurrent or parse_int("THREADS", os.environ.get("THREADS"), 32)
+    lifecycle = Lifecycle()
+    schema = _load_schema(settings, lifecycle)
+    scorer = Scorer(schema, admission, metrics, settings.scoring_timeout_ms, pool_size)
+    keys = KeyRing(settings.keys_file, settings.keys_check_interval_s) \
+        if settings.keys_file else None
+    driver = Driver(settings.driver_path, settings.app_root)
+    if lifecycle.state is State.STARTING:
+        driver.load(lifecycle)
+        scorer.run = driver.run
+
+    runtime = Runtime(settings, lifecycle, driver, scorer, keys, metrics,
+                      swagger_bytes(schema, keys_required=keys is not None))
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["moma"] = runtime
+    app.add_url_rule("/", view_func=index, methods=["GET"])
+    app.add_url_rule("/livez", view_func=livez, methods=["GET"])
+    app.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
+    app.add_url_rule("/swagger.json", view_func=serve_swagger, methods=["GET"])
+    app.add_url_rule("/metrics", view_func=serve_metrics, methods=["GET"])
+    app.register_error_handler(Exception, _error_response)
+    app.wsgi_app = Gate(app.wsgi_app, runtime,  # type: ignore[method-assign]
+                        settings.max_body_bytes)
+    return app
+
+
+def _load_schema(settings: Settings, lifecycle: Lifecycle) -> ServiceSchema | None:
+    if settings.schema_path is None:
+        return None
+    try:
+        return load_schema(settings.schema_path)
+    except SchemaError as exc:
+        reason = f"service schema unusable: {exc}"
+        log.error("%s", reason, exc_info=True)
+        lifecycle.fail(reason)
+        return None

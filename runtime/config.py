@@ -1,0 +1,108 @@
+"""Settings of the scoring runtime: defaults, then the environment, then a test config.
+
+Keys are the environment variable names (``MOMA_DRIVER``, ``MAX_QUEUE``, ...), so a
+test passes ``create_app({"MOMA_DRIVER": "ok.py"})`` with the same names an image
+sets. Every variable is documented in ``runtime/README.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_SCHEMA = "service_schema.json"
+
+
+def parse_int(name: str, raw: Any, default: int, minimum: int = 0) -> int:
+    """An integer setting; empty or missing means ``default``."""
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return default
+    try:
+        value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def parse_float(name: str, raw: Any, default: float) -> float:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def parse_bool(name: str, raw: Any, default: bool) -> bool:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    app_root: str
+    driver: str
+    schema: str | None
+    keys_file: str | None
+    max_concurrent: int  # 0 = no admission limit
+    max_queue: int
+    max_queue_wait_ms: int
+    scoring_timeout_ms: int  # 0 = no timeout: run() is called inline
+    state_dir: str
+    keys_check_interval_s: float = 1.0
+    max_body_bytes: int = 100 * 1024 * 1024
+
+    @property
+    def driver_path(self) -> str:
+        return os.path.join(self.app_root, self.driver)
+
+    @property
+    def schema_path(self) -> str | None:
+        return None if self.schema is None else os.path.join(self.app_root, self.schema)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> "Settings":
+        merged: dict[str, Any] = dict(os.environ if environ is None else environ)
+        merged.update(overrides or {})
+
+        app_root = os.path.abspath(merged.get("MOMA_APP_ROOT") or os.getcwd())
+        driver = merged.get("MOMA_DRIVER") or "score.py"
+        schema = merged.get("MOMA_SCHEMA") or None
+        if schema is None and os.path.isfile(os.path.join(app_root, DEFAULT_SCHEMA)):
+            schema = DEFAULT_SCHEMA
+        max_concurrent = parse_int("MAX_CONCURRENT_REQUESTS",
+                                   merged.get("MAX_CONCURRENT_REQUESTS"), 0)
+        return cls(
+            app_root=app_root,
+            driver=driver,
+            schema=schema,
+            keys_file=merged.get("MOMA_KEYS_FILE") or None,
+            max_concurrent=max_concurrent,
+            max_queue=parse_int("MAX_QUEUE", merged.get("MAX_QUEUE"), 2 * max_concurrent),
+            max_queue_wait_ms=parse_int("MAX_QUEUE_WAIT_MS", merged.get("MAX_QUEUE_WAIT_MS"), 500),
+            scoring_timeout_ms=parse_int("SCORING_TIMEOUT_MS", merged.get("SCORING_TIMEOUT_MS"), 0),
+            state_dir=merged.get("MOMA_STATE_DIR") or tempfile.gettempdir(),
+            keys_check_interval_s=parse_float("MOMA_KEYS_CHECK_INTERVAL_S",
+                                              merged.get("MOMA_KEYS_CHECK_INTERVAL_S"), 1.0),
+            max_body_bytes=parse_int("MOMA_MAX_BODY_BYTES", merged.get("MOMA_MAX_BODY_BYTES"),
+                                     100 * 1024 * 1024, minimum=1),
+        )

@@ -1,0 +1,107 @@
+"""gunicorn settings and hooks: ``gunicorn --config python:runtime.gunicorn_conf runtime.wsgi:app``.
+
+- Binds ``${MOMA_BIND:-0.0.0.0}:${PORT:-5001}``; ``gthread`` workers.
+- ``WORKERS`` defaults to the container's CPU quota (cgroup v2/v1, else the CPUs this
+  process may run on), rounded up; ``THREADS`` defaults to enough threads per worker
+  for every admitted and queued request plus two for health checks (at least 4).
+- Before forking, the master creates the shared board (admission counters, metric
+  cells); ``child_exit`` gives back what a dead worker held.
+- SIGTERM (``docker stop``): workers stop accepting, finish in-flight requests within
+  ``graceful_timeout`` (at least 30 s, longer than the scoring timeout), ``/readyz``
+  answers 503 ``draining`` meanwhile.
+- While a worker's driver init() runs (models can take minutes to load), a heartbeat
+  thread tells the master the worker is alive so it is not killed for a slow boot.
+- Logs are JSON: access lines on stdout (``ACCESS_LOG=false`` turns them off), the
+  rest on stderr, with the request id.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+
+from . import metrics as _metrics
+from . import shared as _shared
+from .config import Settings, parse_bool, parse_int
+from .cpu import available_cpus, default_workers
+
+_env = os.environ
+_settings = Settings.load()
+
+bind = [f"{_env.get('MOMA_BIND') or '0.0.0.0'}:{parse_int('PORT', _env.get('PORT'), 5001, 1)}"]
+worker_class = "gthread"
+workers = parse_int("WORKERS", _env.get("WORKERS"), default_workers(available_cpus()), 1)
+threads = parse_int(
+    "THREADS", _env.get("THREADS"),
+    max(4, math.ceil((_settings.max_concurrent + _settings.max_queue) / workers) + 2), 1)
+timeout = 30
+graceful_timeout = max(30, math.ceil(_settings.scoring_timeout_ms / 1000) + 5)
+keepalive = parse_int("KEEPALIVE", _env.get("KEEPALIVE"), 5)
+chdir = _settings.app_root
+accesslog = "-" if parse_bool("ACCESS_LOG", _env.get("ACCESS_LOG"), True) else None
+errorlog = "-"
+loglevel = (_env.get("LOG_LEVEL") or "info").lower()
+logger_class = "runtime.gunicorn_logging.JsonLogger"
+control_socket_disable = True  # no control socket: the root filesystem may be read-only
+proc_name = "moma-runtime"
+
+_BOOT_BEAT_S = 5.0
+
+
+def on_starting(server) -> None:  # type: ignore[no-untyped-def]
+    """Master, before any fork: the board every worker shares."""
+    _shared.install(_metrics.make_board(_settings.state_dir))
+
+
+def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
+    """Worker, just forked: keep the master's timeout at bay while init() runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(_BOOT_BEAT_S):
+            worker.notify()
+
+    threading.Thread(target=beat, name="moma-boot-heartbeat", daemon=True).start()
+    worker._moma_boot_stop = stop
+
+
+def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
+    """Worker, app loaded (init() ran): stop the boot heartbeat, drain on SIGTERM."""
+    stop = getattr(worker, "_moma_boot_stop", None)
+    if stop is not None:
+        stop.set()
+    runtime = getattr(worker.wsgi, "extensions", {}).get("moma")
+    previous = signal.getsignal(signal.SIGTERM)
+    if runtime is None or not callable(previous):
+        return
+
+    def on_sigterm(signum, frame) -> None:  # type: ignore[no-untyped-def]
+        runtime.lifecycle.drain()
+        previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
+    """Master, a worker exited: its admission slots and queue places are free again."""
+    board = _shared.inherited()
+    if board is not None:
+        freed = board.reclaim(worker.pid)
+        if freed:
+            server.log.warning("worker %s exited holding %d admission slot(s); reclaimed",
+                               worker.pid, freed)
+
+
+def worker_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
+    """Worker, leaving: write the access lines it still buffers."""
+    flush = getattr(worker.log, "flush_access", None)
+    if flush is not None:
+        flush()
+
+
+def on_exit(server) -> None:  # type: ignore[no-untyped-def]
+    board = _shared.inherited()
+    if board is not None:
+        board.close()

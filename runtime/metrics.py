@@ -1,0 +1,209 @@
+"""Prometheus metrics, correct across gunicorn workers, cheap on the request path.
+
+Each worker writes its own float64 cells in the shared board (``shared.py``): a fixed
+table of counters and histogram buckets indexed by small integers, updated with a
+few ``memoryview`` stores under a thread lock (about a microsecond per request).
+``/metrics`` sums the archive row (dead workers) and every live row under the board
+lock and renders the text format with ``prometheus_client``'s metric families.
+
+Why not ``prometheus_client`` multiprocess mode: it keeps one mmap file per worker
+per metric type and looks labels up per call; measured in
+``bench/runtime/metrics_cost.py`` it costs several times more per request than these
+cells, needs a wiped directory per start and ``mark_process_dead`` bookkeeping, and
+still leaves dead workers' gauge files to manage. Labels here have fixed value sets
+(routes, status codes, reasons), so fixed cells lose nothing.
+
+Exposed (all prefixed ``moma_``):
+  requests_total{route,status}            counter
+  request_duration_seconds{route}         histogram
+  requests_in_flight                      gauge   HTTP requests being handled now
+  scoring_in_flight                       gauge   run() calls holding an admission slot
+  queue_depth                             gauge   requests waiting for a slot
+  queue_wait_seconds                      histogram
+  rejections_total{reason}                counter (queue_full, queue_timeout)
+  driver_errors_total{kind}               counter (exception, bad_output, timeout)
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .shared import H_WAITING, HEADER_INTS, R_HELD, ROW_INTS, Board
+
+ROUTES = ("/", "/livez", "/readyz", "/score", "/swagger.json", "/metrics", "other")
+ROUTE_INDEX = {route: i for i, route in enumerate(ROUTES) if route != "other"}
+OTHER_ROUTE = len(ROUTES) - 1
+STATUSES = (200, 400, 401, 404, 405, 413, 415, 429, 500, 503, 504, "other")
+STATUS_INDEX = {status: i for i, status in enumerate(STATUSES) if status != "other"}
+OTHER_STATUS = len(STATUSES) - 1
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                   1.0, 2.5, 5.0, 10.0)
+QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+REJECT_REASONS = ("queue_full", "queue_timeout")
+DRIVER_ERROR_KINDS = ("exception", "bad_output", "timeout")
+
+
+class Layout:
+    """Cell offsets inside one row."""
+
+    def __init__(self) -> None:
+        n = 0
+        self.requests = n
+        n += len(ROUTES) * len(STATUSES)
+        self.latency_width = len(LATENCY_BUCKETS) + 3  # buckets, +Inf, sum, count
+        self.latency = n
+        n += len(ROUTES) * self.latency_width
+        self.queue_width = len(QUEUE_BUCKETS) + 3
+        self.queue = n
+        n += self.queue_width
+        self.rejections = n
+        n += len(REJECT_REASONS)
+        self.driver_errors = n
+        n += len(DRIVER_ERROR_KINDS)
+        self.in_flight = n
+        n += 1
+        self.cells = n
+        self.gauges = frozenset({self.in_flight})
+
+
+LAYOUT = Layout()
+
+
+def make_board(state_dir: str | None = None) -> Board:
+    return Board(LAYOUT.cells, LAYOUT.gauges, state_dir=state_dir)
+
+
+class Metrics:
+    """The recorder one worker uses; all methods are cheap and never raise."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self._lock = threading.Lock()
+
+    def request_started(self) -> None:
+        floats, base = self.board.floats, self.board.cell_base()
+        with self._lock:
+            floats[base + LAYOUT.in_flight] += 1.0
+
+    def request_finished(self, route: int, status: int, seconds: float) -> None:
+        floats, base = self.board.floats, self.board.cell_base()
+        s = STATUS_INDEX.get(status, OTHER_STATUS)
+        h = base + LAYOUT.latency + route * LAYOUT.latency_width
+        b = bisect.bisect_left(LATENCY_BUCKETS, seconds)
+        with self._lock:
+            floats[base + LAYOUT.in_flight] -= 1.0
+            floats[base + LAYOUT.requests + route * len(STATUSES) + s] += 1.0
+            floats[h + b] += 1.0
+            floats[h + len(LATENCY_BUCKETS) + 1] += seconds
+            floats[h + len(LATENCY_BUCKETS) + 2] += 1.0
+
+    def queue_waited(self, seconds: float) -> None:
+        floats, base = self.board.floats, self.board.cell_base()
+        h = base + LAYOUT.queue
+        b = bisect.bisect_left(QUEUE_BUCKETS, seconds)
+        with self._lock:
+            floats[h + b] += 1.0
+            floats[h + len(QUEUE_BUCKETS) + 1] += seconds
+            floats[h + len(QUEUE_BUCKETS) + 2] += 1.0
+
+    def rejected(self, reason: str) -> None:
+        self._bump(LAYOUT.rejections + REJECT_REASONS.index(reason))
+
+    def driver_error(self, kind: str) -> None:
+        self._bump(LAYOUT.driver_errors + DRIVER_ERROR_KINDS.index(kind))
+
+    def _bump(self, cell: int) -> None:
+        floats, base = self.board.floats, self.board.cell_base()
+        with self._lock:
+            floats[base + cell] += 1.0
+
+    # -- reading ------------------------------------------------------------------------
+    def totals(self) -> tuple[list[float], int, int]:
+        """Cells summed over the archive and live rows; slots held; queue depth."""
+        board = self.board
+        board.row  # noqa: B018 - make sure this process has a row before locking
+        cells = board.cells
+        with board.locked():
+            rows = [0, *board.live_rows()]
+            floats = board.floats
+            total = [0.0] * cells
+            for row in rows:
+                chunk = floats[row * cells:(row + 1) * cells].tolist()
+                total = [a + b for a, b in zip(total, chunk)]
+            held = sum(board.ints[HEADER_INTS + row * ROW_INTS + R_HELD] for row in rows[1:])
+            waiting = board.ints[H_WAITING]
+        return total, held, waiting
+
+    def render(self) -> bytes:
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collector(*self.totals()))
+        return generate_latest(registry)
+
+
+class _Collector:
+    def __init__(self, total: list[float], held: int, waiting: int) -> None:
+        self.total, self.held, self.waiting = total, held, waiting
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                            HistogramMetricFamily)
+        t = self.total
+        requests = CounterMetricFamily("moma_requests", "HTTP requests answered, by route "
+                                       "and status.", labels=["route", "status"])
+        for r, route in enumerate(ROUTES):
+            for s, status in enumerate(STATUSES):
+                value = t[LAYOUT.requests + r * len(STATUSES) + s]
+                if value:
+                    requests.add_metric([route, str(status)], value)
+        yield requests
+
+        latency = HistogramMetricFamily("moma_request_duration_seconds",
+                                        "Time from request start to response, by route.",
+                                        labels=["route"])
+        for r, route in enumerate(ROUTES):
+            h = LAYOUT.latency + r * LAYOUT.latency_width
+            if t[h + len(LATENCY_BUCKETS) + 2]:
+                latency.add_metric([route], _buckets(t, h, LATENCY_BUCKETS),
+                                   t[h + len(LATENCY_BUCKETS) + 1])
+        yield latency
+
+        queue = HistogramMetricFamily("moma_queue_wait_seconds",
+                                      "Time admitted requests waited for a slot.")
+        queue.add_metric([], _buckets(t, LAYOUT.queue, QUEUE_BUCKETS),
+                         t[LAYOUT.queue + len(QUEUE_BUCKETS) + 1])
+        yield queue
+
+        yield GaugeMetricFamily("moma_requests_in_flight", "HTTP requests being handled.",
+                                value=t[LAYOUT.in_flight])
+        yield GaugeMetricFamily("moma_scoring_in_flight", "run() calls holding an admission "
+                                "slot (timed-out calls included until they return).",
+                                value=self.held)
+        yield GaugeMetricFamily("moma_queue_depth", "Requests waiting for an admission slot.",
+                                value=self.waiting)
+
+        rejections = CounterMetricFamily("moma_rejections", "Requests refused with 429, by "
+                                         "reason.", labels=["reason"])
+        for i, reason in enumerate(REJECT_REASONS):
+            rejections.add_metric([reason], t[LAYOUT.rejections + i])
+        yield rejections
+
+        errors = CounterMetricFamily("moma_driver_errors", "Scoring calls that failed in the "
+                                     "driver, by kind.", labels=["kind"])
+        for i, kind in enumerate(DRIVER_ERROR_KINDS):
+            errors.add_metric([kind], t[LAYOUT.driver_errors + i])
+        yield errors
+
+
+def _buckets(t: list[float], start: int, bounds: tuple[float, ...]) -> list[tuple[str, float]]:
+    out, running = [], 0.0
+    for i, bound in enumerate(bounds):
+        running += t[start + i]
+        out.append((repr(bound), running))
+    running += t[start + len(bounds)]
+    out.append(("+Inf", running))
+    return out

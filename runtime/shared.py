@@ -1,0 +1,224 @@
+"""Memory shared by every gunicorn worker of a container: the admission counters and
+the metric cells.
+
+The gunicorn master creates one ``Board`` before it forks any worker
+(``gunicorn_conf.on_starting``); workers inherit it. A board is an anonymous shared
+``mmap`` plus a lock:
+
+- header (int64): scoring calls admitted container-wide, requests waiting in the queue;
+- one row per live process (row 0 is the archive of dead workers): int64 ``pid``,
+  ``held`` (admission slots this process holds), ``waiting`` (its queued requests),
+  and ``cells`` float64 metric cells that only this process writes.
+
+The lock is ``flock`` on a file under ``MOMA_STATE_DIR``, opened separately by each
+process after fork, plus a thread lock inside each process. The kernel drops a
+``flock`` when its holder dies, so a worker killed anywhere, even inside the critical
+section, can never wedge the others. When a worker exits the master's ``child_exit``
+hook calls ``reclaim(pid)``: under the lock it adds the dead row's counters to the
+archive row, frees the row, and recomputes the header from the live rows (the rows
+are the truth, so a worker that died half-way through an update leaves nothing
+behind); slots it held are free again.
+
+Workers wake each other through a ``doorbell`` (a POSIX semaphore made before fork):
+whoever frees a slot while requests wait posts it once. Waiters also re-check every
+50 ms, so a lost or stale post can only delay, never strand, a waiting request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import mmap
+import multiprocessing
+import os
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterator
+
+# header fields (int64)
+H_ADMITTED = 0
+H_WAITING = 1
+HEADER_INTS = 8
+# row int fields (int64)
+R_PID = 0
+R_HELD = 1
+R_WAITING = 2
+ROW_INTS = 4
+
+ARCHIVE_ROW = 0
+ARCHIVE_PID = -1
+DEFAULT_ROWS = 256
+
+_boards: "weakref.WeakSet[Board]" = weakref.WeakSet()
+_inherited: "Board | None" = None
+
+
+class BoardFull(RuntimeError):
+    """More live processes than the board has rows."""
+
+
+class Board:
+    def __init__(self, cells: int, gauge_cells: frozenset[int] = frozenset(),
+                 state_dir: str | None = None, rows: int = DEFAULT_ROWS) -> None:
+        self.cells = cells
+        self.gauge_cells = gauge_cells  # cells not summed into the archive
+        self.rows = rows
+        int_bytes = 8 * (HEADER_INTS + rows * ROW_INTS)
+        self._mm = mmap.mmap(-1, int_bytes + 8 * rows * cells)  # MAP_SHARED | MAP_ANONYMOUS
+        self.ints = memoryview(self._mm)[:int_bytes].cast("q")
+        self.floats = memoryview(self._mm)[int_bytes:].cast("d")
+        self.ints[HEADER_INTS + ARCHIVE_ROW * ROW_INTS + R_PID] = ARCHIVE_PID
+        fd, self.lock_path = tempfile.mkstemp(prefix="moma-runtime-", suffix=".lock",
+                                              dir=state_dir or tempfile.gettempdir())
+        os.close(fd)
+        self.doorbell = multiprocessing.get_context("fork").Semaphore(0)
+        self._creator = os.getpid()
+        self._reset_process()
+        _boards.add(self)
+
+    # -- per process ----------------------------------------------------------------
+    def _reset_process(self) -> None:
+        """Called in a fresh child: own lock fd, own thread lock, no row yet."""
+        self._pid = os.getpid()
+        self._fd: int | None = None
+        self._tlock = threading.Lock()
+        self._row: int | None = None
+
+    def _after_fork(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)  # the parent's open file description: never lock through it
+        self._reset_process()
+
+    def lock(self) -> None:
+        """Take the board lock (thread lock, then flock). Pair with ``unlock()``."""
+        self._tlock.acquire()
+        try:
+            fd = self._fd
+            if fd is None:
+                fd = self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CLOEXEC)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._tlock.release()
+            raise
+
+    def unlock(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+        finally:
+            self._tlock.release()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.lock()
+        try:
+            yield
+        finally:
+            self.unlock()
+
+    @property
+    def row(self) -> int:
+        """This process's row, claimed on first use."""
+        row = self._row
+        if row is None:
+            row = self._claim_row()
+        return row
+
+    def row_int(self, field: int) -> int:
+        """Index into ``ints`` of a field of this process's row."""
+        return HEADER_INTS + self.row * ROW_INTS + field
+
+    def cell_base(self) -> int:
+        """Index into ``floats`` of this process's first metric cell."""
+        return self.row * self.cells
+
+    def _claim_row(self) -> int:
+        pid = os.getpid()
+        with self.locked():
+            if self._row is not None:
+                return self._row
+            free = None
+            for row in range(1, self.rows):
+                owner = self.ints[HEADER_INTS + row * ROW_INTS + R_PID]
+                if owner == pid:
+                    free = row  # stale row of a recycled pid: reclaim missed it
+                    self._archive_row(row)
+                    break
+                if owner == 0 and free is None:
+                    free = row
+            if free is None:
+                raise BoardFull(f"more than {self.rows - 1} worker processes")
+            self.ints[HEADER_INTS + free * ROW_INTS + R_PID] = pid
+            self._row = free
+            return free
+
+    # -- master side ------------------------------------------------------------------
+    def reclaim(self, pid: int) -> int:
+        """A process exited: fold its row into the archive. Returns slots freed."""
+        freed = 0
+        with self.locked():
+            for row in range(1, self.rows):
+                if self.ints[HEADER_INTS + row * ROW_INTS + R_PID] == pid:
+                    freed += self._archive_row(row)
+            self._recount()
+            waiting = self.ints[H_WAITING]
+        for _ in range(min(freed, waiting)):
+            self.doorbell.release()
+        return freed
+
+    def _archive_row(self, row: int) -> int:
+        """Add a row's cells to the archive, clear it. Caller holds the lock."""
+        base = HEADER_INTS + row * ROW_INTS
+        held = self.ints[base + R_HELD]
+        for field in range(ROW_INTS):
+            self.ints[base + field] = 0
+        floats, cells = self.floats, self.cells
+        src, dst = row * cells, ARCHIVE_ROW * cells
+        for i in range(cells):
+            value = floats[src + i]
+            if value:
+                if i not in self.gauge_cells:
+                    floats[dst + i] += value
+                floats[src + i] = 0.0
+        return held
+
+    def _recount(self) -> None:
+        admitted = waiting = 0
+        for row in range(1, self.rows):
+            base = HEADER_INTS + row * ROW_INTS
+            if self.ints[base + R_PID]:
+                admitted += self.ints[base + R_HELD]
+                waiting += self.ints[base + R_WAITING]
+        self.ints[H_ADMITTED] = admitted
+        self.ints[H_WAITING] = waiting
+
+    def live_rows(self) -> list[int]:
+        """Rows of live processes (archive excluded). Caller holds the lock."""
+        return [row for row in range(1, self.rows)
+                if self.ints[HEADER_INTS + row * ROW_INTS + R_PID] > 0]
+
+    def close(self) -> None:
+        """Remove the lock file (the creating process, at exit)."""
+        if os.getpid() == self._creator:
+            with contextlib.suppress(OSError):
+                os.unlink(self.lock_path)
+
+
+def _after_fork_in_child() -> None:
+    for board in list(_boards):
+        board._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def install(board: Board) -> None:
+    """Make ``board`` the one workers forked from this process will use."""
+    global _inherited
+    _inherited = board
+
+
+def inherited() -> Board | None:
+    """The board made by the gunicorn master before fork, if any."""
+    return _inherited

@@ -1,0 +1,91 @@
+import pytest
+
+from builder.errors import RequirementsError
+from builder.requirements import parse_conda_env, parse_pip_requirements
+
+
+def test_pip_requirements_are_normalised_in_order():
+    text = "# comment\nnumpy>=1.2  # inline\n\nscikit-learn \\\n  ==1.9.1\npandas; python_version > '3'\nnumpy>=1.2\n"
+    assert parse_pip_requirements(text) == ("numpy>=1.2", "scikit-learn==1.9.1", 'pandas; python_version > "3"')
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("--index-url http://evil/simple\nnumpy", "line 1: option lines such as '--index-url'"),
+        ("numpy\n-e git+https://x/y.git", "line 2: option lines such as '-e'"),
+        ("-r /etc/passwd", "option lines"),
+        ("numpy\nnot a requirement!!", "line 2: 'not a requirement!!' is not a valid requirement"),
+        ("pkg @ file:///etc/passwd", "direct references must be https://"),
+        ("pkg @ http://plain/x.whl", "direct references must be https://"),
+    ],
+)
+def test_pip_requirements_refuse_options_and_garbage(text, fragment):
+    with pytest.raises(RequirementsError, match=fragment.replace("(", r"\(").replace("*", r"\*")) as caught:
+        parse_pip_requirements(text)
+    assert "requirements.txt" in str(caught.value)
+
+
+def test_https_direct_reference_is_allowed():
+    assert parse_pip_requirements("pkg @ https://example.org/pkg-1.0-py3-none-any.whl") == (
+        "pkg @ https://example.org/pkg-1.0-py3-none-any.whl",
+    )
+
+
+def test_conda_file_gives_python_version_and_pip_list():
+    text = """
+name: project_environment
+channels: [conda-forge]
+dependencies:
+  - python=3.11.4
+  - pip
+  - pip:
+    - scikit-learn==1.9.1
+    - joblib
+"""
+    deps = parse_conda_env(text)
+    assert deps.python_version == "3.11"
+    assert deps.requirements == ("scikit-learn==1.9.1", "joblib")
+
+
+@pytest.mark.parametrize(
+    "python, expected",
+    [("python=3.6", "3.6"), ("python==3.12.1", "3.12"), ("python 3.10.*", "3.10"), ("python>=3.8", "3.11"), ("python", "3.11")],
+)
+def test_python_versions(python, expected):
+    assert parse_conda_env(f"dependencies: ['{python}']").python_version == expected
+
+
+def test_a_range_excluding_the_default_is_refused():
+    with pytest.raises(RequirementsError, match="excludes Python 3.11"):
+        parse_conda_env("dependencies: ['python<3.9']")
+
+
+def test_conda_only_packages_are_named():
+    with pytest.raises(RequirementsError) as caught:
+        parse_conda_env("dependencies: [python=3.11, numpy=1.26, 'conda-forge::mkl', {pip: [joblib]}]")
+    message = str(caught.value)
+    assert "numpy=1.26" in message and "conda-forge::mkl" in message
+    assert "joblib" not in message
+    assert "under 'pip:'" in message
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[1, 2]", "is a mapping"),
+        ("dependencies: {a: 1}", "must be a list"),
+        ("dependencies: [{conda: [x]}]", "only a 'pip:' list"),
+        ("dependencies: [{pip: ['--extra-index-url http://x']}]", "option lines"),
+        ("dependencies: [': bad']", "conda packages are not supported"),
+        ("a: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_conda_files(text, fragment):
+    with pytest.raises(RequirementsError, match=fragment):
+        parse_conda_env(text)
+
+
+def test_empty_conda_file_means_defaults():
+    deps = parse_conda_env("")
+    assert (deps.python_version, deps.requirements) == ("3.11", ())

@@ -1,0 +1,113 @@
+"""The builder against the real Docker engine: the iris example end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from builder.errors import UnpackError
+from builder.manifest import load_manifest
+
+from .conftest import train
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ROW = {"data": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+def layers(docker_client, reference: str) -> list[str]:
+    return docker_client.images.get(reference).attrs["RootFS"]["Layers"]
+
+
+def test_iris_image_scores_a_row(builder, options, iris_project: Path, run_image, docker_client):
+    lines: list[str] = []
+    result = builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-score", tag="1"),
+                           on_log=lines.append)
+
+    assert result.reference == "iris-score:1" and not result.reused
+    assert any(line.startswith("Step ") for line in lines), "the build log streams to the caller"
+    assert result.log_path.read_text().count("Step ") == sum(line.startswith("Step ") for line in lines)
+
+    image = docker_client.images.get("iris-score:1")
+    assert image.attrs["Config"]["User"] == "10001:10001"
+    assert "5001/tcp" in image.attrs["Config"]["ExposedPorts"]
+    labels = image.labels
+    assert labels["moma.content-hash"] == result.content_hash
+    assert labels["moma.manifest.name"] == "iris"
+    assert json.loads(labels["moma.models"])[0]["name"] == "iris"
+    assert json.loads(labels["moma.models"])[0]["version"] == 1
+    assets = json.loads(labels["moma.assets"])
+    assert set(assets) == {"driver:driver", "model:iris"}
+    assert all(value.startswith("sha256:") and len(value) == 71 for value in assets.values())
+    assert "scikit-learn==1.9.1" in labels["moma.python-packages"].split(",")
+
+    service = run_image("iris-score:1")
+    assert service.wait_until_answering("/").text.strip('"\n') == "Healthy"
+    answer = requests.post(service.url + "/score", json=ROW, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == ["setosa"]
+
+
+def test_identical_request_builds_nothing(builder, options, iris_project: Path):
+    spec = load_manifest(iris_project / "manifest.yml")
+    first = builder.build(spec, options(name="iris-same", tag="1"))
+    lines: list[str] = []
+    second = builder.build(spec, options(name="iris-same-again", tag="7"), on_log=lines.append)
+
+    assert second.reused and second.image_id == first.image_id
+    assert second.content_hash == first.content_hash
+    assert not any(line.startswith("Step ") for line in lines)
+
+
+def test_new_model_version_rebuilds_only_the_model_layer(builder, options, iris_project: Path, docker_client):
+    spec = load_manifest(iris_project / "manifest.yml")
+    first = builder.build(spec, options(name="iris-layers", tag="1"))
+    train(iris_project, c=0.01)
+    lines: list[str] = []
+    second = builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-layers", tag="2"),
+                           on_log=lines.append)
+
+    assert not second.reused and second.image_id != first.image_id
+    before, after = layers(docker_client, "iris-layers:1"), layers(docker_client, "iris-layers:2")
+    assert len(before) == len(after)
+    assert before[:-1] == after[:-1], "only the models layer may change"
+    assert before[-1] != after[-1]
+    built_steps = [line for line in lines if "Using cache" not in line and line.startswith(" --->") is False]
+    assert sum("Using cache" in line for line in lines) >= 6, "\n".join(built_steps)
+
+
+def test_driver_whose_init_raises_reports_it(builder, options, iris_project: Path, run_image):
+    (iris_project / "score.py").write_text("def init():\n    raise RuntimeError('model file is corrupt')\n\n"
+                                           "def run(data):\n    return data\n")
+    result = builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-broken", tag="1"))
+    service = run_image(result.reference)
+
+    ready = service.wait_until_answering("/readyz")
+    assert ready.status_code == 503
+    assert "model file is corrupt" in ready.text
+    score = requests.post(service.url + "/score", json=ROW, timeout=10)
+    assert score.status_code == 503
+    assert score.json()["code"] == "not_ready"
+    assert "RuntimeError: model file is corrupt" in service.logs()
+
+
+def test_unsafe_model_archive_fails_before_building(builder, options, iris_project: Path, docker_client):
+    import io
+    import tarfile
+
+    with tarfile.open(iris_project / "model.tar.gz", "w:gz") as archive:
+        member = tarfile.TarInfo("../../escape.pkl")
+        member.size = 3
+        archive.addfile(member, io.BytesIO(b"abc"))
+    manifest = (iris_project / "manifest.yml").read_text().replace("url: model.pkl", "url: model.tar.gz\n    unpack: true")
+    (iris_project / "manifest.yml").write_text(manifest)
+    before = {image.id for image in docker_client.images.list()}
+
+    with pytest.raises(UnpackError, match="escape.pkl"):
+        builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-unsafe", tag="1"))
+    assert {image.id for image in docker_client.images.list()} == before
+    assert not (iris_project.parent / "escape.pkl").exists()

@@ -1,0 +1,225 @@
+"""The scoring contract, against real gunicorn over HTTP, one fixture driver per behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from .conftest import REPO, key_hash, prometheus_value
+
+
+def test_ok_driver_scores_raw_body_and_sets_headers(serve):
+    server = serve("ok.py")
+    response = server.score({"a": [1, 2]}, headers={"x-ms-request-id": "req-123"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["x-ms-request-id"] == "req-123"
+    assert response.headers["x-ms-run-function-failed"] == "False"
+    assert float(response.headers["x-ms-scoring-time-ms"]) >= 0.0
+    body = response.json()
+    assert body["raw"] == '{"a": [1, 2]}'  # without a schema run() gets the raw text
+    assert body["input"] == {"a": [1, 2]}
+    assert body["init_calls"] == 1  # init() ran exactly once in this worker
+    assert os.path.realpath(body["cwd"]) == os.path.realpath(server.root)
+
+
+def test_request_id_is_generated_when_absent(serve):
+    server = serve("ok.py")
+    first = server.score({}).headers["x-ms-request-id"]
+    second = server.get("/livez").headers["x-ms-request-id"]
+    assert uuid.UUID(first).version == 4 and uuid.UUID(second).version == 4
+    assert first != second
+
+
+def test_health_routes_and_swagger_without_schema(serve):
+    server = serve("ok.py")
+    root = server.get("/")
+    assert (root.status_code, root.text) == (200, "Healthy")
+    assert server.get("/livez").json() == {"state": "ready"}
+    assert server.get("/readyz").json() == {"state": "ready"}
+    doc = server.get("/swagger.json").json()
+    assert doc["swagger"] == "2.0"
+    assert doc["securityDefinitions"]["Bearer"] == {
+        "type": "apiKey", "name": "Authorization", "in": "header",
+        "description": "For example: Bearer abc123"}
+    assert set(doc["paths"]) == {"/", "/score"}
+
+
+def test_post_score_needs_json(serve):
+    server = serve("ok.py")
+    response = server.request("POST", "/score", data="x=1",
+                              headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert server.request("POST", "/score", data="{}").status_code == 415  # no content type
+    ok = server.request("POST", "/score", data="{}",
+                        headers={"Content-Type": "application/json; charset=utf-8"})
+    assert ok.status_code == 200
+
+
+def test_get_score_passes_query_arguments_as_json(serve):
+    server = serve("ok.py")
+    response = server.get("/score?x=1&name=iris&flag=true")
+    assert response.status_code == 200
+    assert response.json()["input"] == {"x": 1, "name": "iris", "flag": True}
+
+
+def test_unknown_route_and_method_are_json_errors(serve):
+    server = serve("ok.py")
+    missing = server.get("/nope")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    wrong = server.request("PUT", "/score", json_body={})
+    assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
+    assert "POST" in wrong.headers["Allow"]
+
+
+def test_body_too_large_is_refused(serve):
+    server = serve("ok.py", MOMA_MAX_BODY_BYTES="100")
+    response = server.score({"blob": "x" * 200})
+    assert response.status_code == 413
+    assert set(response.json()) == {"message", "code"}
+
+
+def test_run_exception_is_driver_error_without_traceback(serve):
+    server = serve("raises_in_run.py")
+    response = server.score({"row": 1})
+    assert response.status_code == 500
+    assert response.headers["x-ms-run-function-failed"] == "True"
+    body = response.json()
+    assert body["code"] == "driver_error"
+    assert body["message"] == "ValueError: cannot score '{\"row\": 1}'"
+    assert "Traceback" not in response.text and "s3cr3t" not in response.text
+    request_id = response.headers["x-ms-request-id"]
+    deadline = time.monotonic() + 5
+    while "Traceback" not in server.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in server.stderr().splitlines() if line.startswith("{")]
+    failure = [line for line in lines if line.get("request_id") == request_id
+               and "exc_info" in line]
+    assert failure, "the driver's traceback is logged with the request id"
+    assert "_inner" in failure[0]["exc_info"] and "ValueError" in failure[0]["exc_info"]
+
+
+def test_bad_output_is_driver_error(serve):
+    server = serve("bad_output.py")
+    response = server.score({})
+    assert response.status_code == 500
+    assert response.json()["code"] == "driver_error"
+    assert "Opaque" in response.json()["message"]
+    assert response.headers["x-ms-run-function-failed"] == "True"
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("str", '"[\\"Iris-setosa\\"]"'),  # a returned str is JSON-encoded again
+    ("numpy", "[[1, 2], [3, 4]]"),
+    ("numpy_scalar", '{"score": 0.5, "label": 2, "flag": true}'),
+    ("pandas", '[{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]'),
+    ("none", "null"),
+])
+def test_output_encoding(serve_outputs, kind, expected):
+    response = serve_outputs.score({"kind": kind})
+    assert response.status_code == 200, response.text
+    assert response.text == expected
+
+
+@pytest.fixture(scope="module")
+def serve_outputs(serve_shared):
+    return serve_shared("outputs.py")
+
+
+def test_failed_init_keeps_container_up_and_reports(serve):
+    server = serve("raises_in_init.py", wait="/livez")
+    ready = server.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["state"] == "failed"
+    assert "RuntimeError: model file missing: model.pkl" in ready.json()["message"]
+    score = server.score({"x": 1})
+    assert score.status_code == 503
+    assert score.json()["code"] == "not_ready"
+    assert "model file missing" in score.json()["message"]
+    assert server.get("/").status_code == 503
+    assert server.get("/livez").status_code == 200
+    time.sleep(0.5)
+    assert server.proc.poll() is None, "the container stays up"
+    assert not (server.root / "RUN_WAS_CALLED").exists()
+    errors = server.stderr()
+    assert "Traceback" in errors and "model file missing" in errors
+
+
+def test_missing_driver_file_is_failed_state(serve):
+    server = serve("ok.py", wait="/livez", MOMA_DRIVER="nope.py")
+    body = server.get("/readyz").json()
+    assert body["state"] == "failed" and "nope.py" in body["message"]
+
+
+def test_healthcheck_module(serve):
+    env = {k: v for k, v in os.environ.items() if k != "PORT"}
+    server = serve("ok.py")
+    ok = subprocess.run([sys.executable, "-m", "runtime.healthcheck"], cwd=REPO,
+                        env={**env, "PORT": str(server.port)})
+    assert ok.returncode == 0
+    failed = serve("raises_in_init.py", wait="/livez")
+    bad = subprocess.run([sys.executable, "-m", "runtime.healthcheck"], cwd=REPO,
+                         env={**env, "PORT": str(failed.port)})
+    assert bad.returncode == 1
+    server.stop()
+    gone = subprocess.run([sys.executable, "-m", "runtime.healthcheck"], cwd=REPO,
+                          env={**env, "PORT": str(server.port)})
+    assert gone.returncode == 1
+
+
+def test_access_log_is_json_with_request_id(serve):
+    server = serve("ok.py")
+    server.score({}, headers={"x-ms-request-id": "access-log-id"})
+    deadline = time.monotonic() + 3
+    while "access-log-id" not in server.stdout() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in server.stdout().splitlines()]
+    entry = [line for line in lines if line.get("request_id") == "access-log-id"]
+    assert entry and entry[0]["status"] == 200 and entry[0]["path"] == "/score"
+    assert entry[0]["logger"] == "access" and entry[0]["duration_ms"] >= 0
+
+
+def test_keys_guard_everything_but_health(serve, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text(f"{key_hash('primary')}\n{key_hash('secondary')}\n")
+    server = serve("slow.py", MOMA_KEYS_FILE=str(keys), SLOW_STATE_DIR=str(tmp_path))
+    for path in ("/", "/livez", "/readyz"):
+        assert server.get(path).status_code == 200
+    for key in (None, "wrong", ""):
+        for method, path in (("POST", "/score"), ("GET", "/score"), ("GET", "/swagger.json"),
+                             ("GET", "/metrics"), ("GET", "/nope")):
+            response = server.request(method, path, key=key, json_body={"sleep": 0})
+            assert response.status_code == 401, (method, path, key)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+            assert response.json()["code"] == "unauthorized"
+    assert not (tmp_path / "concurrency.json").exists(), "the driver never ran"
+    assert server.request("POST", "/score", json_body={"sleep": 0},
+                          headers={"Authorization": "Basic cHJpbWFyeQ=="}).status_code == 401
+    assert server.score({"sleep": 0}, key="primary").status_code == 200
+    assert server.score({"sleep": 0}, key="secondary").status_code == 200
+    assert server.request("POST", "/score", json_body={"sleep": 0},
+                          headers={"Authorization": "bearer secondary"}).status_code == 200
+    assert server.get("/swagger.json", key="primary").json()["paths"]["/score"]["post"][
+        "security"] == [{"Bearer": []}]
+
+
+def test_metrics_report_requests_errors_and_gauges(serve):
+    server = serve("raises_in_run.py")
+    for _ in range(3):
+        assert server.score({}).status_code == 500
+    server.get("/nope")
+    text = server.get("/metrics").text
+    assert prometheus_value(text, "moma_requests_total", {"route": "/score", "status": "500"}) == 3
+    assert prometheus_value(text, "moma_requests_total", {"route": "other", "status": "404"}) == 1
+    assert prometheus_value(text, "moma_driver_errors_total", {"kind": "exception"}) == 3
+    assert prometheus_value(text, "moma_request_duration_seconds_count", {"route": "/score"}) == 3
+    assert prometheus_value(text, "moma_requests_in_flight") == 1  # this /metrics request
+    assert prometheus_value(text, "moma_scoring_in_flight") == 0
+    assert prometheus_value(text, "moma_queue_depth") == 0
