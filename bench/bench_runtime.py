@@ -8,6 +8,7 @@ with ``wrk``. Cases:
 
   ours          our runtime (gunicorn_conf defaults), keys ON, admission ON, metrics ON,
                 JSON access log ON; raw-body 2017 driver
+  ours-sync     the same with WORKER_CLASS=sync (gunicorn sync workers)
   ours-schema   the same with a pandas service_schema.json (validation + DataFrame)
   bare-gthread  bare Flask + gunicorn gthread (same threads as ours) calling predict
   bare-sync     bare Flask + gunicorn sync workers calling predict
@@ -52,7 +53,7 @@ PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so t
     "bentoml": ["bentoml", "scikit-learn==1.9.1", "joblib==1.6.0"],
 }
 OURS_ENV: list[str] = []
-CASES = ["ours", "ours-schema", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
+CASES = ["ours", "ours-sync", "ours-schema", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
 
 
 def log(message: str) -> None:
@@ -120,22 +121,26 @@ def free_port() -> int:
 def case_spec(case: str, port: int, threads: int) -> dict:
     """argv, cwd, env, path, body and headers for one case."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    if case in PEERS:  # peers may spawn their own tools (mlflow runs `uvicorn`)
+        env["PATH"] = f"{VENVS / case / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     body = json.dumps({"data": [ROW]})
     headers = {"Content-Type": "application/json"}
     plain = WORK / "plain"
-    if case in ("ours", "ours-schema"):
+    if case in ("ours", "ours-sync", "ours-schema"):
         env.update(PORT=str(port), MOMA_BIND="127.0.0.1", WORKERS="2", THREADS=str(threads),
                    MOMA_KEYS_FILE=str(WORK / "keys"), MAX_CONCURRENT_REQUESTS="32",
                    MAX_QUEUE="64", MAX_QUEUE_WAIT_MS="1000")
         headers["Authorization"] = f"Bearer {KEY}"
+        if case == "ours-sync":
+            env["WORKER_CLASS"] = "sync"
         env.update(item.split("=", 1) for item in OURS_ENV)
         if case == "ours-schema":
             body = json.dumps({"input_df": [dict(zip(
                 ["sepal_length", "sepal_width", "petal_length", "petal_width"], ROW))]})
         argv = [str(BIN / "gunicorn"), "--config", "python:runtime.gunicorn_conf",
                 "runtime.wsgi:app"]
-        return dict(argv=argv, cwd=WORK / case, env=env, path="/score", body=body,
-                    headers=headers, ready="/readyz")
+        return dict(argv=argv, cwd=WORK / case.replace("-sync", ""), env=env, path="/score",
+                    body=body, headers=headers)
     if case == "bare-gthread":
         argv = [str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", str(threads),
                 "-b", f"127.0.0.1:{port}", "--no-control-socket", "bare_flask:app"]
@@ -149,8 +154,6 @@ def case_spec(case: str, port: int, threads: int) -> dict:
                 "--port", str(port), "--worker_count", "2"]
         return dict(argv=argv, cwd=WORK / "ours", env=env, path="/score", body=body,
                     headers=headers)
-    if case in PEERS:  # peers may spawn their own tools (mlflow runs `uvicorn`)
-        env["PATH"] = f"{VENVS / case / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     if case == "mlflow":
         argv = [str(VENVS / "mlflow" / "bin" / "mlflow"), "models", "serve", "-m",
                 str(mlflow_model()), "--env-manager", "local", "-h", "127.0.0.1",
@@ -237,6 +240,27 @@ def parse_wrk(out: str) -> dict:
             "socket_errors": errors.group(0) if errors else ""}
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """utime+stime of a process and all its descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
 def run_case(case: str, args: argparse.Namespace) -> dict:
     port = free_port()
     spec = case_spec(case, port, args.threads)
@@ -251,7 +275,10 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
         if status != 200 or b"0" not in body:
             raise RuntimeError(f"unexpected answer {status} {body[:200]!r}")
         wrk(port, spec, 2, args.connections, args.wrk_threads)  # warm-up
-        return wrk(port, spec, args.duration, args.connections, args.wrk_threads)
+        cpu_before = tree_cpu_seconds(proc.pid)
+        result = wrk(port, spec, args.duration, args.connections, args.wrk_threads)
+        result["cpu_us"] = (tree_cpu_seconds(proc.pid) - cpu_before) / result["requests"] * 1e6
+        return result
     finally:
         stop(proc)
 
@@ -290,18 +317,21 @@ def main() -> int:
                 skipped[case] = f"{type(exc).__name__}: {exc} (see {WORK / 'logs' / case}.log)"
                 del results[case]
     summary = {case: {k: statistics.median(r[k] for r in runs) if runs[0][k] is not None else None
-                      for k in ("rps", "p50", "p99", "non2xx")}
+                      for k in ("rps", "p50", "p99", "non2xx", "cpu_us")}
                for case, runs in results.items() if runs}
     print(f"\n{'case':<14}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}"
+          f"{'server CPU us/req':>19}"
           f"   (median of {args.rounds} run(s), {args.duration} s, {args.connections} conns)")
     for case, s in summary.items():
-        print(f"{case:<14}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}")
+        print(f"{case:<14}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}"
+              f"{s['cpu_us']:>19.0f}")
     if "ours" in summary:
         print()
         for case, s in summary.items():
             if case != "ours":
                 print(f"ours / {case:<13} throughput x{summary['ours']['rps'] / s['rps']:.2f}"
-                      f"   p99 {summary['ours']['p99']:.2f} vs {s['p99']:.2f} ms")
+                      f"   p99 {summary['ours']['p99']:.2f} vs {s['p99']:.2f} ms"
+                      f"   CPU per request x{summary['ours']['cpu_us'] / s['cpu_us']:.2f}")
     for case, why in skipped.items():
         print(f"skipped {case}: {why}")
     if args.json:

@@ -3,13 +3,15 @@ work directory, with digests, before anything is unpacked or built."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .config import BuilderConfig
-from .errors import AssetNotAllowed, ManifestError, RequirementsError
+from .errors import AssetError, AssetNotAllowed, ManifestError, RequirementsError
 from .fetch import Fetched, FetchPolicy, asset_filename, fetch, redact
 from .manifest import AssetSpec, ManifestSpec, ModelSpec
 from .requirements import DEFAULT_PYTHON, PythonDependencies, parse_conda_env, parse_pip_requirements
@@ -85,16 +87,18 @@ def _fetch_asset(asset: AssetSpec, index: int, spec: ManifestSpec, work: Path, p
     role = "driver" if asset.id == spec.driver_program else "asset"
     where = f"assets[{index}] ({asset.id})"
     filename = _filename(asset.url, where)
-    fetched = fetch(asset.url, work / f"asset-{index}-{filename}", policy=policy, base_dir=spec.base_dir,
-                    sha256=asset.sha256)
+    with _context(where):
+        fetched = fetch(asset.url, work / f"asset-{index}-{filename}", policy=policy, base_dir=spec.base_dir,
+                        sha256=asset.sha256)
     return _fetched_file(role, asset.id, asset.url, filename, fetched, asset.unpack, asset.mime_type)
 
 
 def _fetch_model(model: ModelSpec, index: int, spec: ManifestSpec, work: Path, policy: FetchPolicy) -> FetchedFile:
     where = f"models[{index}] ({model.name})"
     filename = _filename(model.url, where)
-    fetched = fetch(model.url, work / f"model-{index}-{filename}", policy=policy, base_dir=spec.base_dir,
-                    sha256=model.sha256)
+    with _context(where):
+        fetched = fetch(model.url, work / f"model-{index}-{filename}", policy=policy, base_dir=spec.base_dir,
+                        sha256=model.sha256)
     return _fetched_file("model", model.name, model.url, filename, fetched, model.unpack, model.mime_type, model)
 
 
@@ -102,6 +106,15 @@ def _fetched_file(role: str, key: str, url: str, filename: str, fetched: Fetched
                   model: ModelSpec | None = None) -> FetchedFile:
     return FetchedFile(role=role, key=key, url=redact(url), filename=filename, path=fetched.path,
                        sha256=fetched.sha256, size=fetched.size, unpack=unpack, mime_type=mime_type, model=model)
+
+
+@contextlib.contextmanager
+def _context(where: str) -> Iterator[None]:
+    """Say which asset an asset error is about."""
+    try:
+        yield
+    except AssetError as exc:
+        raise type(exc)(f"{where}: {exc}") from exc
 
 
 def _filename(url: str, where: str) -> str:

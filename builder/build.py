@@ -40,6 +40,7 @@ _REGISTRY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5
 @dataclass(frozen=True)
 class BuildOptions:
     name: str | None = None  # image repository; default: the manifest name, lower-cased
+    namespace: str = ""  # repository prefix, e.g. the account: <namespace>/<name>
     tag: str = "latest"
     output: str = "image"  # image | tar | context
     dest: Path | None = None  # the tar file or context directory
@@ -125,6 +126,8 @@ class Builder:
                log: LineSink) -> "_Outcome":
         dockerfiles.check_runtime_supported(spec.runtime_type)
         name = image_name(options.name or spec.name)
+        if options.namespace:
+            name = f"{image_name(options.namespace)}/{name}"
         log(f"build {build_id}: manifest {spec.name!r} → {name}:{options.tag}")
         manifest = fetch_manifest(spec, work / "fetched", self.config)
         log(f"fetched {len(manifest.files)} files ({_size(sum(f.size for f in manifest.files))})")
@@ -168,7 +171,7 @@ class Builder:
 
     def _write_context(self, context: "_ContextParts", options: BuildOptions, name: str, labels: dict[str, str],
                        log: LineSink) -> "_Outcome":
-        dest = (options.dest or Path(f"{name}-context")).resolve()
+        dest = (options.dest or Path(f"{name.replace('/', '-')}-context")).resolve()
         if dest.exists() and any(dest.iterdir()):
             raise BuildError(f"{dest} exists and is not empty; choose another --dest")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +195,7 @@ class Builder:
             self.engine.push(repository, options.tag, log)
             return f"{repository}:{options.tag}"
         if options.output == "tar":
-            dest = (options.dest or Path(f"{name}-{options.tag}.tar")).resolve()
+            dest = (options.dest or Path(f"{name.replace('/', '-')}-{options.tag}.tar")).resolve()
             log(f"saving {name}:{options.tag} to {dest}")
             self.engine.save(f"{name}:{options.tag}", dest)
             return str(dest)

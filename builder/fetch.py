@@ -92,11 +92,14 @@ def asset_filename(url: str) -> str:
         path = urllib.parse.urlsplit(url).path
     except ValueError as exc:
         raise AssetNotAllowed(f"{redact(url)}: not a valid URL ({exc})") from exc
-    name = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+    return check_filename(urllib.parse.unquote(path.rsplit("/", 1)[-1]), f"{redact(url)}: the last path segment")
+
+
+def check_filename(name: str, what: str = "file name") -> str:
+    """``name`` if it is a safe file name: 1 to 255 of A-Z a-z 0-9 . _ -, not starting with '.'."""
     if not _SAFE_FILENAME.fullmatch(name):
         raise AssetNotAllowed(
-            f"{redact(url)}: the last path segment {name!r} is not a usable file name "
-            "(1 to 255 of A-Z a-z 0-9 . _ -, not starting with '.')"
+            f"{what} {name!r} is not a usable file name (1 to 255 of A-Z a-z 0-9 . _ -, not starting with '.')"
         )
     return name
 

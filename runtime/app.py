@@ -250,7 +250,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_runtime_logger(os.environ.get("LOG_LEVEL", "info"))
     board = shared.inherited()
     if board is None:  # not under gunicorn_conf (tests, other servers): this process only
-        board = make_board(settings.state_dir)
+        board = make_board(settings.state_dir, settings.max_concurrent, settings.max_queue)
         atexit.register(board.close)
     metrics = Metrics(board)
     admission = Admission(board, settings.max_concurrent, settings.max_queue,

@@ -1,6 +1,9 @@
 """gunicorn settings and hooks: ``gunicorn --config python:runtime.gunicorn_conf runtime.wsgi:app``.
 
 - Binds ``${MOMA_BIND:-0.0.0.0}:${PORT:-5001}``; ``gthread`` workers.
+- ``WORKER_CLASS``: ``gthread`` (default: keep-alive, health checks answered while
+  run() calls are busy, queued requests wait in threads) or ``sync`` (one request per
+  worker at a time, no keep-alive; shorter latency tails under CPU-bound load).
 - ``WORKERS`` defaults to the container's CPU quota (cgroup v2/v1, else the CPUs this
   process may run on), rounded up; ``THREADS`` defaults to enough threads per worker
   for every admitted and queued request plus two for health checks (at least 4).
@@ -17,6 +20,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import signal
@@ -25,15 +29,18 @@ import threading
 from . import metrics as _metrics
 from . import shared as _shared
 from .config import Settings, parse_bool, parse_int
+from .errors import ConfigError
 from .cpu import available_cpus, default_workers
 
 _env = os.environ
 _settings = Settings.load()
 
 bind = [f"{_env.get('MOMA_BIND') or '0.0.0.0'}:{parse_int('PORT', _env.get('PORT'), 5001, 1)}"]
-worker_class = "gthread"
+worker_class = (_env.get("WORKER_CLASS") or "gthread").strip()
+if worker_class not in ("gthread", "sync"):
+    raise ConfigError(f"WORKER_CLASS must be gthread or sync, got {worker_class!r}")
 workers = parse_int("WORKERS", _env.get("WORKERS"), default_workers(available_cpus()), 1)
-threads = parse_int(
+threads = 1 if worker_class == "sync" else parse_int(
     "THREADS", _env.get("THREADS"),
     max(4, math.ceil((_settings.max_concurrent + _settings.max_queue) / workers) + 2), 1)
 timeout = 30
@@ -52,7 +59,8 @@ _BOOT_BEAT_S = 5.0
 
 def on_starting(server) -> None:  # type: ignore[no-untyped-def]
     """Master, before any fork: the board every worker shares."""
-    _shared.install(_metrics.make_board(_settings.state_dir))
+    _shared.install(_metrics.make_board(_settings.state_dir, _settings.max_concurrent,
+                                        _settings.max_queue))
 
 
 def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
@@ -68,10 +76,14 @@ def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
 
 
 def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
-    """Worker, app loaded (init() ran): stop the boot heartbeat, drain on SIGTERM."""
+    """Worker, app loaded (init() ran): stop the boot heartbeat, freeze what init() made,
+    drain on SIGTERM."""
     stop = getattr(worker, "_moma_boot_stop", None)
     if stop is not None:
         stop.set()
+    # The model and every imported module stay for the worker's life: keep them out of
+    # the cyclic GC's full collections, which otherwise pause a worker for tens of ms.
+    gc.freeze()
     runtime = getattr(worker.wsgi, "extensions", {}).get("moma")
     previous = signal.getsignal(signal.SIGTERM)
     if runtime is None or not callable(previous):

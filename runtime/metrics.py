@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from .shared import H_WAITING, HEADER_INTS, R_HELD, ROW_INTS, Board
+from .shared import HEADER_INTS, R_HELD, R_WAITING, ROW_INTS, Board
 
 ROUTES = ("/", "/livez", "/readyz", "/score", "/swagger.json", "/metrics", "other")
 ROUTE_INDEX = {route: i for i, route in enumerate(ROUTES) if route != "other"}
@@ -72,8 +72,10 @@ class Layout:
 LAYOUT = Layout()
 
 
-def make_board(state_dir: str | None = None) -> Board:
-    return Board(LAYOUT.cells, LAYOUT.gauges, state_dir=state_dir)
+def make_board(state_dir: str | None = None, limit: int = 0, max_queue: int = 0) -> Board:
+    """The shared board for these metrics and the given admission limits."""
+    return Board(LAYOUT.cells, LAYOUT.gauges, state_dir=state_dir, limit=limit,
+                 max_queue=max_queue)
 
 
 class Metrics:
@@ -134,7 +136,8 @@ class Metrics:
                 chunk = floats[row * cells:(row + 1) * cells].tolist()
                 total = [a + b for a, b in zip(total, chunk)]
             held = sum(board.ints[HEADER_INTS + row * ROW_INTS + R_HELD] for row in rows[1:])
-            waiting = board.ints[H_WAITING]
+            waiting = sum(board.ints[HEADER_INTS + row * ROW_INTS + R_WAITING]
+                          for row in rows[1:])
         return total, held, waiting
 
     def render(self) -> bytes:

@@ -117,6 +117,7 @@ class Scorer:
         try:
             return future.result(self.timeout_s)
         except FutureTimeout:
+            future.cancel()  # still queued (pool busy): never start it; releases its slot
             self.metrics.driver_error("timeout")
             log.warning("run() passed the scoring timeout of %.0f ms; its admission slot "
                         "stays held until it returns", self.timeout_s * 1000)

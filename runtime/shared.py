@@ -1,27 +1,27 @@
-"""Memory shared by every gunicorn worker of a container: the admission counters and
-the metric cells.
+"""Memory shared by every gunicorn worker of a container: admission semaphores, the
+rows that say who holds what, and the metric cells.
 
 The gunicorn master creates one ``Board`` before it forks any worker
-(``gunicorn_conf.on_starting``); workers inherit it. A board is an anonymous shared
-``mmap`` plus a lock:
+(``gunicorn_conf.on_starting``); workers inherit it. A board is:
 
-- header (int64): scoring calls admitted container-wide, requests waiting in the queue;
-- one row per live process (row 0 is the archive of dead workers): int64 ``pid``,
-  ``held`` (admission slots this process holds), ``waiting`` (its queued requests),
-  and ``cells`` float64 metric cells that only this process writes.
+- ``slots``: a POSIX counting semaphore with ``MAX_CONCURRENT_REQUESTS`` units and
+  ``queue``: one with ``MAX_QUEUE`` units (places to wait for a slot). Taking or
+  giving a unit without waiting is a userspace atomic operation (futex), with no
+  system call and without releasing the GIL; waiting for one sleeps in the kernel
+  until a unit is posted or the wait times out.
+- an anonymous shared ``mmap`` with one row per live process (row 0 archives dead
+  workers): int64 ``pid``, ``held`` (slot units this process holds), ``waiting``
+  (queue units it holds), and float64 metric ``cells``. A process writes only its own
+  row, under a thread lock.
+- a lock for the rare whole-board operations (claiming a row, reclaiming a dead
+  worker's row, reading every row for ``/metrics``): a thread lock plus ``flock`` on a
+  file under ``MOMA_STATE_DIR``, which the kernel drops if its holder dies.
 
-The lock is ``flock`` on a file under ``MOMA_STATE_DIR``, opened separately by each
-process after fork, plus a thread lock inside each process. The kernel drops a
-``flock`` when its holder dies, so a worker killed anywhere, even inside the critical
-section, can never wedge the others. When a worker exits the master's ``child_exit``
-hook calls ``reclaim(pid)``: under the lock it adds the dead row's counters to the
-archive row, frees the row, and recomputes the header from the live rows (the rows
-are the truth, so a worker that died half-way through an update leaves nothing
-behind); slots it held are free again.
-
-Workers wake each other through a ``doorbell`` (a POSIX semaphore made before fork):
-whoever frees a slot while requests wait posts it once. Waiters also re-check every
-50 ms, so a lost or stale post can only delay, never strand, a waiting request.
+When a worker exits, the master's ``child_exit`` hook calls ``reclaim(pid)``: the
+dead row's counters go to the archive row, and the slot and queue units it held are
+posted back. A process records a unit right after taking it and un-records it right
+before giving it back, so a worker killed between the two can only leak one unit
+(the container then admits one request fewer), never admit one too many.
 """
 
 from __future__ import annotations
@@ -35,11 +35,9 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
-# header fields (int64)
-H_ADMITTED = 0
-H_WAITING = 1
-HEADER_INTS = 8
+HEADER_INTS = 8  # reserved
 # row int fields (int64)
 R_PID = 0
 R_HELD = 1
@@ -60,8 +58,11 @@ class BoardFull(RuntimeError):
 
 class Board:
     def __init__(self, cells: int, gauge_cells: frozenset[int] = frozenset(),
-                 state_dir: str | None = None, rows: int = DEFAULT_ROWS) -> None:
+                 state_dir: str | None = None, rows: int = DEFAULT_ROWS,
+                 limit: int = 0, max_queue: int = 0) -> None:
         self.cells = cells
+        self.limit = limit
+        self.max_queue = max_queue
         self.gauge_cells = gauge_cells  # cells not summed into the archive
         self.rows = rows
         int_bytes = 8 * (HEADER_INTS + rows * ROW_INTS)
@@ -72,7 +73,11 @@ class Board:
         fd, self.lock_path = tempfile.mkstemp(prefix="moma-runtime-", suffix=".lock",
                                               dir=state_dir or tempfile.gettempdir())
         os.close(fd)
-        self.doorbell = multiprocessing.get_context("fork").Semaphore(0)
+        context = multiprocessing.get_context("fork")
+        self.slots = context.BoundedSemaphore(max(limit, 1))
+        self.queue = context.BoundedSemaphore(max(max_queue, 1))
+        if max_queue == 0:
+            self.queue.acquire()  # a semaphore cannot start at 0 units and be bounded
         self._creator = os.getpid()
         self._reset_process()
         _boards.add(self)
@@ -143,7 +148,10 @@ class Board:
                 owner = self.ints[HEADER_INTS + row * ROW_INTS + R_PID]
                 if owner == pid:
                     free = row  # stale row of a recycled pid: reclaim missed it
-                    self._archive_row(row)
+                    held, waiting = self._archive_row(row)
+                    if self.limit > 0:
+                        _post(self.slots, held)
+                        _post(self.queue, waiting)
                     break
                 if owner == 0 and free is None:
                     free = row
@@ -155,22 +163,24 @@ class Board:
 
     # -- master side ------------------------------------------------------------------
     def reclaim(self, pid: int) -> int:
-        """A process exited: fold its row into the archive. Returns slots freed."""
-        freed = 0
+        """A process exited: fold its row into the archive, post back the units it
+        held. Returns the slots freed."""
+        freed = queued = 0
         with self.locked():
             for row in range(1, self.rows):
                 if self.ints[HEADER_INTS + row * ROW_INTS + R_PID] == pid:
-                    freed += self._archive_row(row)
-            self._recount()
-            waiting = self.ints[H_WAITING]
-        for _ in range(min(freed, waiting)):
-            self.doorbell.release()
+                    held, waiting = self._archive_row(row)
+                    freed, queued = freed + held, queued + waiting
+        if self.limit > 0:
+            _post(self.slots, freed)
+            _post(self.queue, queued)
         return freed
 
-    def _archive_row(self, row: int) -> int:
-        """Add a row's cells to the archive, clear it. Caller holds the lock."""
+    def _archive_row(self, row: int) -> tuple[int, int]:
+        """Add a row's cells to the archive, clear it. Caller holds the lock.
+        Returns the slot and queue units the row held."""
         base = HEADER_INTS + row * ROW_INTS
-        held = self.ints[base + R_HELD]
+        held, waiting = self.ints[base + R_HELD], self.ints[base + R_WAITING]
         for field in range(ROW_INTS):
             self.ints[base + field] = 0
         floats, cells = self.floats, self.cells
@@ -181,17 +191,7 @@ class Board:
                 if i not in self.gauge_cells:
                     floats[dst + i] += value
                 floats[src + i] = 0.0
-        return held
-
-    def _recount(self) -> None:
-        admitted = waiting = 0
-        for row in range(1, self.rows):
-            base = HEADER_INTS + row * ROW_INTS
-            if self.ints[base + R_PID]:
-                admitted += self.ints[base + R_HELD]
-                waiting += self.ints[base + R_WAITING]
-        self.ints[H_ADMITTED] = admitted
-        self.ints[H_WAITING] = waiting
+        return held, waiting
 
     def live_rows(self) -> list[int]:
         """Rows of live processes (archive excluded). Caller holds the lock."""
@@ -203,6 +203,14 @@ class Board:
         if os.getpid() == self._creator:
             with contextlib.suppress(OSError):
                 os.unlink(self.lock_path)
+
+
+def _post(semaphore: Any, units: int) -> None:
+    for _ in range(units):
+        try:
+            semaphore.release()
+        except ValueError:  # already full: never hand out more than the limit
+            break
 
 
 def _after_fork_in_child() -> None:

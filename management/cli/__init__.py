@@ -7,6 +7,7 @@ import click
 from .base_commands import base
 from .build_command import build
 from .errors import run_main
+from .server_commands import serve, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -22,6 +23,8 @@ def cli() -> None:
 
 cli.add_command(build)
 cli.add_command(base)
+cli.add_command(serve)
+cli.add_command(worker)
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ import click
 
 from builder.errors import BuilderError
 
+from ..errors import MomaError
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -22,6 +24,9 @@ def run_main(command: click.Command) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except MomaError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(EXIT_FAILED)
     except BuilderError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)

@@ -92,9 +92,16 @@ class Server:
         os.kill(self.proc.pid, signum)
 
     def worker_pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                             text=True).stdout
-        return sorted(int(pid) for pid in out.split())
+        """Live children of the gunicorn master (from /proc; zombies excluded)."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid and fields[0] != "Z":
+                pids.append(int(stat.parent.name))
+        return sorted(pids)
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")

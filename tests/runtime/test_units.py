@@ -234,7 +234,7 @@ def test_bad_settings_fail_loudly(name, value):
 
 # -- admission ----------------------------------------------------------------------------------
 def test_admission_limits_queues_and_refuses(tmp_path):
-    board = make_board(str(tmp_path))
+    board = make_board(str(tmp_path), 2, 1)
     admission = Admission(board, limit=2, max_queue=1, max_wait_ms=300)
     assert admission.acquire() == 0.0 and admission.acquire() == 0.0
     results: list[object] = []
@@ -260,7 +260,7 @@ def test_admission_limits_queues_and_refuses(tmp_path):
 
 
 def test_reclaim_frees_the_slots_of_a_dead_process(tmp_path):
-    board = make_board(str(tmp_path))
+    board = make_board(str(tmp_path), 1, 0)
     admission = Admission(board, limit=1, max_queue=0, max_wait_ms=0)
     read, write = os.pipe()
     pid = os.fork()
@@ -375,3 +375,28 @@ def test_driver_load_failures_become_failed(tmp_path, source, reason):
     life = Lifecycle()
     Driver(str(tmp_path / "drv.py"), str(tmp_path)).load(life)
     assert life.state is State.FAILED and reason in life.reason
+
+
+# -- packaging --------------------------------------------------------------------------------
+def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
+    import ast
+    import sys
+
+    allowed = {"flask", "werkzeug", "gunicorn", "jsonschema", "prometheus_client"}
+    package = Path(__file__).resolve().parents[2] / "runtime"
+    pinned = (package / "requirements.txt").read_text()
+    assert all(name.replace("_", "-") in pinned for name in allowed)
+    for source in package.glob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: inside the package
+                    continue
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top in allowed, (source.name, name)

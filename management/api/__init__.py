@@ -1,0 +1,37 @@
+"""The Model Management Account API (Flask). ``create_app`` is the only way to get an
+app: defaults, then ``MOMA_*`` environment, then the ``config`` the caller passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from ..config import Settings
+from ..store import Store
+from . import admin, artifacts, errors, images, manifests, models, operations, requests, swagger
+
+
+def create_app(config: dict[str, Any] | None = None, store: Store | None = None) -> Flask:
+    settings = Settings.load(**(config or {}))
+    app = Flask(__name__)
+    app.config["MOMA_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if store is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.db_url)
+        store.migrate()
+        store.accounts.ensure_default()
+    store.init_app(app)
+
+    requests.init_app(app)
+    errors.init_app(app)
+    account = requests.account_blueprint()
+    for module in (models, manifests, images, operations, artifacts):
+        account.register_blueprint(module.blueprint)
+    account.register_blueprint(swagger.account_blueprint)
+    app.register_blueprint(account)
+    app.register_blueprint(swagger.blueprint)
+    app.register_blueprint(admin.blueprint)
+    return app

@@ -1,0 +1,27 @@
+"""Artifact upload (a moma extension for local use): the CLI streams a local file
+here and registers the returned ``artifact://`` URL in a model or manifest."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..artifacts import ArtifactStore
+from ..errors import BadRequest, UnsupportedMediaType
+from ..store import get_store
+from .requests import current_account, settings
+
+blueprint = Blueprint("artifacts", __name__, url_prefix="/artifacts")
+
+
+@blueprint.post("")
+def upload() -> Response:
+    name = request.args.get("name", "")
+    if not name:
+        raise BadRequest("the name query parameter (the file's name) is required")
+    if request.mimetype != "application/octet-stream":
+        raise UnsupportedMediaType("upload the file's bytes as application/octet-stream")
+    limit = settings().max_artifact_bytes
+    request.max_content_length = limit
+    stored = ArtifactStore(settings().artifact_dir).put(request.stream, name, limit)
+    get_store().artifacts.record(current_account().id, stored.sha256, stored.size)
+    return jsonify({"url": stored.url, "sha256": stored.sha256, "size": stored.size})

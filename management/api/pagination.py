@@ -1,0 +1,59 @@
+"""``count`` and ``$skipToken`` in, ``nextLink`` out. The token is an opaque, signed-free
+base64 of the last ``seq`` served (keyset pagination: stable under concurrent
+inserts, and as fast at the end of a list as at its start)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import request
+
+from ..errors import BadRequest, Detail
+from ..store.common import Page
+
+DEFAULT_COUNT = 100
+MAX_COUNT = 1000
+
+
+def page_args() -> tuple[int, int | None]:
+    return _count(), _after()
+
+
+def paginated(page: Page, filters: dict[str, str | None], items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"value": page.items if items is None else items}
+    if page.next_after is not None:
+        query = {"api-version": request.args["api-version"], **{k: v for k, v in filters.items() if v is not None},
+                 "count": str(_count()), "$skipToken": _token(page.next_after)}
+        body["nextLink"] = f"{request.base_url}?{urlencode(query)}"
+    return body
+
+
+def _count() -> int:
+    raw = request.args.get("count")
+    if raw is None or raw == "":
+        return DEFAULT_COUNT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_COUNT:
+        raise BadRequest(f"count must be an integer from 1 to {MAX_COUNT}, got {raw!r}",
+                         [Detail("InvalidCount", f"count: {raw!r}")])
+    return int(raw)
+
+
+def _after() -> int | None:
+    raw = request.args.get("$skipToken")
+    if not raw:
+        return None
+    try:
+        after = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))["after"]
+        if not isinstance(after, int) or after < 0:
+            raise ValueError(after)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("$skipToken is not a token this server handed out",
+                         [Detail("InvalidSkipToken", "follow nextLink as it is")]) from exc
+    return after
+
+
+def _token(after: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")

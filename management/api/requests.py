@@ -1,0 +1,98 @@
+"""What every request goes through before its view: a request id, the api-version
+check, the bearer token, and for account routes the account (404 when unknown, or
+when the token belongs to another account, so accounts cannot be probed)."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+
+from ..config import SUPPORTED_API_VERSIONS, Settings
+from ..errors import BadRequest, Detail, NotFound, Unauthorized, UnsupportedMediaType
+from ..store import Account, Token, get_store
+
+ACCOUNT_PREFIX = "/api/subscriptions/<sub>/resourceGroups/<rg>/accounts/<account>"
+UNVERSIONED = ("/swagger.json", "/api/admin/")
+
+
+def init_app(app: Flask) -> None:
+    app.url_value_preprocessor(_authenticate)
+    app.after_request(_request_ids)
+
+
+def account_blueprint() -> Blueprint:
+    blueprint = Blueprint("account", __name__, url_prefix=ACCOUNT_PREFIX)
+    blueprint.url_value_preprocessor(_resolve_account)
+    return blueprint
+
+
+def settings() -> Settings:
+    return current_app.config["MOMA_SETTINGS"]
+
+
+def current_account() -> Account:
+    return g.account
+
+
+def current_token() -> Token | None:
+    return g.get("token")
+
+
+def json_body() -> Any:
+    """The request's JSON body: 415 unless it is JSON, 400 when it does not parse."""
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, got {request.mimetype or 'none'}")
+    body = request.get_json(silent=True)
+    if body is None and request.get_data(cache=True):
+        raise BadRequest("the request body is not valid JSON",
+                         [Detail("InvalidJson", "the body could not be parsed as JSON")])
+    if body is None:
+        raise BadRequest("the request body is empty; a JSON object is required")
+    return body
+
+
+def _authenticate(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    g.request_id = str(uuid.uuid4())
+    if request.path.startswith("/api/") and not request.path.startswith(UNVERSIONED):
+        _check_api_version()
+    if not settings().auth:
+        g.token = None
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if not hmac.compare_digest(scheme.lower().encode(), b"bearer") or not secret.strip():
+        raise Unauthorized("an Authorization: Bearer <token> header is required")
+    token = get_store().tokens.authenticate(secret.strip())
+    if token is None:
+        raise Unauthorized("the bearer token is not valid or was revoked")
+    g.token = token
+
+
+def _check_api_version() -> None:
+    version = request.args.get("api-version")
+    if version not in SUPPORTED_API_VERSIONS:
+        given = f"api-version {version!r} is not supported" if version else "the api-version query parameter is required"
+        raise BadRequest(f"{given}; supported versions: {', '.join(SUPPORTED_API_VERSIONS)}",
+                         [Detail("InvalidApiVersion", f"use ?api-version={SUPPORTED_API_VERSIONS[0]}")])
+
+
+def _resolve_account(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    assert values is not None
+    sub, rg, name = values.pop("sub"), values.pop("rg"), values.pop("account")
+    account = get_store().accounts.find(sub, rg, name)
+    token = g.get("token")
+    if account is None or (token is not None and not token.admin and token.account_id != account.id):
+        raise NotFound(f"account {sub}/{rg}/{name} not found")
+    g.account = account
+
+
+def _request_ids(response: Response) -> Response:
+    response.headers["x-ms-request-id"] = g.get("request_id") or str(uuid.uuid4())
+    client_id = request.headers.get("x-ms-client-request-id")
+    if client_id:
+        response.headers["x-ms-client-request-id"] = client_id[:200]
+    return response

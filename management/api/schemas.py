@@ -1,0 +1,211 @@
+"""The spec's object definitions as JSON Schema, in one place.
+
+They validate request bodies (``validate``) and make up the ``definitions`` of the
+API's own Swagger 2.0 document (``swagger.py``), so what we check and what we publish
+cannot drift apart. Constraints the spec leaves open follow the original service's
+limits (behaviour-notes.md): names of letters, digits and hyphens up to 32, tags up
+to 29, model descriptions up to 200, manifest descriptions up to 512, asset ids up to 32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+from ..errors import Detail, ValidationFailed
+
+NAME = {"type": "string", "pattern": r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$",
+        "description": "Letters, digits and inner hyphens, 1 to 32 characters."}
+URL = {"type": "string", "minLength": 1, "maxLength": 8192}
+TIME = {"type": "string", "format": "date-time", "readOnly": True}
+STATE = {"$ref": "#/definitions/AsyncOperationState"}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/definitions/{name}"}
+
+
+DEFINITIONS: dict[str, dict[str, Any]] = {
+    "Asset": {
+        "type": "object",
+        "required": ["id", "url"],
+        "properties": {
+            "id": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,32}$", "description": "Asset ID."},
+            "mimeType": {"type": "string", "maxLength": 255},
+            "unpack": {"type": "boolean"},
+            "url": URL,
+        },
+    },
+    "AsyncOperationState": {"type": "string", "enum": ["NotStarted", "Running", "Cancelled", "Succeeded", "Failed"]},
+    "AsyncOperationStatus": {
+        "type": "object",
+        "properties": {
+            "createdTime": TIME,
+            "endTime": TIME,
+            "error": ref("ErrorResponse"),
+            "id": {"type": "string"},
+            "operationType": {"type": "string", "enum": ["Image", "Service"]},
+            "resourceLocation": {"type": "string"},
+            "state": STATE,
+        },
+    },
+    "ErrorDetail": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "ErrorResponse": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string"},
+            "details": {"type": "array", "items": ref("ErrorDetail")},
+            "message": {"type": "string"},
+            "statusCode": {"type": "integer"},
+        },
+    },
+    "Image": {
+        "type": "object",
+        "properties": {
+            "computeResourceId": {"type": "string"},
+            "createdTime": TIME,
+            "creationState": STATE,
+            "description": {"type": "string"},
+            "error": ref("ErrorResponse"),
+            "id": {"type": "string"},
+            "imageBuildLogUri": {"type": "string"},
+            "imageLocation": {"type": "string"},
+            "imageType": ref("ImageType"),
+            "manifest": ref("Manifest"),
+            "name": {"type": "string"},
+            "version": {"type": "integer"},
+        },
+    },
+    "ImageRequest": {
+        "type": "object",
+        "required": ["computeResourceId", "imageType", "manifestId", "name"],
+        "properties": {
+            "computeResourceId": {"type": "string", "maxLength": 256},
+            "description": {"type": "string", "maxLength": 512},
+            "imageType": ref("ImageType"),
+            "manifestId": {"type": "string", "minLength": 1, "maxLength": 64},
+            "name": NAME,
+        },
+    },
+    "ImageType": {"type": "string", "enum": ["Docker"]},
+    "Manifest": {
+        "type": "object",
+        "required": ["assets", "driverProgram", "name", "targetRuntime"],
+        "properties": {
+            "assets": {"type": "array", "minItems": 1, "maxItems": 100, "items": ref("Asset")},
+            "createdTime": TIME,
+            "description": {"type": "string", "maxLength": 512},
+            "driverProgram": {"type": "string", "minLength": 1, "maxLength": 32},
+            "id": {"type": "string", "readOnly": True},
+            "modelIds": {"type": "array", "maxItems": 100,
+                         "items": {"type": "string", "pattern": r"^[0-9a-f]{32}$"}},
+            "modelType": {"type": "string", "enum": ["Registered"]},
+            "name": NAME,
+            "targetRuntime": ref("TargetRuntime"),
+            "version": {"type": "integer", "readOnly": True},
+            "webserviceType": {"type": "string", "enum": ["Realtime"]},
+        },
+    },
+    "Model": {
+        "type": "object",
+        "required": ["mimeType", "name", "url"],
+        "properties": {
+            "createdAt": TIME,
+            "description": {"type": "string", "maxLength": 200},
+            "id": {"type": "string", "readOnly": True},
+            "mimeType": {"type": "string", "minLength": 1, "maxLength": 255},
+            "name": NAME,
+            "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 29}},
+            "unpack": {"type": "boolean"},
+            "url": URL,
+            "version": {"type": "integer", "readOnly": True},
+        },
+    },
+    "PaginatedImageList": {
+        "type": "object",
+        "properties": {"nextLink": {"type": "string"}, "value": {"type": "array", "items": ref("Image")}},
+    },
+    "PaginatedManifestList": {
+        "type": "object",
+        "properties": {"nextLink": {"type": "string"}, "value": {"type": "array", "items": ref("Manifest")}},
+    },
+    "PaginatedModelList": {
+        "type": "object",
+        "properties": {"nextLink": {"type": "string"}, "value": {"type": "array", "items": ref("Model")}},
+    },
+    "TargetRuntime": {
+        "type": "object",
+        "required": ["properties", "runtimeType"],
+        "properties": {
+            "properties": {
+                "type": "object",
+                "description": "pipRequirements and condaEnvFile, each a URL.",
+                "properties": {"pipRequirements": URL, "condaEnvFile": URL},
+                "additionalProperties": False,
+            },
+            "runtimeType": {"type": "string", "enum": ["SparkPython", "Python"]},
+        },
+    },
+    # Extensions of moma, for local use (documented as such in the Swagger document).
+    "Artifact": {
+        "type": "object",
+        "properties": {
+            "url": {"type": "string", "description": "Use this URL in models and manifests."},
+            "sha256": {"type": "string"},
+            "size": {"type": "integer"},
+        },
+    },
+}
+
+
+def validate(body: Any, definition: str) -> dict[str, Any]:
+    """The body without read-only fields, or ValidationFailed naming every failing field."""
+    if not isinstance(body, dict):
+        raise ValidationFailed("the request body must be a JSON object",
+                               [Detail("InvalidBody", f"expected an object, got {type(body).__name__}")])
+    body = _without_read_only(body, DEFINITIONS[definition])
+    errors = sorted(_validator(definition).iter_errors(body), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        details = [Detail("InvalidField", f"{_path(e)}: {_message(e)}") for e in errors]
+        raise ValidationFailed(f"the {definition} in the request body is not valid: {details[0].message}", details)
+    return body
+
+
+def _without_read_only(body: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    read_only = {key for key, prop in schema.get("properties", {}).items() if prop.get("readOnly")}
+    return {key: value for key, value in body.items() if key not in read_only}
+
+
+def _validator(definition: str) -> jsonschema.Draft4Validator:
+    cached = _VALIDATORS.get(definition)
+    if cached is None:
+        cached = jsonschema.Draft4Validator({"$ref": f"#/definitions/{definition}", "definitions": DEFINITIONS})
+        _VALIDATORS[definition] = cached
+    return cached
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    text = ""
+    for part in error.absolute_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        text = f"{text}.{missing}" if text else missing
+    return text or "body"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required":
+        return "is required"
+    if error.validator == "pattern":
+        return f"{error.instance!r} is not allowed ({error.schema.get('description') or error.validator_value})"
+    return error.message
+
+
+_VALIDATORS: dict[str, jsonschema.Draft4Validator] = {}

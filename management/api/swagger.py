@@ -1,0 +1,143 @@
+"""The API's own Swagger 2.0 document, built from the same definitions that validate
+requests, served at ``/swagger.json`` and at ``<account>/swagger.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..config import SUPPORTED_API_VERSIONS
+from .requests import ACCOUNT_PREFIX
+from .schemas import DEFINITIONS, ref
+
+blueprint = Blueprint("swagger", __name__)
+account_blueprint = Blueprint("account_swagger", __name__)
+
+ACCOUNT_PATH = ACCOUNT_PREFIX.replace("<sub>", "{subscriptionId}").replace("<rg>", "{resourceGroupName}") \
+    .replace("<account>", "{accountName}")
+ERROR = {"description": "Error response that describes why the operation failed.", "schema": ref("ErrorResponse")}
+
+
+@blueprint.get("/swagger.json")
+def document() -> Response:
+    return jsonify(swagger_document(request.host))
+
+
+@account_blueprint.get("/swagger.json")
+def account_document() -> Response:
+    return jsonify(swagger_document(request.host))
+
+
+def swagger_document(host: str) -> dict[str, Any]:
+    return {
+        "swagger": "2.0",
+        "info": {
+            "title": "moma: Model Management Account API",
+            "version": SUPPORTED_API_VERSIONS[0],
+            "description": "The Model Management Account API (models, manifests, images, operations). "
+                           "Routes tagged 'moma extension' are additions for local use.",
+        },
+        "host": host,
+        "basePath": "/",
+        "schemes": ["http"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header",
+                                           "description": "Bearer <token>"}},
+        "security": [{"Bearer": []}],
+        "parameters": _shared_parameters(),
+        "paths": _paths(),
+        "definitions": DEFINITIONS,
+    }
+
+
+def _shared_parameters() -> dict[str, Any]:
+    path = {"in": "path", "required": True, "type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}$"}
+    return {
+        "subscriptionId": {"name": "subscriptionId", **path},
+        "resourceGroupName": {"name": "resourceGroupName", **path},
+        "accountName": {"name": "accountName", **path},
+        "apiVersion": {"name": "api-version", "in": "query", "required": True, "type": "string",
+                       "enum": list(SUPPORTED_API_VERSIONS)},
+        "count": {"name": "count", "in": "query", "required": False, "type": "integer", "minimum": 1,
+                  "maximum": 1000, "description": "Items per page (default 100)."},
+        "skipToken": {"name": "$skipToken", "in": "query", "required": False, "type": "string",
+                      "description": "Continuation token; follow nextLink rather than building it."},
+    }
+
+
+def _paths() -> dict[str, Any]:
+    account = [{"$ref": f"#/parameters/{name}"} for name in ("subscriptionId", "resourceGroupName", "accountName",
+                                                              "apiVersion")]
+    paging = [{"$ref": "#/parameters/count"}, {"$ref": "#/parameters/skipToken"}]
+
+    def query(name: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "type": "string"}
+
+    def id_param(name: str = "id") -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "type": "string"}
+
+    def body(definition: str) -> dict[str, Any]:
+        return {"name": "body", "in": "body", "required": True, "schema": ref(definition)}
+
+    def ok(definition: str, description: str = "Success.") -> dict[str, Any]:
+        return {"200": {"description": description, "schema": ref(definition)}, "default": ERROR}
+
+    base = ACCOUNT_PATH
+    return {
+        f"{base}/models": {
+            "parameters": account,
+            "post": {"operationId": "Models_Register", "parameters": [body("Model")],
+                     "responses": ok("Model", "The registered model.")},
+            "get": {"operationId": "Models_List", "parameters": [query("name"), query("tag"), *paging],
+                    "responses": ok("PaginatedModelList")},
+        },
+        f"{base}/models/{{id}}": {
+            "parameters": [*account, id_param()],
+            "get": {"operationId": "Models_Get", "responses": ok("Model")},
+        },
+        f"{base}/manifests": {
+            "parameters": account,
+            "post": {"operationId": "Manifests_Register", "parameters": [body("Manifest")],
+                     "responses": ok("Manifest", "The registered manifest.")},
+            "get": {"operationId": "Manifests_List", "parameters": [query("modelId"), query("manifestName"), *paging],
+                    "responses": ok("PaginatedManifestList")},
+        },
+        f"{base}/manifests/{{id}}": {
+            "parameters": [*account, id_param()],
+            "get": {"operationId": "Manifests_Get", "responses": ok("Manifest")},
+        },
+        f"{base}/images": {
+            "parameters": account,
+            "post": {"operationId": "Images_Create", "parameters": [body("ImageRequest")],
+                     "responses": {"202": {"description": "Accepted; poll the operation.",
+                                           "headers": {"Operation-Location": {"type": "string"}}},
+                                   "default": ERROR}},
+            "get": {"operationId": "Images_List", "parameters": [query("manifestId"), query("manifestName"), *paging],
+                    "responses": ok("PaginatedImageList")},
+        },
+        f"{base}/images/{{id}}": {
+            "parameters": [*account, id_param()],
+            "get": {"operationId": "Images_Get", "responses": ok("Image")},
+        },
+        f"{base}/images/{{id}}/buildLog": {
+            "parameters": [*account, id_param()],
+            "get": {"operationId": "Images_BuildLog", "tags": ["moma extension"], "produces": ["text/plain"],
+                    "responses": {"200": {"description": "The build log.", "schema": {"type": "string"}},
+                                  "default": ERROR}},
+        },
+        f"{base}/operations/{{id}}": {
+            "parameters": [*account, id_param()],
+            "get": {"operationId": "Operations_Get", "responses": ok("AsyncOperationStatus")},
+        },
+        f"{base}/artifacts": {
+            "parameters": account,
+            "post": {"operationId": "Artifacts_Upload", "tags": ["moma extension"],
+                     "consumes": ["application/octet-stream"],
+                     "parameters": [{"name": "name", "in": "query", "required": True, "type": "string"},
+                                    {"name": "body", "in": "body", "required": True,
+                                     "schema": {"type": "string", "format": "binary"}}],
+                     "responses": ok("Artifact", "Stored; use the url in models and manifests.")},
+        },
+    }

@@ -1,0 +1,76 @@
+"""Settings of the management service: defaults, then ``MOMA_*`` environment, then
+what a caller (a test, a CLI flag) passes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from builder.config import BuilderConfig
+
+SUPPORTED_API_VERSIONS = ("2017-09-01-preview", "2018-04-01-preview")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path.home() / ".moma")
+    database_url: str = ""  # default: SQLite in home
+    auth: bool = True
+    max_body_bytes: int = 1024 * 1024
+    max_artifact_bytes: int = 10 * 1024**3
+    registry: str = ""  # push images here when set, e.g. 127.0.0.1:5000
+    worker_lease_seconds: float = 30.0
+    worker_poll_seconds: float = 1.0
+    worker_max_attempts: int = 3
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'moma.db'}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.home / "admin-token"
+
+    def builder_config(self) -> BuilderConfig:
+        return replace(BuilderConfig.from_env(), home=self.home)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = env.get(f"MOMA_{item.name.upper()}")
+            if raw:
+                values[item.name] = _convert(item.name, raw, cls.__dataclass_fields__[item.name].type)
+        unknown = set(overrides) - {item.name for item in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return cls(**(values | overrides))
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that makes ``Settings.load()`` in another process return these settings."""
+        return {f"MOMA_{item.name.upper()}": str(getattr(self, item.name)) for item in fields(self)}
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    kind = str(kind)
+    try:
+        if "Path" in kind:
+            return Path(raw).expanduser()
+        if "bool" in kind:
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        if "float" in kind:
+            return float(raw)
+        if "int" in kind:
+            return int(raw)
+    except ValueError:
+        raise ValueError(f"MOMA_{name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw

@@ -1,0 +1,114 @@
+"""Running the service: ``moma serve`` (API under gunicorn, plus a worker process)
+and ``moma worker`` (a worker alone, on this or another host sharing the store)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from builder.build import Builder
+
+from .artifacts import ArtifactStore
+from .config import Settings
+from .errors import BadRequest
+from .store import Store
+from .worker import Worker
+from .worker.image_builds import ImageBuilds
+
+log = logging.getLogger("moma.server")
+
+
+def prepare(settings: Settings) -> Store:
+    """Create the data dir, migrate the schema, make the default account, and the
+    admin token on first start (``$MOMA_HOME/admin-token``, mode 0600)."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.home, 0o700)
+    store = Store(settings.db_url)
+    store.migrate()
+    store.accounts.ensure_default()
+    _ensure_admin_token(settings, store)
+    return store
+
+
+def _ensure_admin_token(settings: Settings, store: Store) -> None:
+    path = settings.admin_token_file
+    if path.exists() and store.tokens.authenticate(path.read_text().strip()):
+        return
+    secret, _ = store.tokens.create("admin", None)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secret + "\n")
+    os.chmod(path, 0o600)
+    log.info("wrote a new admin token to %s", path)
+
+
+def check_binding(host: str, auth: bool) -> None:
+    if auth:
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise BadRequest(f"--no-auth is only allowed on a loopback address, not {host}")
+
+
+class _ApiServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from .api import create_app
+
+        store = Store(Settings.load().db_url)
+        return create_app(store=store)
+
+
+def serve(settings: Settings, host: str, port: int, workers: int, with_worker: bool = True) -> None:
+    check_binding(host, settings.auth)
+    prepare(settings).close()
+    os.environ.update(settings.as_env())
+    worker = _start_worker_process() if with_worker else None
+    try:
+        _ApiServer({
+            "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
+            "timeout": 120, "graceful_timeout": 20, "accesslog": "-", "errorlog": "-", "loglevel": "info",
+            "proc_name": "moma-api",
+        }).run()
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def _start_worker_process() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "management.cli", "worker"], env=os.environ.copy())
+
+
+def run_worker(settings: Settings) -> None:
+    """Carry out operations until SIGTERM or SIGINT; the current one finishes first."""
+    store = prepare(settings)
+    ArtifactStore(settings.artifact_dir).register()
+    builder = Builder(settings.builder_config())
+    worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder)})
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    worker.run(stop)
+    store.close()

@@ -1,0 +1,130 @@
+"""Asynchronous operations as rows, executed by workers that claim them.
+
+A claim is a lease: the worker owning an operation must renew it (heartbeat) before
+it expires. An operation whose lease expired — its worker died — is claimed again by
+any worker, up to ``max_attempts`` claims; after that it ends ``Failed`` with a reason,
+so no operation stays ``Running`` for ever. Every change is conditional on the
+current owner, so a worker that lost its lease cannot overwrite its successor's work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlalchemy as sa
+
+from .common import now_iso, now_ms
+from .database import reading, writing
+from .tables import operations
+
+NOT_STARTED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "NotStarted", "Running", "Succeeded", "Failed", "Cancelled"
+FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+# Hooks that mark a resource failed when its operation is given up: kind → function.
+ResourceFailer = Callable[[sa.Connection, str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Operation:
+    id: str
+    account_id: int
+    operation_type: str
+    resource_kind: str
+    resource_id: str
+    state: str
+    created_time: str
+    end_time: str | None
+    error: dict[str, Any] | None
+    attempts: int
+    lease_owner: str | None
+
+    def as_json(self, account_path: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id, "operationType": self.operation_type, "state": self.state,
+            "createdTime": self.created_time,
+            "resourceLocation": f"{account_path}/{self.resource_kind}/{self.resource_id}",
+        }
+        if self.end_time:
+            body["endTime"] = self.end_time
+        if self.error:
+            body["error"] = self.error
+        return body
+
+
+def operation_from_row(row: Any) -> Operation:
+    return Operation(id=row.id, account_id=row.account_id, operation_type=row.operation_type,
+                     resource_kind=row.resource_kind, resource_id=row.resource_id, state=row.state,
+                     created_time=row.created_time, end_time=row.end_time, error=row.error,
+                     attempts=row.attempts, lease_owner=row.lease_owner)
+
+
+def insert_operation(connection: sa.Connection, *, operation_id: str, account_id: int, operation_type: str,
+                     resource_kind: str, resource_id: str) -> None:
+    connection.execute(sa.insert(operations).values(
+        id=operation_id, account_id=account_id, operation_type=operation_type, resource_kind=resource_kind,
+        resource_id=resource_id, state=NOT_STARTED, created_time=now_iso(), attempts=0))
+
+
+class Operations:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.failers: dict[str, ResourceFailer] = {}
+
+    def get(self, account_id: int, operation_id: str) -> Operation | None:
+        with reading(self.engine) as connection:
+            row = connection.execute(sa.select(operations).where(
+                operations.c.account_id == account_id, operations.c.id == operation_id)).first()
+        return operation_from_row(row) if row else None
+
+    def claim(self, worker: str, lease_ms: int, max_attempts: int) -> Operation | None:
+        """Take the oldest claimable operation, or None. Operations whose worker died
+        ``max_attempts`` times are failed on the way."""
+        while True:
+            with writing(self.engine) as connection:
+                now = now_ms()
+                claimable = sa.or_(
+                    operations.c.state == NOT_STARTED,
+                    sa.and_(operations.c.state == RUNNING, operations.c.lease_expires_ms < now),
+                )
+                row = connection.execute(
+                    sa.select(operations).where(claimable).order_by(operations.c.seq).limit(1)).first()
+                if row is None:
+                    return None
+                if row.attempts >= max_attempts:
+                    self._give_up(connection, row, max_attempts)
+                    continue
+                taken = connection.execute(
+                    sa.update(operations).where(operations.c.id == row.id, claimable).values(
+                        state=RUNNING, lease_owner=worker, lease_expires_ms=now + lease_ms,
+                        attempts=operations.c.attempts + 1))
+                if taken.rowcount == 1:
+                    claimed = connection.execute(sa.select(operations).where(operations.c.id == row.id)).one()
+                    return operation_from_row(claimed)
+
+    def heartbeat(self, operation_id: str, worker: str, lease_ms: int) -> bool:
+        with writing(self.engine) as connection:
+            result = connection.execute(sa.update(operations).where(
+                operations.c.id == operation_id, operations.c.lease_owner == worker,
+                operations.c.state == RUNNING).values(lease_expires_ms=now_ms() + lease_ms))
+        return result.rowcount == 1
+
+    def finish(self, connection: sa.Connection, operation_id: str, worker: str, state: str,
+               error: dict[str, Any] | None = None) -> bool:
+        """End an operation in the caller's transaction, only if ``worker`` still owns it."""
+        result = connection.execute(sa.update(operations).where(
+            operations.c.id == operation_id, operations.c.lease_owner == worker,
+            operations.c.state == RUNNING).values(state=state, error=error, end_time=now_iso(),
+                                                  lease_expires_ms=None))
+        return result.rowcount == 1
+
+    def _give_up(self, connection: sa.Connection, row: Any, max_attempts: int) -> None:
+        error = {
+            "code": "WorkerLost", "statusCode": 500,
+            "message": f"the worker running this operation stopped {max_attempts} times "
+                       f"(last owner {row.lease_owner}); giving up",
+        }
+        connection.execute(sa.update(operations).where(operations.c.id == row.id).values(
+            state=FAILED, error=error, end_time=now_iso(), lease_expires_ms=None))
+        failer = self.failers.get(row.resource_kind)
+        if failer:
+            failer(connection, row.resource_id, error)

@@ -1,0 +1,65 @@
+"""Image operations: build the image of a manifest with ``builder/`` and record the
+outcome on the image and its operation together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from builder.build import Builder, BuildOptions
+from builder.context import AccountContext
+from builder.errors import BuilderError
+from builder.manifest import parse_manifest
+
+from ..config import Settings
+from ..store import Account, Operation, Store
+
+log = logging.getLogger("moma.worker")
+MODEL_FIELDS = ("id", "name", "version", "url", "mimeType", "unpack")
+
+
+class ImageBuilds:
+    def __init__(self, settings: Settings, store: Store, builder: Builder) -> None:
+        self.settings = settings
+        self.store = store
+        self.builder = builder
+
+    def __call__(self, operation: Operation, worker: str) -> None:
+        account = self.store.accounts.get(operation.account_id)
+        assert account is not None
+        image = self.store.images.get(account.id, operation.resource_id)
+        assert image is not None
+        self.store.images.start(image["id"])
+        try:
+            result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image))
+        except BuilderError as exc:
+            self._failed(operation, worker, image, "ImageBuildFailed", str(exc).splitlines()[0])
+        except Exception as exc:  # noqa: BLE001 - the operation must end, whatever went wrong
+            log.exception("image build %s failed unexpectedly", image["id"])
+            self._failed(operation, worker, image, "InternalServerError", f"internal error: {exc}")
+        else:
+            done = self.store.images.complete(operation.id, worker, image["id"], "Succeeded",
+                                              image_location=result.location, content_hash=result.content_hash)
+            log.info("image %s %s: %s", image["id"], "built" if done else "built, but the lease was lost",
+                     result.location)
+
+    def _spec(self, account: Account, manifest: dict[str, Any]):  # type: ignore[no-untyped-def]
+        models = self.store.models.get_many(account.id, manifest.get("modelIds") or [])
+        body = {key: manifest[key] for key in ("id", "name", "description", "driverProgram", "modelType",
+                                               "webserviceType", "modelIds", "targetRuntime", "assets")
+                if key in manifest}
+        body["models"] = [{key: model[key] for key in MODEL_FIELDS if key in model} for model in models.values()]
+        return parse_manifest(body)
+
+    def _options(self, account: Account, image: dict[str, Any]) -> BuildOptions:
+        return BuildOptions(
+            name=image["name"], namespace=account.name, tag=str(image["version"]),
+            push=self.settings.registry or None, build_id=image["id"],
+            account=AccountContext(account.subscription_id, account.resource_group, account.name),
+        )
+
+    def _failed(self, operation: Operation, worker: str, image: dict[str, Any], code: str, reason: str) -> None:
+        log_uri = image.get("imageBuildLogUri", "")
+        error = {"code": code, "message": f"image build failed: {reason}", "statusCode": 400,
+                 "details": [{"code": "BuildLog", "message": f"build log: {log_uri}"}]}
+        self.store.images.complete(operation.id, worker, image["id"], "Failed", error=error)
