@@ -6,8 +6,9 @@ Every case serves the same one-row iris scikit-learn model (LogisticRegression, 
 here from the dataset scikit-learn ships) with 2 workers on 127.0.0.1 and is loaded
 with ``wrk``. Cases:
 
-  ours          our runtime (gunicorn_conf defaults), keys ON, admission ON, metrics ON,
-                JSON access log ON; raw-body 2017 driver
+  ours          our runtime (gunicorn_conf defaults, THREADS=4), keys ON, admission ON
+                (MAX_CONCURRENT_REQUESTS=32, MAX_QUEUE=64), metrics ON, JSON access log ON;
+                raw-body 2017 driver
   ours-sync     the same with WORKER_CLASS=sync (gunicorn sync workers)
   ours-schema   the same with a pandas service_schema.json (validation + DataFrame)
   bare-gthread  bare Flask + gunicorn gthread (same threads as ours) calling predict
@@ -19,7 +20,9 @@ with ``wrk``. Cases:
 Peers are installed on first run into virtualenvs under bench/.venvs/ (git-ignored by
 the .gitignore written there) with pip from PyPI; a peer that fails to install or start
 is reported and skipped. With ``--rounds N`` every case runs N times, interleaved, and
-medians are printed. The machine is shared, so compare ratios from one run.
+medians are printed. Besides wrk's req/s and latency, each case reports the CPU time
+its server processes used per request (utime+stime of the whole process tree from
+/proc): throughput moves with whatever else the machine runs, CPU per request much less.
 """
 
 from __future__ import annotations

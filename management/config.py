@@ -21,6 +21,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_artifact_bytes: int = 10 * 1024**3
     registry: str = ""  # push images here when set, e.g. 127.0.0.1:5000
+    image_labels: str = ""  # extra labels on every image built: "key=value,key2=value2"
     worker_lease_seconds: float = 30.0
     worker_poll_seconds: float = 1.0
     worker_max_attempts: int = 3
@@ -36,6 +37,10 @@ class Settings:
     @property
     def admin_token_file(self) -> Path:
         return self.home / "admin-token"
+
+    def extra_image_labels(self) -> dict[str, str]:
+        pairs = (item.partition("=") for item in self.image_labels.split(",") if item.strip())
+        return {key.strip(): value for key, _, value in pairs}
 
     def builder_config(self) -> BuilderConfig:
         return replace(BuilderConfig.from_env(), home=self.home)

@@ -16,6 +16,7 @@ from ..store.common import Page
 
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
+MAX_SEQ = 2**63 - 1
 
 
 def page_args() -> tuple[int, int | None]:
@@ -35,7 +36,7 @@ def _count() -> int:
     raw = request.args.get("count")
     if raw is None or raw == "":
         return DEFAULT_COUNT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_COUNT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_COUNT:  # "²".isdigit() is True
         raise BadRequest(f"count must be an integer from 1 to {MAX_COUNT}, got {raw!r}",
                          [Detail("InvalidCount", f"count: {raw!r}")])
     return int(raw)
@@ -47,7 +48,7 @@ def _after() -> int | None:
         return None
     try:
         after = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))["after"]
-        if not isinstance(after, int) or after < 0:
+        if type(after) is not int or not 0 <= after <= MAX_SEQ:  # true is an int; SQL's stop at 2**63
             raise ValueError(after)
     except (ValueError, KeyError, TypeError) as exc:
         raise BadRequest("$skipToken is not a token this server handed out",

@@ -165,11 +165,11 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
 
 
 def validate(body: Any, definition: str) -> dict[str, Any]:
-    """The body without read-only fields, or ValidationFailed naming every failing field."""
+    """The body without read-only and unknown fields, or ValidationFailed naming every failing field."""
     if not isinstance(body, dict):
         raise ValidationFailed("the request body must be a JSON object",
                                [Detail("InvalidBody", f"expected an object, got {type(body).__name__}")])
-    body = _without_read_only(body, DEFINITIONS[definition])
+    body = _known_fields(body, ref(definition))
     errors = sorted(_validator(definition).iter_errors(body), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
         details = [Detail("InvalidField", f"{_path(e)}: {_message(e)}") for e in errors]
@@ -177,9 +177,25 @@ def validate(body: Any, definition: str) -> dict[str, Any]:
     return body
 
 
-def _without_read_only(body: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    read_only = {key for key, prop in schema.get("properties", {}).items() if prop.get("readOnly")}
-    return {key: value for key, value in body.items() if key not in read_only}
+def _known_fields(value: Any, schema: dict[str, Any]) -> Any:
+    """``value`` without the fields its schema does not list or marks read-only, at every
+    depth: they are ignored, not stored (manifests are stored as sent, and an unknown
+    asset field would only fail later, in the build). Objects whose schema says what
+    to do with other fields (``additionalProperties``) keep them for validation."""
+    schema = _resolve(schema)
+    if isinstance(value, list) and "items" in schema:
+        return [_known_fields(item, schema["items"]) for item in value]
+    properties = schema.get("properties")
+    if not isinstance(value, dict) or properties is None or "additionalProperties" in schema:
+        return value
+    return {key: _known_fields(item, properties[key]) for key, item in value.items()
+            if key in properties and not _resolve(properties[key]).get("readOnly")}
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = DEFINITIONS[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
 
 
 def _validator(definition: str) -> jsonschema.Draft4Validator:

@@ -25,7 +25,10 @@ def run_main(command: click.Command) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except MomaError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+        request_id = getattr(exc, "request_id", "")
+        click.echo(f"error: {exc.message}" + (f" (request id {request_id})" if request_id else ""), err=True)
+        for detail in exc.details[1:] if exc.details and exc.details[0].message in exc.message else exc.details:
+            click.echo(f"  {detail.message}", err=True)
         sys.exit(EXIT_FAILED)
     except BuilderError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -56,6 +56,7 @@ class ImageBuilds:
             name=image["name"], namespace=account.name, tag=str(image["version"]),
             push=self.settings.registry or None, build_id=image["id"],
             account=AccountContext(account.subscription_id, account.resource_group, account.name),
+            labels=self.settings.extra_image_labels(),
         )
 
     def _failed(self, operation: Operation, worker: str, image: dict[str, Any], code: str, reason: str) -> None:

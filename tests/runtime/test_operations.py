@@ -222,3 +222,18 @@ def test_metrics_are_summed_across_workers_and_survive_a_worker(serve, tmp_path)
     assert prometheus_value(text, "moma_requests_total",
                             {"route": "/metrics", "status": "200"}) >= before
     assert prometheus_value(text, "moma_requests_in_flight") == 1
+
+
+def test_sync_worker_class_keeps_the_contract(serve, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text(f"{key_hash('k')}\n")
+    server = serve("slow.py", WORKER_CLASS="sync", WORKERS="2", MAX_CONCURRENT_REQUESTS="1",
+                   MAX_QUEUE="2", MAX_QUEUE_WAIT_MS="3000", MOMA_KEYS_FILE=str(keys),
+                   SLOW_STATE_DIR=str(tmp_path))
+    assert server.score({"sleep": 0}).status_code == 401
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda i: server.score({"sleep": 0.3, "tag": str(i)}, key="k"),
+                                range(2)))
+    assert [r.status_code for r in results] == [200, 200]
+    assert read_state(tmp_path)["max"] == 1
+    assert len({r.json()["pid"] for r in results}) == 2, "one request per sync worker"

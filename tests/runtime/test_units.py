@@ -400,3 +400,46 @@ def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
             for name in names:
                 top = name.split(".")[0]
                 assert top in sys.stdlib_module_names or top in allowed, (source.name, name)
+
+
+# -- gunicorn settings --------------------------------------------------------------------------
+def _gunicorn_settings(env: dict[str, str]) -> dict:
+    import subprocess
+    import sys
+
+    code = ("import json, runtime.gunicorn_conf as c; print(json.dumps({k: getattr(c, k) for k "
+            "in ('bind', 'workers', 'threads', 'worker_class', 'graceful_timeout', "
+            "'accesslog', 'keepalive', 'control_socket_disable')}))")
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("MOMA_", "MAX_", "SCORING_", "WORKER", "THREADS", "PORT"))}
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, **env},
+                          capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    if done.returncode:
+        raise ConfigError(done.stderr.strip().splitlines()[-1])
+    return json.loads(done.stdout)
+
+
+def test_gunicorn_defaults_follow_cpu_and_admission(tmp_path):
+    settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path)})
+    assert settings["bind"] == ["0.0.0.0:5001"]
+    assert settings["workers"] == cpu.default_workers(cpu.available_cpus())
+    assert settings["threads"] == 4 and settings["worker_class"] == "gthread"
+    assert settings["graceful_timeout"] == 30 and settings["accesslog"] == "-"
+    assert settings["control_socket_disable"] is True
+    settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "WORKERS": "2",
+                                   "MAX_CONCURRENT_REQUESTS": "10", "PORT": "6000",
+                                   "SCORING_TIMEOUT_MS": "60000", "ACCESS_LOG": "false"})
+    assert settings["bind"] == ["0.0.0.0:6000"]
+    assert settings["threads"] == 17  # (10 admitted + 20 queued) / 2 workers + 2
+    assert settings["graceful_timeout"] == 65 and settings["accesslog"] is None
+    settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "WORKER_CLASS": "sync",
+                                   "THREADS": "8"})
+    assert (settings["worker_class"], settings["threads"]) == ("sync", 1)
+
+
+@pytest.mark.parametrize("env, name", [({"WORKERS": "0"}, "WORKERS"),
+                                       ({"WORKER_CLASS": "gevent"}, "WORKER_CLASS"),
+                                       ({"PORT": "http"}, "PORT")])
+def test_gunicorn_settings_fail_loudly(tmp_path, env, name):
+    with pytest.raises(ConfigError, match=name):
+        _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), **env})

@@ -1,0 +1,206 @@
+"""The test client of the management API and the request bodies the original CLI sent.
+
+:class:`Api` wraps Flask's test client for one account path and one token, and checks
+what every response must be, whatever the test: an ``x-ms-request-id``, the echoed
+``x-ms-client-request-id``, errors in the spec's ErrorResponse shape with the HTTP
+status in ``statusCode``, and a body that matches the schema the API's own Swagger
+document gives for that route, method and status (strictly: no undocumented field).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import jsonschema
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from management.api import swagger
+from management.config import SUPPORTED_API_VERSIONS
+
+V2017, V2018 = SUPPORTED_API_VERSIONS
+DEFAULT_SCOPE = ("default", "default", "default")
+HTTPS = "https://example.blob.core.windows.net/models"
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def account_path(scope: tuple[str, str, str]) -> str:
+    sub, rg, name = scope
+    return f"/api/subscriptions/{sub}/resourceGroups/{rg}/accounts/{name}"
+
+
+def model_body(name: str = "irismodel", **changes: Any) -> dict[str, Any]:
+    """What ``az ml model register`` sent for a model in blob storage."""
+    return {"name": name, "tags": [], "description": "iris classifier",
+            "url": f"{HTTPS}/{uuid.uuid4()}.tar.gz?sv=2017-04-17&sig=abc", "mimeType": "application/x-tar",
+            "unpack": True, **changes}
+
+
+def manifest_body(model_ids: list[str], name: str = "irisapp", **changes: Any) -> dict[str, Any]:
+    """What ``az ml manifest create`` sent: the driver is an asset id."""
+    return {
+        "name": name, "driverProgram": "driver", "modelType": "Registered", "modelIds": model_ids,
+        "webserviceType": "Realtime",
+        "targetRuntime": {"runtimeType": "Python", "properties": {
+            "pipRequirements": f"{HTTPS}/requirements.txt?sig=1", "condaEnvFile": f"{HTTPS}/conda_env.yml?sig=2"}},
+        "assets": [{"id": "driver", "url": f"{HTTPS}/score.py?sig=3", "mimeType": "application/x-python"},
+                   {"id": "0c8c9995", "url": f"{HTTPS}/deps.tar.gz?sig=4", "mimeType": "application/octet-stream",
+                    "unpack": True}],
+        **changes,
+    }
+
+
+def image_body(manifest_id: str, name: str = "irisimage", **changes: Any) -> dict[str, Any]:
+    """What ``az ml image create`` sent."""
+    return {"name": name, "manifestId": manifest_id, "description": "iris image", "imageType": "Docker",
+            "computeResourceId": "/subscriptions/default/resourceGroups/default/providers/x/envs/local",
+            **changes}
+
+
+@dataclass
+class Api:
+    client: FlaskClient
+    token: str | None
+    scope: tuple[str, str, str] = DEFAULT_SCOPE
+    version: str = V2017
+    request_ids: set[str] = field(default_factory=set)
+
+    @property
+    def base(self) -> str:
+        return account_path(self.scope)
+
+    def as_account(self, scope: tuple[str, str, str], token: str | None = ...) -> "Api":  # type: ignore[assignment]
+        return Api(self.client, self.token if token is ... else token, scope, self.version, self.request_ids)
+
+    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, version: str | None = ...,
+             **kwargs: Any) -> TestResponse:  # type: ignore[assignment]
+        """``path`` is relative to the account; ``api-version`` is added unless ``version=None``."""
+        query = {"api-version": self.version if version is ... else version, **(params or {})}
+        query = {key: value for key, value in query.items() if value is not None}
+        url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        return self.open(method, url, **kwargs)
+
+    def open(self, method: str, url: str, *, headers: dict[str, str] | None = None, token: str | None = ...,
+             **kwargs: Any) -> TestResponse:  # type: ignore[assignment]
+        """Any URL, as it is (an absolute one loses only its scheme and host)."""
+        parts = urllib.parse.urlsplit(url)
+        target = urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
+        headers = dict(headers or {})
+        token = self.token if token is ... else token
+        if token is not None and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {token}"
+        response = self.client.open(target, method=method, headers=headers, **kwargs)
+        self.check(method, parts.path, headers, response)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> TestResponse:
+        return self.call("POST", path, json=body, **kwargs)
+
+    def ok(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        """The JSON of a call that must succeed with 200."""
+        response = self.call(method, path, json=body, **kwargs)
+        assert response.status_code == 200, (response.status_code, response.get_data(as_text=True))
+        return response.get_json()
+
+    def register_model(self, **changes: Any) -> dict[str, Any]:
+        return self.ok("POST", "/models", model_body(**changes))
+
+    def register_manifest(self, model_ids: list[str], **changes: Any) -> dict[str, Any]:
+        return self.ok("POST", "/manifests", manifest_body(model_ids, **changes))
+
+    def create_image(self, manifest_id: str, **changes: Any) -> str:
+        """The operation id of a new image build."""
+        response = self.post("/images", image_body(manifest_id, **changes))
+        assert response.status_code == 202, response.get_data(as_text=True)
+        return response.headers["Operation-Location"].rsplit("/", 1)[-1]
+
+    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every page of a list, following ``nextLink`` verbatim."""
+        page = self.ok("GET", path, params=params)
+        yield page
+        while "nextLink" in page:
+            response = self.open("GET", page["nextLink"])
+            assert response.status_code == 200, response.get_data(as_text=True)
+            page = response.get_json()
+            yield page
+
+    def check(self, method: str, path: str, headers: dict[str, str], response: TestResponse) -> None:
+        request_id = response.headers.get("x-ms-request-id")
+        assert request_id, f"{method} {path}: no x-ms-request-id"
+        assert request_id not in self.request_ids, f"{method} {path}: x-ms-request-id {request_id} reused"
+        self.request_ids.add(request_id)
+        if "x-ms-client-request-id" in headers:
+            assert response.headers.get("x-ms-client-request-id") == headers["x-ms-client-request-id"]
+        if response.status_code >= 400:
+            check_error(response)
+        elif response.mimetype == "application/json":
+            DOCUMENT.check(method, path, response.status_code, response.get_json())
+
+
+def check_error(response: TestResponse) -> dict[str, Any]:
+    """The body of an error response, which must be the spec's ErrorResponse."""
+    assert response.mimetype == "application/json", (response.status_code, response.mimetype)
+    body = response.get_json()
+    DOCUMENT.validate(body, "ErrorResponse")
+    assert body["statusCode"] == response.status_code, body
+    assert body["message"] and body["code"], body
+    if response.status_code == 401:
+        assert response.headers["WWW-Authenticate"].startswith("Bearer"), response.headers
+    return body
+
+
+class SwaggerDocument:
+    """The response schemas of the API's own Swagger document, made strict: an object
+    may carry only the properties the document lists."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.definitions = {name: _strict(schema) for name, schema in copy.deepcopy(document["definitions"]).items()}
+        self.routes = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"), item)
+                       for template, item in document["paths"].items()]
+
+    def validate(self, body: Any, definition: str) -> None:
+        self.validate_schema(body, {"$ref": f"#/definitions/{definition}"})
+
+    def validate_schema(self, body: Any, schema: dict[str, Any]) -> None:
+        validator = jsonschema.Draft4Validator({**schema, "definitions": self.definitions},
+                                               format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+        errors = list(validator.iter_errors(body))
+        assert not errors, f"{json.dumps(body)[:500]} does not match {schema}: {[e.message for e in errors]}"
+
+    def response_schema(self, method: str, path: str, status: int) -> dict[str, Any] | None:
+        for pattern, item in self.routes:
+            if pattern.match(path) and method.lower() in item:
+                responses = item[method.lower()]["responses"]
+                response = responses.get(str(status))
+                assert response is not None, f"{method} {path}: status {status} is not in the document"
+                return response.get("schema")
+        return None
+
+    def check(self, method: str, path: str, status: int, body: Any) -> None:
+        schema = self.response_schema(method, path, status)
+        if schema is not None:
+            self.validate_schema(body, schema)
+
+
+def _strict(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        schema = {key: _strict(value) for key, value in schema.items()}
+        if schema.get("type") == "object" and "properties" in schema:
+            schema.setdefault("additionalProperties", False)
+    elif isinstance(schema, list):
+        schema = [_strict(item) for item in schema]
+    return schema
+
+
+DOCUMENT = SwaggerDocument(swagger.swagger_document("localhost"))

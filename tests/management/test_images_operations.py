@@ -1,0 +1,227 @@
+"""Images and operations: create (202, no body, Operation-Location), the operation in
+every state, get, list and its filters, build logs, and the worker carrying out an
+image operation with a stand-in builder (no Docker)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from builder.build import BuildResult
+from builder.errors import BuildError
+from management.config import Settings
+from management.store import Store
+from management.store.tables import operations
+from management.worker import Worker
+from management.worker.image_builds import ImageBuilds
+
+from .helpers import GUID, V2018, Api, check_error, image_body
+
+
+@pytest.fixture
+def manifest(api: Api) -> dict[str, Any]:
+    model = api.register_model()
+    return api.register_manifest([model["id"]])
+
+
+def image_of(api: Api, operation_id: str) -> dict[str, Any]:
+    operation = api.ok("GET", f"/operations/{operation_id}")
+    return api.ok("GET", f"/images/{operation['resourceLocation'].rsplit('/', 1)[-1]}")
+
+
+def test_create_answers_202_with_only_an_operation_location(api: Api, manifest: dict[str, Any]) -> None:
+    response = api.post("/images", image_body(manifest["id"]))
+
+    assert response.status_code == 202
+    assert response.get_data() == b""
+    location = response.headers["Operation-Location"]
+    assert location.startswith(f"{api.base}/operations/")
+    assert "?" not in location and "://" not in location
+    assert GUID.match(location.rsplit("/", 1)[-1])
+
+
+def test_the_new_operation_is_not_started_and_points_at_the_image(api: Api, manifest: dict[str, Any]) -> None:
+    operation_id = api.create_image(manifest["id"])
+
+    operation = api.ok("GET", f"/operations/{operation_id}")
+
+    assert operation["id"] == operation_id
+    assert operation["operationType"] == "Image"
+    assert operation["state"] == "NotStarted"
+    assert operation["createdTime"].endswith("Z")
+    assert "endTime" not in operation and "error" not in operation
+    assert operation["resourceLocation"].startswith(f"{api.base}/images/")
+    image_id = operation["resourceLocation"].rsplit("/", 1)[-1]
+    image = api.ok("GET", f"/images/{image_id}")
+    assert image["id"] == image_id and GUID.match(image_id)
+
+
+def test_the_new_image(api: Api, manifest: dict[str, Any]) -> None:
+    body = image_body(manifest["id"])
+
+    image = image_of(api, api.create_image(manifest["id"]))
+
+    assert {key: image[key] for key in ("name", "description", "imageType", "computeResourceId")} == {
+        key: body[key] for key in ("name", "description", "imageType", "computeResourceId")}
+    assert image["version"] == 1
+    assert image["creationState"] == "NotStarted"
+    assert image["manifest"] == manifest
+    assert image["imageBuildLogUri"] == f"http://localhost{api.base}/images/{image['id']}/buildLog?api-version=" \
+                                        "2017-09-01-preview"
+    assert "imageLocation" not in image and "error" not in image
+
+
+def test_same_name_makes_a_new_image_version(api: Api, manifest: dict[str, Any]) -> None:
+    first = image_of(api, api.create_image(manifest["id"], name="img"))
+    second = image_of(api, api.create_image(manifest["id"], name="img"))
+
+    assert (first["version"], second["version"]) == (1, 2)
+
+
+def test_list_by_manifest_id_and_name(api: Api) -> None:
+    model = api.register_model()
+    a1, b, a2 = (api.register_manifest([model["id"]], name=name) for name in ("a", "b", "a"))
+    images = [image_of(api, api.create_image(manifest["id"])) for manifest in (a1, b, a2)]
+
+    assert api.ok("GET", "/images")["value"] == images
+    assert api.ok("GET", "/images", params={"manifestId": b["id"]})["value"] == [images[1]]
+    assert api.ok("GET", "/images", params={"manifestName": "a"})["value"] == [images[0], images[2]]
+    assert api.ok("GET", "/images", params={"manifestName": "a", "manifestId": b["id"]})["value"] == []
+    assert api.ok("GET", "/images", params={"manifestId": str(uuid.uuid4())})["value"] == []
+
+
+@pytest.mark.parametrize("kind", ["images", "operations"])
+def test_unknown_ids_are_404(api: Api, kind: str) -> None:
+    response = api.get(f"/{kind}/{uuid.uuid4()}", version=V2018)
+
+    assert response.status_code == 404
+    check_error(response)
+
+
+def test_unknown_manifest_is_400(api: Api) -> None:
+    manifest_id = str(uuid.uuid4())
+
+    response = api.post("/images", image_body(manifest_id))
+
+    assert response.status_code == 400
+    assert manifest_id in check_error(response)["message"]
+    assert api.ok("GET", "/images")["value"] == []
+
+
+def test_spark_python_is_not_supported_yet(api: Api) -> None:
+    model = api.register_model()
+    spark = api.register_manifest([model["id"]], targetRuntime={"runtimeType": "SparkPython", "properties": {}})
+
+    response = api.post("/images", image_body(spark["id"]))
+
+    assert response.status_code == 400
+    assert "not supported yet" in check_error(response)["message"]
+    assert api.ok("GET", "/images")["value"] == []
+
+
+def test_validation_names_every_failing_field(api: Api) -> None:
+    response = api.post("/images", {"name": "x_y", "imageType": "Kubernetes", "description": 5})
+
+    assert response.status_code == 400
+    fields = {detail["message"].split(":")[0] for detail in check_error(response)["details"]}
+    assert fields == {"name", "imageType", "description", "manifestId", "computeResourceId"}
+
+
+def test_operation_is_200_in_every_state(api: Api, manifest: dict[str, Any], store: Store) -> None:
+    running, succeeded, failed = (api.create_image(manifest["id"], name=f"img{i}") for i in range(3))
+    for operation_id in (running, succeeded, failed):
+        claimed = store.operations.claim("w1", 60_000, 3)
+        assert claimed is not None and claimed.id == operation_id
+    assert store.images.complete(succeeded, "w1", _image_id(api, succeeded), "Succeeded",
+                                 image_location="default/img1:1")
+    assert store.images.complete(failed, "w1", _image_id(api, failed), "Failed",
+                                 error={"code": "ImageBuildFailed", "message": "boom", "statusCode": 400})
+    not_started, cancelled = (api.create_image(manifest["id"], name=f"img{i}") for i in range(3, 5))
+    with store.engine.begin() as connection:
+        connection.execute(sa.update(operations).where(operations.c.id == cancelled).values(state="Cancelled"))
+    states = {not_started: "NotStarted", running: "Running", succeeded: "Succeeded", failed: "Failed",
+              cancelled: "Cancelled"}
+
+    for operation_id, state in states.items():
+        operation = api.ok("GET", f"/operations/{operation_id}")
+        assert operation["state"] == state
+        assert ("endTime" in operation) == (state in ("Succeeded", "Failed"))
+    built = image_of(api, succeeded)
+    assert (built["creationState"], built["imageLocation"]) == ("Succeeded", "default/img1:1")
+    broken = image_of(api, failed)
+    assert broken["creationState"] == "Failed" and broken["error"]["message"] == "boom"
+
+
+def _image_id(api: Api, operation_id: str) -> str:
+    return api.ok("GET", f"/operations/{operation_id}")["resourceLocation"].rsplit("/", 1)[-1]
+
+
+def test_build_log_is_served_once_written(api: Api, manifest: dict[str, Any], home: Path) -> None:
+    image = image_of(api, api.create_image(manifest["id"]))
+
+    missing = api.open("GET", image["imageBuildLogUri"])
+    assert missing.status_code == 404
+    check_error(missing)
+
+    log = Settings.load(home=home).builder_config().build_log_dir / f"{image['id']}.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Step 1/9 : FROM python:3.11-slim\n")
+    with api.open("GET", image["imageBuildLogUri"]) as response:  # closing the file it streams
+        assert response.status_code == 200
+        assert response.mimetype == "text/plain"
+        assert response.get_data(as_text=True) == "Step 1/9 : FROM python:3.11-slim\n"
+
+
+class FakeBuilder:
+    """Stands in for ``builder.build.Builder``: records the build, then fails or succeeds."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls: list[tuple[Any, Any]] = []
+
+    def build(self, spec: Any, options: Any) -> BuildResult:
+        self.calls.append((spec, options))
+        if self.error:
+            raise self.error
+        reference = f"{options.namespace}/{options.name}:{options.tag}"
+        return BuildResult(build_id=options.build_id, reference=reference, location=reference, image_id="sha256:1",
+                           content_hash="c" * 64, reused=False, log_path=Path("build.log"), labels={}, seconds=0.1)
+
+
+def run_worker(store: Store, home: Path, builder: FakeBuilder) -> bool:
+    settings = Settings.load(home=home)
+    worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder)}, worker_id="test-worker")  # type: ignore[arg-type]
+    return worker.run_once()
+
+
+def test_worker_builds_the_image(api: Api, manifest: dict[str, Any], store: Store, home: Path) -> None:
+    operation_id = api.create_image(manifest["id"], name="irisimg")
+    builder = FakeBuilder()
+
+    assert run_worker(store, home, builder)
+
+    operation = api.ok("GET", f"/operations/{operation_id}")
+    assert operation["state"] == "Succeeded" and "endTime" in operation
+    image = image_of(api, operation_id)
+    assert (image["creationState"], image["imageLocation"]) == ("Succeeded", "default/irisimg:1")
+    spec, options = builder.calls[0]
+    assert spec.driver_program == "driver" and [model.id for model in spec.models] == manifest["modelIds"]
+    assert (options.build_id, options.namespace) == (image["id"], "default")
+    assert not run_worker(store, home, builder)
+
+
+def test_a_failed_build_points_at_its_log(api: Api, manifest: dict[str, Any], store: Store, home: Path) -> None:
+    operation_id = api.create_image(manifest["id"])
+
+    assert run_worker(store, home, FakeBuilder(BuildError("pip install failed: no such package\nlog tail")))
+
+    operation = api.ok("GET", f"/operations/{operation_id}")
+    image = image_of(api, operation_id)
+    assert operation["state"] == image["creationState"] == "Failed"
+    assert "pip install failed" in operation["error"]["message"]
+    assert f"/images/{image['id']}/buildLog" in operation["error"]["details"][0]["message"]
+    assert image["error"] == operation["error"]
