@@ -7,8 +7,10 @@
 - ``WORKERS`` defaults to the container's CPU quota (cgroup v2/v1, else the CPUs this
   process may run on), rounded up; ``THREADS`` defaults to enough threads per worker
   for every admitted and queued request plus two for health checks (at least 4).
-- Before forking, the master creates the shared board (admission counters, metric
-  cells); ``child_exit`` gives back what a dead worker held.
+- Before forking, the master creates the shared board (admission semaphores, who holds
+  what, metric cells); ``child_exit`` gives back what a dead worker held.
+- After init() each worker ``gc.freeze()``s what it loaded, so full collections stop
+  walking the model and the imported modules (a 70 ms pause per worker before).
 - SIGTERM (``docker stop``): workers stop accepting, finish in-flight requests within
   ``graceful_timeout`` (at least 30 s, longer than the scoring timeout), ``/readyz``
   answers 503 ``draining`` meanwhile.
@@ -29,8 +31,8 @@ import threading
 from . import metrics as _metrics
 from . import shared as _shared
 from .config import Settings, parse_bool, parse_int
-from .errors import ConfigError
 from .cpu import available_cpus, default_workers
+from .errors import ConfigError
 
 _env = os.environ
 _settings = Settings.load()

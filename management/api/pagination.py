@@ -16,7 +16,7 @@ from ..store.common import Page
 
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
-MAX_SEQ = 2**63 - 1
+MAX_SEQ = 2**31 - 1  # seq columns are 32-bit integers on PostgreSQL
 
 
 def page_args() -> tuple[int, int | None]:
@@ -48,7 +48,7 @@ def _after() -> int | None:
         return None
     try:
         after = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))["after"]
-        if type(after) is not int or not 0 <= after <= MAX_SEQ:  # true is an int; SQL's stop at 2**63
+        if type(after) is not int or not 0 <= after <= MAX_SEQ:  # type(): True is an int too
             raise ValueError(after)
     except (ValueError, KeyError, TypeError) as exc:
         raise BadRequest("$skipToken is not a token this server handed out",

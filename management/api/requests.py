@@ -1,6 +1,7 @@
 """What every request goes through before its view: a request id, the api-version
-check, the bearer token, and for account routes the account (404 when unknown, or
-when the token belongs to another account, so accounts cannot be probed)."""
+check, the bearer token, no NUL characters in the URL (nor in JSON bodies), and for
+account routes the account (404 when unknown, or when the token belongs to another
+account, so accounts cannot be probed)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ UNVERSIONED = ("/swagger.json", "/api/admin/")
 
 def init_app(app: Flask) -> None:
     app.url_value_preprocessor(_authenticate)
+    app.url_value_preprocessor(_refuse_nul_in_url)
     app.after_request(_request_ids)
 
 
@@ -47,13 +49,45 @@ def json_body() -> Any:
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, got {request.mimetype or 'none'}")
     _check_streamed_size()
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # not a ValueError, so get_json lets it through
+        raise BadRequest("the request body is nested too deeply",
+                         [Detail("InvalidJson", "the body could not be parsed as JSON")]) from None
     if body is None and request.get_data(cache=True):
         raise BadRequest("the request body is not valid JSON",
                          [Detail("InvalidJson", "the body could not be parsed as JSON")])
     if body is None:
         raise BadRequest("the request body is empty; a JSON object is required")
+    _refuse_nul(_strings(body), "the request body")
     return body
+
+
+def _strings(body: Any) -> list[str]:
+    """Every key and string value in a parsed JSON body, at any depth (without recursion:
+    the parser allows nesting deeper than a recursive walk would survive)."""
+    found, pending = [], [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            pending += [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            pending += value
+    return found
+
+
+def _refuse_nul_in_url(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    _refuse_nul([request.path, *request.args.keys(), *request.args.values()], "the URL")
+
+
+def _refuse_nul(texts: list[str], where: str) -> None:
+    """PostgreSQL text cannot hold NUL characters (it fails the statement): refuse them on
+    every backend alike, as the client's error they are."""
+    if any("\x00" in text for text in texts):
+        raise BadRequest(f"{where} contains a NUL character (\\u0000 or %00), which is not allowed",
+                         [Detail("InvalidCharacter", f"{where}: NUL characters are not allowed")])
 
 
 def _check_streamed_size() -> None:

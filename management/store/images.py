@@ -77,8 +77,12 @@ class Images:
         return page
 
     def start(self, image_id: str) -> None:
+        """Mark the image Running, unless it already ended: a worker that resumes after its
+        lease was taken over must not undo its successor's outcome."""
         with writing(self.engine) as connection:
-            connection.execute(sa.update(images).where(images.c.id == image_id).values(creation_state=RUNNING))
+            connection.execute(sa.update(images).where(
+                images.c.id == image_id, images.c.creation_state.in_((NOT_STARTED, RUNNING))).values(
+                creation_state=RUNNING))
 
     def complete(self, operation_id: str, worker: str, image_id: str, state: str, *,
                  image_location: str | None = None, content_hash: str | None = None,

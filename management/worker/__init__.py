@@ -36,7 +36,12 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s polling every %.1f s", self.id, self.settings.worker_poll_seconds)
         while not stop.is_set():
-            if not self.run_once():
+            try:
+                busy = self.run_once()
+            except Exception:  # a store outage must not end the worker: wait and try again
+                log.exception("worker %s: claiming or running an operation failed", self.id)
+                busy = False
+            if not busy:
                 stop.wait(self.settings.worker_poll_seconds)
 
     def run_once(self) -> bool:

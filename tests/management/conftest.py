@@ -1,8 +1,9 @@
-"""Fixtures of the management API tests: a real database per test, on SQLite (a WAL
-file in the test's directory) and on PostgreSQL (a database per test on a throwaway
-cluster started for the session, or on ``MOMA_TEST_POSTGRES_URL``, emptied before each
-test), and the Flask
-test client over ``create_app`` with that store.
+"""Fixtures of the management API tests: a real, empty database for each test, on
+SQLite (a WAL file in the test's directory, copied from a migrated template) and on
+PostgreSQL (one migrated database for the session, emptied before each test, on a
+throwaway cluster started for the session or on the server of
+``MOMA_TEST_POSTGRES_URL``), and the Flask test client over ``create_app`` with that
+store.
 
 Every test that takes ``store`` (directly or through ``api``) runs once per backend;
 ``-k sqlite`` or ``-k postgresql`` picks one."""
@@ -29,9 +30,10 @@ OTHER_SCOPE = ("sub-b", "rg-b", "acct-b")
 
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
-    """A server we may create databases on: ``MOMA_TEST_POSTGRES_URL``, or a cluster of
-    our own for the session. Without PostgreSQL installed its tests are skipped, except
-    in CI, where that is a failure."""
+    """The URL of a database on a server where we may create databases:
+    ``MOMA_TEST_POSTGRES_URL`` (e.g. ``postgresql://moma@127.0.0.1:5432/postgres``), or
+    a cluster of our own for the session. Without PostgreSQL installed its tests are
+    skipped, except in CI, where that is a failure."""
     url = os.environ.get("MOMA_TEST_POSTGRES_URL")
     if url:
         yield url
@@ -69,8 +71,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    backend = request.param if hasattr(request, "param") else "sqlite"
-    if backend == "sqlite":
+    if request.param == "sqlite":
         path = tmp_path / "moma.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"

@@ -12,10 +12,12 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from types import EllipsisType
+from typing import Any, Callable, Iterator
 
 import jsonschema
 from flask.testing import FlaskClient
@@ -76,19 +78,20 @@ class Api:
     def base(self) -> str:
         return account_path(self.scope)
 
-    def as_account(self, scope: tuple[str, str, str], token: str | None = ...) -> "Api":  # type: ignore[assignment]
+    def as_account(self, scope: tuple[str, str, str], token: str | None | EllipsisType = ...) -> "Api":
+        """The same client on another account's path, with this client's token unless given."""
         return Api(self.client, self.token if token is ... else token, scope, self.version, self.request_ids)
 
-    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, version: str | None = ...,
-             **kwargs: Any) -> TestResponse:  # type: ignore[assignment]
+    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+             version: str | None | EllipsisType = ..., **kwargs: Any) -> TestResponse:
         """``path`` is relative to the account; ``api-version`` is added unless ``version=None``."""
         query = {"api-version": self.version if version is ... else version, **(params or {})}
         query = {key: value for key, value in query.items() if value is not None}
         url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
         return self.open(method, url, **kwargs)
 
-    def open(self, method: str, url: str, *, headers: dict[str, str] | None = None, token: str | None = ...,
-             **kwargs: Any) -> TestResponse:  # type: ignore[assignment]
+    def open(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+             token: str | None | EllipsisType = ..., **kwargs: Any) -> TestResponse:
         """Any URL, as it is (an absolute one loses only its scheme and host)."""
         parts = urllib.parse.urlsplit(url)
         target = urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
@@ -143,8 +146,8 @@ class Api:
             assert response.headers.get("x-ms-client-request-id") == headers["x-ms-client-request-id"]
         if response.status_code >= 400:
             check_error(response)
-        elif response.mimetype == "application/json":
-            DOCUMENT.check(method, path, response.status_code, response.get_json())
+        else:
+            DOCUMENT.check(method, path, response)
 
 
 def check_error(response: TestResponse) -> dict[str, Any]:
@@ -157,6 +160,28 @@ def check_error(response: TestResponse) -> dict[str, Any]:
     if response.status_code == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), response.headers
     return body
+
+
+def run_in_threads(count: int, work: Callable[[], list[Any]]) -> list[Any]:
+    """The results of ``work`` run by ``count`` threads that start together; their errors fail the test."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.extend(work())
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    return results
 
 
 class SwaggerDocument:
@@ -178,19 +203,25 @@ class SwaggerDocument:
         errors = list(validator.iter_errors(body))
         assert not errors, f"{json.dumps(body)[:500]} does not match {schema}: {[e.message for e in errors]}"
 
-    def response_schema(self, method: str, path: str, status: int) -> dict[str, Any] | None:
+    def response(self, method: str, path: str, status: int) -> dict[str, Any] | None:
+        """The document's response object for a route, method and status; None for
+        routes it does not describe (administration)."""
         for pattern, item in self.routes:
             if pattern.match(path) and method.lower() in item:
-                responses = item[method.lower()]["responses"]
-                response = responses.get(str(status))
+                response = item[method.lower()]["responses"].get(str(status))
                 assert response is not None, f"{method} {path}: status {status} is not in the document"
-                return response.get("schema")
+                return response
         return None
 
-    def check(self, method: str, path: str, status: int, body: Any) -> None:
-        schema = self.response_schema(method, path, status)
-        if schema is not None:
-            self.validate_schema(body, schema)
+    def check(self, method: str, path: str, response: TestResponse) -> None:
+        """A success matches its schema; one the document gives no schema has no body."""
+        documented = self.response(method, path, response.status_code)
+        if documented is None:
+            return
+        if "schema" not in documented:
+            assert response.get_data() == b"", f"{method} {path}: a body where the document has none"
+        elif response.mimetype == "application/json":
+            self.validate_schema(response.get_json(), documented["schema"])
 
 
 def _strict(schema: Any) -> Any:

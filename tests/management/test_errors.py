@@ -78,6 +78,35 @@ def test_a_body_that_is_not_an_object_is_400(api: Api, body: str) -> None:
     check_error(response)
 
 
+def test_a_body_nested_too_deeply_is_400(api: Api) -> None:
+    response = api.call("POST", "/models", data="[" * 100_000 + "]" * 100_000, content_type="application/json")
+
+    assert response.status_code == 400
+    check_error(response)
+
+
+@pytest.mark.parametrize("body", [model_body(description="a\u0000b"), model_body(tags=["\u0000"]),
+                                  {**model_body(), "unknown\u0000": 1}, {"name": "m", "x": [[["\u0000"]]]}])
+def test_nul_characters_in_a_body_are_400(api: Api, body: dict) -> None:
+    """PostgreSQL cannot store them; refused on both backends alike."""
+    response = api.post("/models", body)
+
+    assert response.status_code == 400
+    assert "NUL" in check_error(response)["message"]
+    assert api.ok("GET", "/models")["value"] == []
+
+
+@pytest.mark.parametrize(("route", "params"), [("/models", {"name": "a\u0000"}), ("/models", {"tag": "\u0000"}),
+                                               ("/manifests", {"modelId": "\u0000"}),
+                                               ("/images", {"manifestName": "x\u0000"}),
+                                               ("/models/a\u0000b", {}), ("/operations/\u0000", {})])
+def test_nul_characters_in_a_url_are_400(api: Api, route: str, params: dict) -> None:
+    response = api.get(route, params=params)
+
+    assert response.status_code == 400
+    assert "NUL" in check_error(response)["message"]
+
+
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
                                           "multipart/form-data; boundary=x"])
 @pytest.mark.parametrize("route", ["/models", "/manifests", "/images"])

@@ -66,9 +66,9 @@ class Server:
                 raise AssertionError(f"gunicorn exited with {self.proc.returncode}:\n"
                                      f"{self.stderr()[-3000:]}")
             try:
-                if self.get(path, timeout=2).status_code == status:
+                if self.get(path, timeout=5).status_code == status:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 pass
             time.sleep(0.05)
         raise AssertionError(f"{path} did not answer {status} within {timeout} s:\n"

@@ -443,3 +443,39 @@ def test_gunicorn_defaults_follow_cpu_and_admission(tmp_path):
 def test_gunicorn_settings_fail_loudly(tmp_path, env, name):
     with pytest.raises(ConfigError, match=name):
         _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), **env})
+
+
+def test_fast_validation_never_accepts_what_jsonschema_refuses():
+    schema = parse_schema({"input": {
+        "df": {"type": 3, "swagger": {"type": "array", "items": {"type": "object", "properties": {
+            "x": {"type": "number", "format": "double"}, "n": {"type": "integer"},
+            "s": {"type": "string"}, "b": {"type": "boolean"}}}}},
+        "arr": {"type": 1, "swagger": {"type": "array", "items": {"type": "array", "items": {
+            "type": "number"}}}},
+        "k": {"type": 0, "swagger": {"type": "integer"}}}})
+    assert schema._fast is not None
+    good_row = {"x": 1.5, "n": 2, "s": "a", "b": True}
+    values = [1, 1.5, -0.0, True, False, None, "1", [], {}, [1], [[1]], [[1, "a"]], 10**30,
+              float("nan"), float("inf"), [good_row], [dict(good_row, x="1")],
+              [dict(good_row, n=1.0)], [dict(good_row, n=True)], [dict(good_row, b=1)],
+              [dict(good_row, extra=[1])], [{"x": None}], [[]], [[True]], [good_row, 3]]
+    checked = 0
+    for df in values:
+        for arr in values:
+            for k in values[:12]:
+                body = {"df": df, "arr": arr, "k": k}
+                if schema._surely_valid(body):
+                    checked += 1
+                    assert schema._validator.is_valid(body), body
+    assert checked > 0
+    assert not schema._surely_valid({"df": [], "arr": []})  # missing key: jsonschema words it
+    assert schema._surely_valid({"df": [good_row], "arr": [[1, 2.5]], "k": 3})
+
+
+def test_schemas_beyond_the_fast_path_still_validate():
+    schema = parse_schema({"input": {"x": {"type": 0, "swagger": {
+        "type": "integer", "minimum": 3}}}})
+    assert schema._fast is None
+    assert schema.arguments({"x": 4}) == {"x": 4}
+    with pytest.raises(BadInput, match="x: 2 is less than the minimum of 3"):
+        schema.arguments({"x": 2})

@@ -1,0 +1,160 @@
+"""The store side of the operation worker, without Docker: claims are exclusive, a
+lease that expires is taken over, an operation whose worker keeps dying ends Failed
+(and its image with it), and a worker that lost its lease changes nothing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from management.config import Settings
+from management.store import Operation, Store
+from management.worker import Worker
+
+from .helpers import Api, run_in_threads
+
+
+@pytest.fixture
+def manifest_id(api: Api) -> str:
+    return api.register_manifest([api.register_model()["id"]])["id"]
+
+
+def new_operations(api: Api, manifest_id: str, count: int) -> list[str]:
+    return [api.create_image(manifest_id, name=f"img{i}") for i in range(count)]
+
+
+def image_id_of(api: Api, operation_id: str) -> str:
+    return api.ok("GET", f"/operations/{operation_id}")["resourceLocation"].rsplit("/", 1)[-1]
+
+
+def expire(seconds: float = 0.05) -> None:
+    time.sleep(seconds)
+
+
+def test_concurrent_workers_never_share_an_operation(api: Api, store: Store, manifest_id: str) -> None:
+    operation_ids = new_operations(api, manifest_id, 16)
+    counter = iter(range(1000))
+
+    def drain() -> list[tuple[str, str]]:
+        worker = f"worker-{next(counter)}"
+        claimed = []
+        while (operation := store.operations.claim(worker, 60_000, 3)) is not None:
+            claimed.append((operation.id, worker))
+        return claimed
+
+    claims = run_in_threads(4, drain)
+
+    assert sorted(operation_id for operation_id, _ in claims) == sorted(operation_ids)
+    for operation_id, worker in claims:
+        assert api.ok("GET", f"/operations/{operation_id}")["state"] == "Running"
+        assert store.operations.heartbeat(operation_id, worker, 60_000)
+
+
+def test_one_operation_many_claimants_one_winner(api: Api, store: Store, manifest_id: str) -> None:
+    for round_ in range(3):
+        [operation_id] = new_operations(api, manifest_id, 1)
+        counter = iter(range(100))
+
+        def claim() -> list[Operation]:
+            operation = store.operations.claim(f"w{round_}-{next(counter)}", 60_000, 3)
+            return [operation] if operation else []
+
+        winners = run_in_threads(6, claim)
+
+        assert [operation.id for operation in winners] == [operation_id]
+        assert winners[0].attempts == 1 and winners[0].state == "Running"
+
+
+def test_an_expired_lease_is_claimed_again(api: Api, store: Store, manifest_id: str) -> None:
+    [operation_id] = new_operations(api, manifest_id, 1)
+
+    first = store.operations.claim("w1", 500, 3)
+    assert first is not None and first.id == operation_id
+    assert store.operations.claim("w2", 60_000, 3) is None
+    expire(0.55)
+    second = store.operations.claim("w2", 60_000, 3)
+
+    assert second is not None and second.id == operation_id
+    assert (second.attempts, second.lease_owner) == (2, "w2")
+    assert not store.operations.heartbeat(operation_id, "w1", 60_000)
+    assert store.operations.heartbeat(operation_id, "w2", 60_000)
+    assert api.ok("GET", f"/operations/{operation_id}")["state"] == "Running"
+
+
+def test_a_heartbeat_keeps_the_lease(api: Api, store: Store, manifest_id: str) -> None:
+    new_operations(api, manifest_id, 1)
+    claimed = store.operations.claim("w1", 400, 3)
+    assert claimed is not None
+
+    for _ in range(4):  # 0.8 s in all, twice the lease
+        time.sleep(0.2)
+        assert store.operations.heartbeat(claimed.id, "w1", 400)
+        assert store.operations.claim("w2", 400, 3) is None
+
+
+def test_after_max_attempts_the_operation_and_its_image_fail(api: Api, store: Store, manifest_id: str,
+                                                              home: Path) -> None:
+    max_attempts = Settings.load(home=home, worker_max_attempts=2).worker_max_attempts
+    [operation_id] = new_operations(api, manifest_id, 1)
+    image_id = image_id_of(api, operation_id)
+
+    for attempt in range(1, max_attempts + 1):
+        claimed = store.operations.claim(f"dies-{attempt}", 1, max_attempts)
+        assert claimed is not None and claimed.attempts == attempt
+        store.images.start(image_id)
+        expire()
+    assert store.operations.claim("survivor", 60_000, max_attempts) is None
+
+    operation = api.ok("GET", f"/operations/{operation_id}")
+    assert operation["state"] == "Failed" and "endTime" in operation
+    assert f"stopped {max_attempts} times" in operation["error"]["message"]
+    assert f"dies-{max_attempts}" in operation["error"]["message"]
+    image = api.ok("GET", f"/images/{image_id}")
+    assert image["creationState"] == "Failed"
+    assert image["error"] == operation["error"]
+    assert not store.operations.heartbeat(operation_id, f"dies-{max_attempts}", 60_000)
+
+
+def test_a_worker_that_lost_its_lease_changes_nothing(api: Api, store: Store, manifest_id: str) -> None:
+    [operation_id] = new_operations(api, manifest_id, 1)
+    image_id = image_id_of(api, operation_id)
+    assert store.operations.claim("slow", 1, 3) is not None
+    store.images.start(image_id)
+    expire()
+    assert store.operations.claim("fast", 60_000, 3) is not None
+
+    assert not store.images.complete(operation_id, "slow", image_id, "Succeeded", image_location="stale:1")
+    assert not store.images.complete(operation_id, "slow", image_id, "Failed", error={"code": "X", "message": "x"})
+
+    operation = api.ok("GET", f"/operations/{operation_id}")
+    image = api.ok("GET", f"/images/{image_id}")
+    assert operation["state"] == image["creationState"] == "Running"
+    assert "imageLocation" not in image and "error" not in image and "error" not in operation
+    assert store.images.complete(operation_id, "fast", image_id, "Succeeded", image_location="fresh:1")
+    assert not store.images.complete(operation_id, "fast", image_id, "Failed", error={"code": "X", "message": "x"})
+    store.images.start(image_id)  # the slow worker, resuming late
+    image = api.ok("GET", f"/images/{image_id}")
+    assert (image["creationState"], image["imageLocation"]) == ("Succeeded", "fresh:1")
+
+
+def test_the_worker_heartbeat_outlives_a_short_lease(api: Api, store: Store, manifest_id: str, home: Path) -> None:
+    """A build longer than the lease keeps its operation: the heartbeat renews it."""
+    [operation_id] = new_operations(api, manifest_id, 1)
+    settings = Settings.load(home=home, worker_lease_seconds=0.45)
+    stolen: list[Any] = []
+
+    def slow_build(operation: Operation, worker: str) -> None:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            stolen.append(store.operations.claim("thief", 60_000, 3))
+            time.sleep(0.1)
+        image_id = operation.resource_id
+        assert store.images.complete(operation.id, worker, image_id, "Succeeded", image_location="slow:1")
+
+    assert Worker(settings, store, {"Image": slow_build}).run_once()
+
+    assert stolen and all(claim is None for claim in stolen)
+    assert api.ok("GET", f"/operations/{operation_id}")["state"] == "Succeeded"
