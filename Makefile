@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MOMA_HOME ?= $(HOME)/.moma
 
-.PHONY: setup venv engine base-images demo demo-stop test test-fast bench-build clean
+.PHONY: setup venv engine base-images demo demo-stop test test-fast bench-build bench-runtime bench-api clean
 
 setup: venv engine base-images ## virtualenv, a Docker engine that answers, base images
 
@@ -34,8 +34,14 @@ test: setup ## every test, slow and Docker ones included
 test-fast: venv ## unit tests only (no Docker engine needed)
 	$(BIN)/pytest -m 'not docker and not slow'
 
-bench-build: setup
+bench-build: setup ## builder timings on the iris example
 	$(BIN)/python bench/bench_build.py
+
+bench-runtime: venv ## scoring runtime vs bare Flask, azureml-inference-server-http, MLflow, BentoML (needs wrk)
+	$(BIN)/python bench/bench_runtime.py --duration 10 --rounds 3
+
+bench-api: venv ## register 100,000 models through the API, then page through them
+	$(BIN)/python bench/bench_api.py --models 100000
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
