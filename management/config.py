@@ -25,6 +25,10 @@ class Settings:
     worker_lease_seconds: float = 30.0
     worker_poll_seconds: float = 1.0
     worker_max_attempts: int = 3
+    secret_key_path: str = ""  # default: $MOMA_HOME/secret.key
+    reconcile_seconds: float = 5.0
+    service_ready_seconds: float = 120.0  # a service not ready by then is Failed
+    scoring_host: str = "127.0.0.1"  # where published scoring ports are bound and announced
 
     @property
     def db_url(self) -> str:
@@ -33,6 +37,14 @@ class Settings:
     @property
     def artifact_dir(self) -> Path:
         return self.home / "artifacts"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return Path(self.secret_key_path) if self.secret_key_path else self.home / "secret.key"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.home / "services"
 
     @property
     def admin_token_file(self) -> Path:

@@ -213,16 +213,18 @@ def index() -> Response:
 
 
 def livez() -> Response:
-    lifecycle = _runtime().lifecycle
-    return _json_response({"state": lifecycle.state.value}, 200)
+    runtime = _runtime()
+    return _json_response({"state": runtime.lifecycle.state.value, "instance": runtime.settings.instance}, 200)
 
 
 def readyz() -> Response:
-    lifecycle = _runtime().lifecycle
+    """The instance tells replicas behind one address apart (rolling updates, autoscaling)."""
+    runtime = _runtime()
+    lifecycle = runtime.lifecycle
     if lifecycle.ready:
-        return _json_response({"state": "ready"}, 200)
+        return _json_response({"state": "ready", "instance": runtime.settings.instance}, 200)
     return _json_response({"state": lifecycle.state.value, "message": lifecycle.reason,
-                           "code": NotReady.code}, 503)
+                           "code": NotReady.code, "instance": runtime.settings.instance}, 503)
 
 
 def serve_swagger() -> Response:
@@ -252,7 +254,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if board is None:  # not under gunicorn_conf (tests, other servers): this process only
         board = make_board(settings.state_dir, settings.max_concurrent, settings.max_queue)
         atexit.register(board.close)
-    metrics = Metrics(board)
+    metrics = Metrics(board, settings.instance)
     admission = Admission(board, settings.max_concurrent, settings.max_queue,
                           settings.max_queue_wait_ms)
     pool_size = settings.max_concurrent or parse_int("THREADS", os.environ.get("THREADS"), 32)

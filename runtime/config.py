@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -69,6 +70,7 @@ class Settings:
     state_dir: str
     keys_check_interval_s: float = 1.0
     max_body_bytes: int = 100 * 1024 * 1024
+    instance: str = ""  # names this container in /readyz and /metrics (MOMA_INSTANCE, else the host name)
 
     @property
     def driver_path(self) -> str:
@@ -105,4 +107,5 @@ class Settings:
                                               merged.get("MOMA_KEYS_CHECK_INTERVAL_S"), 1.0),
             max_body_bytes=parse_int("MOMA_MAX_BODY_BYTES", merged.get("MOMA_MAX_BODY_BYTES"),
                                      100 * 1024 * 1024, minimum=1),
+            instance=merged.get("MOMA_INSTANCE") or socket.gethostname(),
         )

@@ -48,6 +48,9 @@ threads = 1 if worker_class == "sync" else parse_int(
 timeout = 30
 graceful_timeout = max(30, math.ceil(_settings.scoring_timeout_ms / 1000) + 5)
 keepalive = parse_int("KEEPALIVE", _env.get("KEEPALIVE"), 5)
+# Two containers of one service share a network namespace during a local update and
+# both listen on the port; the kernel spreads connections between them (SO_REUSEPORT).
+reuse_port = parse_bool("REUSE_PORT", _env.get("REUSE_PORT"), False)
 chdir = _settings.app_root
 accesslog = "-" if parse_bool("ACCESS_LOG", _env.get("ACCESS_LOG"), True) else None
 errorlog = "-"

@@ -14,6 +14,7 @@ still leaves dead workers' gauge files to manage. Labels here have fixed value s
 (routes, status codes, reasons), so fixed cells lose nothing.
 
 Exposed (all prefixed ``moma_``):
+  instance{instance}                      gauge   always 1: which container answered
   requests_total{route,status}            counter
   request_duration_seconds{route}         histogram
   requests_in_flight                      gauge   HTTP requests being handled now
@@ -81,8 +82,9 @@ def make_board(state_dir: str | None = None, limit: int = 0, max_queue: int = 0)
 class Metrics:
     """The recorder one worker uses; all methods are cheap and never raise."""
 
-    def __init__(self, board: Board) -> None:
+    def __init__(self, board: Board, instance: str = "") -> None:
         self.board = board
+        self.instance = instance
         self._lock = threading.Lock()
 
     def request_started(self) -> None:
@@ -144,18 +146,22 @@ class Metrics:
         from prometheus_client import CollectorRegistry, generate_latest
 
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(*self.totals()))
+        registry.register(_Collector(*self.totals(), instance=self.instance))
         return generate_latest(registry)
 
 
 class _Collector:
-    def __init__(self, total: list[float], held: int, waiting: int) -> None:
-        self.total, self.held, self.waiting = total, held, waiting
+    def __init__(self, total: list[float], held: int, waiting: int, instance: str = "") -> None:
+        self.total, self.held, self.waiting, self.instance = total, held, waiting, instance
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                             HistogramMetricFamily)
         t = self.total
+        info = GaugeMetricFamily("moma_instance", "Always 1; names the container these totals are of.",
+                                 labels=["instance"])
+        info.add_metric([self.instance], 1.0)
+        yield info
         requests = CounterMetricFamily("moma_requests", "HTTP requests answered, by route "
                                        "and status.", labels=["route", "status"])
         for r, route in enumerate(ROUTES):

@@ -13,15 +13,18 @@ from flask import Flask, current_app
 
 from .accounts import Account, Accounts
 from .artifacts import Artifacts
+from .computes import Compute, Computes
 from .database import create_engine
 from .images import Images
+from .leases import Leases
 from .manifests import Manifests
 from .migrations import upgrade
 from .models import Models
 from .operations import Operation, Operations
+from .services import Service, Services
 from .tokens import Token, Tokens
 
-__all__ = ["Account", "Operation", "Store", "Token", "get_store"]
+__all__ = ["Account", "Compute", "Operation", "Service", "Store", "Token", "get_store"]
 
 
 class Store:
@@ -35,6 +38,9 @@ class Store:
         self.operations = Operations(self.engine)
         self.images = Images(self.engine, self.operations)
         self.artifacts = Artifacts(self.engine)
+        self.services = Services(self.engine, self.operations)
+        self.computes = Computes(self.engine)
+        self.leases = Leases(self.engine)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic)."""

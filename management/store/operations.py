@@ -37,6 +37,7 @@ class Operation:
     error: dict[str, Any] | None
     attempts: int
     lease_owner: str | None
+    payload: dict[str, Any] | None = None
 
     def as_json(self, account_path: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -55,14 +56,14 @@ def operation_from_row(row: Any) -> Operation:
     return Operation(id=row.id, account_id=row.account_id, operation_type=row.operation_type,
                      resource_kind=row.resource_kind, resource_id=row.resource_id, state=row.state,
                      created_time=row.created_time, end_time=row.end_time, error=row.error,
-                     attempts=row.attempts, lease_owner=row.lease_owner)
+                     attempts=row.attempts, lease_owner=row.lease_owner, payload=row.payload)
 
 
 def insert_operation(connection: sa.Connection, *, operation_id: str, account_id: int, operation_type: str,
-                     resource_kind: str, resource_id: str) -> None:
+                     resource_kind: str, resource_id: str, payload: dict[str, Any] | None = None) -> None:
     connection.execute(sa.insert(operations).values(
         id=operation_id, account_id=account_id, operation_type=operation_type, resource_kind=resource_kind,
-        resource_id=resource_id, state=NOT_STARTED, created_time=now_iso(), attempts=0))
+        resource_id=resource_id, state=NOT_STARTED, created_time=now_iso(), attempts=0, payload=payload))
 
 
 class Operations:

@@ -110,6 +110,7 @@ operations = sa.Table(
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_ms", sa.BigInteger, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("payload", sa.JSON, nullable=True),  # what to do, for operations that need more than the resource
     sa.Index(None, "state", "seq"),
 )
 
@@ -146,4 +147,62 @@ artifacts = sa.Table(
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", TIME, nullable=False),
+)
+
+# Where services run: "local" (the engine of the worker) always exists implicitly;
+# others are added with `moma compute add`.
+computes = sa.Table(
+    "computes", metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # local | swarm
+    sa.Column("docker_host", sa.String(512), nullable=False),  # "" = the worker's DOCKER_HOST
+    sa.Column("created_at", TIME, nullable=False),
+)
+
+services = sa.Table(
+    "services", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("image_id", sa.String(36), nullable=False),
+    sa.Column("compute", sa.String(64), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),  # the desired settings (replicas, autoscaler, reservations ...)
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("scoring_port", sa.Integer, nullable=True),
+    sa.Column("scoring_host", sa.String(255), nullable=True),
+    sa.Column("replicas", sa.Integer, nullable=True),  # what the autoscaler chose last
+    sa.Column("primary_key", sa.Text, nullable=False),  # encrypted, see management/secrets.py
+    sa.Column("secondary_key", sa.Text, nullable=False),
+    sa.Column("keys_version", sa.Integer, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),  # bumps with every create/update
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+    sa.Index(None, "account_id", "seq"),
+    sa.Index(None, "account_id", "name"),
+)
+
+deployments = sa.Table(
+    "deployments", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("service_id", sa.String(36), nullable=False),
+    sa.Column("service_name", sa.String(64), nullable=False),
+    sa.Column("image_id", sa.String(36), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("expired_at", TIME, nullable=True),
+    sa.Index(None, "account_id", "service_id", "seq"),
+)
+
+# Singleton jobs any worker may run but only one at a time (the reconciler).
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
 )

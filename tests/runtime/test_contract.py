@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -41,8 +42,8 @@ def test_health_routes_and_swagger_without_schema(serve):
     server = serve("ok.py")
     root = server.get("/")
     assert (root.status_code, root.text) == (200, "Healthy")
-    assert server.get("/livez").json() == {"state": "ready"}
-    assert server.get("/readyz").json() == {"state": "ready"}
+    assert server.get("/livez").json() == {"state": "ready", "instance": socket.gethostname()}
+    assert server.get("/readyz").json() == {"state": "ready", "instance": socket.gethostname()}
     doc = server.get("/swagger.json").json()
     assert doc["swagger"] == "2.0"
     assert doc["securityDefinitions"]["Bearer"] == {

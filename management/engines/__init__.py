@@ -1,0 +1,103 @@
+"""Where services run. Service logic talks only to the :class:`Engine` protocol; ``local``
+(containers on one Docker engine) and ``swarm`` (Docker Swarm services) implement it
+over the Docker SDK, and one contract test suite runs against both.
+
+Nothing above this package imports ``docker``: engine failures leave as EngineError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import MomaError
+
+KEYS_MOUNT = "/var/moma/keys"
+KEYS_FILE = f"{KEYS_MOUNT}/keys"
+LABEL_SERVICE = "moma.service-id"
+LABEL_ACCOUNT = "moma.account"
+LABEL_GENERATION = "moma.generation"
+LABEL_ROLE = "moma.role"
+
+
+class EngineError(MomaError):
+    """The engine could not do what was asked; ``logs`` holds the last lines of the
+    container(s) concerned when they explain it."""
+
+    code = "EngineError"
+
+    def __init__(self, message: str, logs: str = "") -> None:
+        super().__init__(message)
+        self.logs = logs
+
+
+class EngineUnavailable(EngineError):
+    code = "EngineUnavailable"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything an engine needs to run one service, in our own terms."""
+
+    service_id: str
+    name: str  # container / swarm service name
+    image: str  # local reference (or registry reference for swarm on several nodes)
+    generation: int
+    replicas: int = 1
+    cpu: float | None = None  # cores
+    memory: int | None = None  # bytes
+    env: dict[str, str] = field(default_factory=dict)
+    key_hashes: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    port: int | None = None  # keep this published port when set
+    ready_seconds: float = 120.0
+
+    @property
+    def instance(self) -> str:
+        return f"{self.name}-g{self.generation}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    present: bool  # the engine knows the service at all
+    running: int = 0  # replicas running
+    desired: int = 0
+    generation: int | None = None
+    endpoint: Endpoint | None = None
+    message: str = ""
+
+
+class Engine(Protocol):
+    def deploy(self, spec: ServiceSpec) -> Endpoint:
+        """Create or update the service and return once the new generation answers
+        ``/readyz`` on the endpoint; the previous generation serves until then."""
+
+    def remove(self, service_id: str) -> None:
+        """Remove everything of the service; no error when nothing is left."""
+
+    def status(self, service_id: str) -> EngineStatus: ...
+
+    def logs(self, service_id: str, tail: int = 50) -> str: ...
+
+    def scale(self, service_id: str, replicas: int) -> None: ...
+
+    def set_keys(self, service_id: str, key_hashes: tuple[str, ...], generation: int) -> None:
+        """Make the running service accept exactly these key hashes."""
+
+    def service_ids(self) -> set[str]:
+        """Ids of every service this engine runs for moma (to find orphans)."""
+
+
+def keys_dir(services_dir: Path, service_id: str) -> Path:
+    return services_dir / service_id / "keys"

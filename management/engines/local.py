@@ -1,0 +1,224 @@
+"""The ``local`` engine: a service is containers on one Docker engine.
+
+Each service has a small *port holder* container that owns a network namespace and
+the published port (bound to 127.0.0.1 by default). Scoring containers join that
+namespace and listen on 5001 with SO_REUSEPORT, so during an update the old and the
+new container both accept connections on the same port (the kernel spreads them, no
+proxy of ours), and the old one is stopped only once the new one answers ``/readyz``
+as ready. The scoring URI therefore never changes. Containers run as the image's
+non-root user, with all capabilities dropped, no-new-privileges, a read-only root
+file system, a tmpfs at /tmp and the key-hash directory mounted read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from . import (KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
+               EngineStatus, EngineUnavailable, ServiceSpec, keys_dir)
+
+CONTAINER_PORT = "5001/tcp"
+HOLDER, SCORING = "port-holder", "scoring"
+STOP_SECONDS = 35  # longer than the runtime's graceful shutdown
+
+
+class LocalEngine:
+    def __init__(self, client: docker.DockerClient, services_dir: Path, host: str = "127.0.0.1") -> None:
+        self.client = client
+        self.services_dir = services_dir
+        self.host = host
+
+    @classmethod
+    def from_env(cls, services_dir: Path, host: str = "127.0.0.1", docker_host: str = "") -> "LocalEngine":
+        try:
+            client = (docker.DockerClient(base_url=docker_host, timeout=120) if docker_host
+                      else docker.from_env(timeout=120))
+            client.ping()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineUnavailable(f"no Docker engine answers: {exc}") from exc
+        return cls(client, services_dir, host)
+
+    def deploy(self, spec: ServiceSpec) -> Endpoint:
+        if spec.replicas != 1:
+            raise EngineError("the local engine runs one container per service; use a swarm compute for replicas")
+        self.set_keys(spec.service_id, spec.key_hashes, spec.generation)
+        try:
+            holder = self._holder(spec)
+            endpoint = Endpoint(self.host, self._published_port(holder))
+            previous = [c for c in self._scoring(spec.service_id)]
+            for container in previous:
+                if container.labels.get(LABEL_GENERATION) == str(spec.generation):
+                    container.remove(force=True)  # a retry of this generation: start it clean
+            previous = [c for c in previous if c.labels.get(LABEL_GENERATION) != str(spec.generation)]
+            new = self._start(spec, holder)
+            try:
+                self._wait_ready(new, spec, endpoint)
+            except EngineError:
+                new.remove(force=True)
+                raise
+            for container in previous:
+                _stop_and_remove(container)
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"local engine: {_explain(exc)}") from exc
+        return endpoint
+
+    def remove(self, service_id: str) -> None:
+        try:
+            for container in self._scoring(service_id) + self._by_role(service_id, HOLDER):
+                container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"local engine: cannot remove service {service_id}: {_explain(exc)}") from exc
+        shutil.rmtree(keys_dir(self.services_dir, service_id).parent, ignore_errors=True)
+
+    def status(self, service_id: str) -> EngineStatus:
+        holders = self._by_role(service_id, HOLDER)
+        scoring = self._scoring(service_id)
+        if not holders and not scoring:
+            return EngineStatus(present=False)
+        running = [c for c in scoring if c.status == "running"]
+        generations = [int(c.labels.get(LABEL_GENERATION, 0)) for c in running]
+        holder = holders[0] if holders else None
+        endpoint = None
+        if holder is not None and holder.status == "running":
+            endpoint = Endpoint(self.host, self._published_port(holder))
+        return EngineStatus(present=True, running=len(running), desired=1,
+                            generation=max(generations) if generations else None, endpoint=endpoint,
+                            message="" if holder is not None else "the port holder container is missing")
+
+    def logs(self, service_id: str, tail: int = 50) -> str:
+        containers = sorted(self._scoring(service_id), key=lambda c: int(c.labels.get(LABEL_GENERATION, 0)))
+        if not containers:
+            return ""
+        return containers[-1].logs(tail=tail).decode(errors="replace")
+
+    def scale(self, service_id: str, replicas: int) -> None:
+        if replicas != 1:
+            raise EngineError("the local engine runs one container per service; use a swarm compute for replicas")
+
+    def set_keys(self, service_id: str, key_hashes: tuple[str, ...], generation: int) -> None:
+        """Rewrite the key file by rename inside the mounted directory: the runtime sees
+        the new keys within its check interval, without a restart."""
+        directory = keys_dir(self.services_dir, service_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o755)
+        handle, temp = tempfile.mkstemp(dir=directory, prefix=".keys-")
+        with os.fdopen(handle, "w") as out:
+            out.write("".join(f"{digest}\n" for digest in key_hashes))
+        os.chmod(temp, 0o644)
+        os.replace(temp, directory / Path(KEYS_FILE).name)
+
+    def service_ids(self) -> set[str]:
+        containers = self.client.containers.list(all=True, filters={"label": LABEL_SERVICE})
+        return {c.labels[LABEL_SERVICE] for c in containers}
+
+    def _holder(self, spec: ServiceSpec) -> Any:
+        holders = self._by_role(spec.service_id, HOLDER)
+        if holders:
+            holder = holders[0]
+            if holder.status != "running":
+                holder.start()
+                holder.reload()
+                for container in self._scoring(spec.service_id):  # their namespace went with the old holder
+                    container.remove(force=True)
+            return holder
+        return self._create_holder(spec)
+
+    def _create_holder(self, spec: ServiceSpec) -> Any:
+        options: dict[str, Any] = dict(
+            name=f"{spec.name}-net", detach=True, labels=self._labels(spec, HOLDER),
+            command=["python", "-c", "import signal; signal.pause()"], restart_policy={"Name": "unless-stopped"},
+            read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit=32 * 1024 * 1024,
+        )
+        for port in ([spec.port, None] if spec.port else [None]):
+            try:
+                return self.client.containers.run(spec.image, ports={CONTAINER_PORT: (self.host, port)}, **options)
+            except docker.errors.APIError as exc:
+                if port is None or "allocated" not in _explain(exc):
+                    raise
+                self.client.containers.get(options["name"]).remove(force=True)
+        raise EngineError("could not publish a port")  # unreachable: the last attempt raises
+
+    def _start(self, spec: ServiceSpec, holder: Any) -> Any:
+        environment = {**spec.env, "MOMA_KEYS_FILE": KEYS_FILE, "REUSE_PORT": "true", "MOMA_INSTANCE": spec.instance}
+        options: dict[str, Any] = dict(
+            name=f"{spec.name}-g{spec.generation}", detach=True, network_mode=f"container:{holder.id}",
+            environment=environment, labels=self._labels(spec, SCORING),
+            volumes={str(keys_dir(self.services_dir, spec.service_id)): {"bind": KEYS_MOUNT, "mode": "ro"}},
+            restart_policy={"Name": "unless-stopped"}, read_only=True, tmpfs={"/tmp": "rw,size=256m"},
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        )
+        if spec.memory:
+            options["mem_limit"] = spec.memory
+        if spec.cpu:
+            options["nano_cpus"] = int(spec.cpu * 1e9)
+        return self.client.containers.run(spec.image, **options)
+
+    def _wait_ready(self, container: Any, spec: ServiceSpec, endpoint: Endpoint) -> None:
+        """Until the new instance itself says ready. New connections land on the old or
+        the new container, so ask with fresh connections until the new one answers."""
+        deadline = time.monotonic() + spec.ready_seconds
+        while time.monotonic() < deadline:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                raise EngineError(f"container {container.name} stopped while starting",
+                                  container.logs(tail=30).decode(errors="replace"))
+            answer = _readyz(endpoint, timeout=min(10.0, max(0.5, deadline - time.monotonic())))
+            if answer.get("instance") == spec.instance:
+                if answer.get("state") == "ready":
+                    return
+                if answer.get("state") == "failed":
+                    raise EngineError(f"the service failed to start: {answer.get('message', '')}",
+                                      container.logs(tail=30).decode(errors="replace"))
+            time.sleep(0.2)
+        raise EngineError(f"container {container.name} was not ready within {spec.ready_seconds:.0f} s",
+                          container.logs(tail=30).decode(errors="replace"))
+
+    def _labels(self, spec: ServiceSpec, role: str) -> dict[str, str]:
+        return {**spec.labels, LABEL_SERVICE: spec.service_id, LABEL_GENERATION: str(spec.generation),
+                LABEL_ROLE: role}
+
+    def _by_role(self, service_id: str, role: str) -> list[Any]:
+        return self.client.containers.list(all=True, filters={"label": [f"{LABEL_SERVICE}={service_id}",
+                                                                        f"{LABEL_ROLE}={role}"]})
+
+    def _scoring(self, service_id: str) -> list[Any]:
+        return self._by_role(service_id, SCORING)
+
+    @staticmethod
+    def _published_port(holder: Any) -> int:
+        holder.reload()
+        bindings = holder.attrs["NetworkSettings"]["Ports"].get(CONTAINER_PORT) or []
+        if not bindings:
+            raise EngineError(f"{holder.name} publishes no port")
+        return int(bindings[0]["HostPort"])
+
+
+def _readyz(endpoint: Endpoint, timeout: float) -> dict[str, Any]:
+    try:
+        response = requests.get(f"{endpoint.base_url}/readyz", timeout=timeout, headers={"Connection": "close"})
+        return response.json()
+    except (requests.RequestException, ValueError):
+        return {}
+
+
+def _stop_and_remove(container: Any) -> None:
+    try:
+        container.stop(timeout=STOP_SECONDS)
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def _explain(exc: Exception) -> str:
+    return str(getattr(exc, "explanation", None) or exc)

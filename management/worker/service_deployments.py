@@ -1,0 +1,130 @@
+"""Service operations: deploy a generation of a service on its engine, delete it, or
+push new keys; the outcome is recorded on the service, its deployment and the
+operation together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..config import Settings
+from ..engines import EngineError, ServiceSpec
+from ..engines.factory import Engines
+from ..quantities import parse_cpu, parse_memory
+from ..secrets import KeyCipher, key_hash
+from ..service_spec import replicas_of
+from ..store import Operation, Service, Store
+from ..store.database import writing
+from ..store.operations import CANCELLED, FAILED, SUCCEEDED
+
+log = logging.getLogger("moma.worker")
+LOG_LINES = 30
+
+
+class Deployer:
+    """From a stored service to what its engine needs."""
+
+    def __init__(self, settings: Settings, store: Store, engines: Engines, cipher: KeyCipher) -> None:
+        self.settings = settings
+        self.store = store
+        self.engines = engines
+        self.cipher = cipher
+
+    def engine(self, service: Service):  # type: ignore[no-untyped-def]
+        compute = self.store.computes.get(service.account_id, service.compute)
+        if compute is None:
+            raise EngineError(f"compute {service.compute} no longer exists")
+        return self.engines.for_compute(compute)
+
+    def key_hashes(self, service: Service) -> tuple[str, ...]:
+        return tuple(key_hash(self.cipher.decrypt(value, service.id))
+                     for value in (service.primary_key, service.secondary_key))
+
+    def spec(self, service: Service, replicas: int | None = None) -> ServiceSpec:
+        account = self.store.accounts.get(service.account_id)
+        image = self.store.images.get(service.account_id, service.image_id)
+        if account is None or image is None or not image.get("imageLocation"):
+            raise EngineError(f"image {service.image_id} of service {service.name} is not available")
+        reservation = service.spec.get("containerResourceReservation") or {}
+        return ServiceSpec(
+            service_id=service.id, name=f"moma-{account.name}-{service.name}-{service.id[:6]}",
+            image=image["imageLocation"], generation=service.generation,
+            replicas=replicas or service.replicas or replicas_of(service.spec),
+            cpu=float(parse_cpu(reservation["cpu"])) if "cpu" in reservation else None,
+            memory=parse_memory(reservation["memory"]) if "memory" in reservation else None,
+            env=runtime_environment(service.spec), key_hashes=self.key_hashes(service),
+            labels={"moma.account": account.name, "moma.service-name": service.name,
+                    **self.settings.extra_image_labels()},
+            port=service.scoring_port, ready_seconds=self.settings.service_ready_seconds,
+        )
+
+
+def runtime_environment(spec: dict[str, Any]) -> dict[str, str]:
+    """The service settings the scoring runtime reads from its environment."""
+    env = {"AML_APP_INSIGHTS_ENABLED": str(bool(spec.get("appInsightsEnabled"))).lower()}
+    if spec.get("maxConcurrentRequestsPerContainer"):
+        env["MAX_CONCURRENT_REQUESTS"] = str(spec["maxConcurrentRequestsPerContainer"])
+    collection = spec.get("dataCollection") or {}
+    env["AML_MODEL_DC_STORAGE_ENABLED"] = str(bool(collection.get("storageEnabled"))).lower()
+    reservation = spec.get("containerResourceReservation") or {}
+    if "cpu" in reservation:
+        env["WORKERS"] = str(max(1, int(parse_cpu(reservation["cpu"]).to_integral_value(rounding="ROUND_CEILING"))))
+    return env
+
+
+class ServiceDeployments:
+    def __init__(self, deployer: Deployer) -> None:
+        self.deployer = deployer
+        self.store = deployer.store
+
+    def __call__(self, operation: Operation, worker: str) -> None:
+        service = self.store.services.by_id(operation.resource_id)
+        action = (operation.payload or {}).get("action")
+        if service is None:
+            self._end(operation, worker, FAILED, _error("NotFound", "the service no longer exists"))
+        elif action == "delete":
+            self._delete(operation, worker, service)
+        elif action == "deploy":
+            self._deploy(operation, worker, service, int(operation.payload["generation"]))  # type: ignore[index]
+        else:
+            self._end(operation, worker, FAILED, _error("InternalServerError", f"unknown service action {action!r}"))
+
+    def _deploy(self, operation: Operation, worker: str, service: Service, generation: int) -> None:
+        if service.deleted or service.generation != generation:
+            self.store.services.complete(operation.id, worker, service.id, generation, CANCELLED,
+                                         error=_error("Superseded", "a newer update or a delete replaced this one"))
+            return
+        self.store.services.start(service.id, generation)
+        try:
+            spec = self.deployer.spec(service)
+            endpoint = self.deployer.engine(service).deploy(spec)
+        except EngineError as exc:
+            log.warning("service %s generation %d failed: %s", service.id, generation, exc.message)
+            self.store.services.complete(operation.id, worker, service.id, generation, FAILED,
+                                         error=_error("DeploymentFailed", exc.message, exc.logs))
+            return
+        self.store.services.complete(operation.id, worker, service.id, generation, SUCCEEDED,
+                                     scoring_host=endpoint.host, scoring_port=endpoint.port, replicas=spec.replicas)
+        log.info("service %s generation %d ready at %s", service.id, generation, endpoint.base_url)
+
+    def _delete(self, operation: Operation, worker: str, service: Service) -> None:
+        try:
+            self.deployer.engine(service).remove(service.id)
+        except EngineError as exc:
+            self._end(operation, worker, FAILED, _error("DeleteFailed", exc.message))
+            return
+        self._end(operation, worker, SUCCEEDED)
+
+    def _end(self, operation: Operation, worker: str, state: str, error: dict[str, Any] | None = None) -> None:
+        with writing(self.store.engine) as connection:
+            self.store.operations.finish(connection, operation.id, worker, state, error)
+
+
+def _error(code: str, message: str, logs: str = "") -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "statusCode": 500}
+    lines = [line for line in logs.splitlines() if line.strip()][-LOG_LINES:]
+    if lines:
+        error["details"] = [{"code": "ContainerLog", "message": line} for line in lines]
+    return error
+
+
