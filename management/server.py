@@ -21,7 +21,11 @@ from .config import Settings
 from .errors import BadRequest
 from .store import Store
 from .worker import Worker
+from .engines.factory import Engines
+from .secrets import KeyCipher
 from .worker.image_builds import ImageBuilds
+from .worker.reconciler import Reconciler
+from .worker.service_deployments import Deployer, ServiceDeployments
 
 log = logging.getLogger("moma.server")
 
@@ -106,9 +110,14 @@ def run_worker(settings: Settings) -> None:
     store = prepare(settings)
     ArtifactStore(settings.artifact_dir).register()
     builder = Builder(settings.builder_config())
-    worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder)})
+    deployer = Deployer(settings, store, Engines(settings, store.meta.installation_id()),
+                        KeyCipher(settings.secret_key_file))
+    worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder),
+                                      "Service": ServiceDeployments(deployer)})
+    reconciler = Reconciler(deployer, worker.id, settings.reconcile_seconds)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    threading.Thread(target=reconciler.run, args=(stop,), name="moma-reconciler", daemon=True).start()
     worker.run(stop)
     store.close()

@@ -9,7 +9,7 @@ from flask import Flask
 
 from ..config import Settings
 from ..store import Store
-from . import admin, artifacts, errors, images, manifests, models, operations, requests, swagger
+from . import admin, artifacts, errors, images, manifests, models, operations, requests, services, swagger
 
 
 def create_app(config: dict[str, Any] | None = None, store: Store | None = None) -> Flask:
@@ -28,7 +28,7 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
     requests.init_app(app)
     errors.init_app(app)
     account = requests.account_blueprint()
-    for module in (models, manifests, images, operations, artifacts):
+    for module in (models, manifests, images, operations, artifacts, services):
         account.register_blueprint(module.blueprint)
     account.register_blueprint(swagger.account_blueprint)
     app.register_blueprint(account)

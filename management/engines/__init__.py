@@ -19,6 +19,7 @@ LABEL_SERVICE = "moma.service-id"
 LABEL_ACCOUNT = "moma.account"
 LABEL_GENERATION = "moma.generation"
 LABEL_ROLE = "moma.role"
+LABEL_INSTALLATION = "moma.installation"  # engines label all they create with it and see only their own
 
 
 class EngineError(MomaError):
@@ -96,7 +97,7 @@ class Engine(Protocol):
         """Make the running service accept exactly these key hashes."""
 
     def service_ids(self) -> set[str]:
-        """Ids of every service this engine runs for moma (to find orphans)."""
+        """Ids of every service this engine runs for this installation (to find orphans)."""
 
 
 def keys_dir(services_dir: Path, service_id: str) -> Path:

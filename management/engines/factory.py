@@ -11,8 +11,9 @@ from . import Engine, EngineError
 
 
 class Engines:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, installation: str) -> None:
         self.settings = settings
+        self.installation = installation
         self._engines: dict[tuple[str, str], Engine] = {}
         self._lock = threading.Lock()
 
@@ -31,9 +32,10 @@ class Engines:
         if compute.kind == "local":
             from .local import LocalEngine
 
-            return LocalEngine.from_env(self.settings.services_dir, self.settings.scoring_host, compute.docker_host)
+            return LocalEngine.from_env(self.settings.services_dir, self.settings.scoring_host, compute.docker_host,
+                                        self.installation)
         if compute.kind == "swarm":
             from .swarm import SwarmEngine
 
-            return SwarmEngine.from_env(self.settings.scoring_host, compute.docker_host)
+            return SwarmEngine.from_env(self.settings.scoring_host, compute.docker_host, self.installation)
         raise EngineError(f"unknown compute type {compute.kind!r}")

@@ -23,8 +23,8 @@ import docker
 import docker.errors
 import requests
 
-from . import (KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
-               EngineStatus, EngineUnavailable, ServiceSpec, keys_dir)
+from . import (KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint,
+               EngineError, EngineStatus, EngineUnavailable, ServiceSpec, keys_dir)
 
 CONTAINER_PORT = "5001/tcp"
 HOLDER, SCORING = "port-holder", "scoring"
@@ -32,20 +32,23 @@ STOP_SECONDS = 35  # longer than the runtime's graceful shutdown
 
 
 class LocalEngine:
-    def __init__(self, client: docker.DockerClient, services_dir: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, client: docker.DockerClient, services_dir: Path, host: str = "127.0.0.1",
+                 installation: str = "default") -> None:
         self.client = client
         self.services_dir = services_dir
         self.host = host
+        self.installation = installation
 
     @classmethod
-    def from_env(cls, services_dir: Path, host: str = "127.0.0.1", docker_host: str = "") -> "LocalEngine":
+    def from_env(cls, services_dir: Path, host: str = "127.0.0.1", docker_host: str = "",
+                 installation: str = "default") -> "LocalEngine":
         try:
             client = (docker.DockerClient(base_url=docker_host, timeout=120) if docker_host
                       else docker.from_env(timeout=120))
             client.ping()
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise EngineUnavailable(f"no Docker engine answers: {exc}") from exc
-        return cls(client, services_dir, host)
+        return cls(client, services_dir, host, installation)
 
     def deploy(self, spec: ServiceSpec) -> Endpoint:
         if spec.replicas != 1:
@@ -119,7 +122,8 @@ class LocalEngine:
         os.replace(temp, directory / Path(KEYS_FILE).name)
 
     def service_ids(self) -> set[str]:
-        containers = self.client.containers.list(all=True, filters={"label": LABEL_SERVICE})
+        containers = self.client.containers.list(all=True, filters={"label": [
+            LABEL_SERVICE, f"{LABEL_INSTALLATION}={self.installation}"]})
         return {c.labels[LABEL_SERVICE] for c in containers}
 
     def _holder(self, spec: ServiceSpec) -> Any:
@@ -139,6 +143,7 @@ class LocalEngine:
             name=f"{spec.name}-net", detach=True, labels=self._labels(spec, HOLDER),
             command=["python", "-c", "import signal; signal.pause()"], restart_policy={"Name": "unless-stopped"},
             read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit=32 * 1024 * 1024,
+            healthcheck={"test": ["NONE"]},
         )
         for port in ([spec.port, None] if spec.port else [None]):
             try:
@@ -186,7 +191,7 @@ class LocalEngine:
 
     def _labels(self, spec: ServiceSpec, role: str) -> dict[str, str]:
         return {**spec.labels, LABEL_SERVICE: spec.service_id, LABEL_GENERATION: str(spec.generation),
-                LABEL_ROLE: role}
+                LABEL_ROLE: role, LABEL_INSTALLATION: self.installation}
 
     def _by_role(self, service_id: str, role: str) -> list[Any]:
         return self.client.containers.list(all=True, filters={"label": [f"{LABEL_SERVICE}={service_id}",

@@ -17,6 +17,7 @@ from .computes import Compute, Computes
 from .database import create_engine
 from .images import Images
 from .leases import Leases
+from .meta import Meta
 from .manifests import Manifests
 from .migrations import upgrade
 from .models import Models
@@ -41,6 +42,7 @@ class Store:
         self.services = Services(self.engine, self.operations)
         self.computes = Computes(self.engine)
         self.leases = Leases(self.engine)
+        self.meta = Meta(self.engine)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic)."""

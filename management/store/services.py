@@ -13,7 +13,7 @@ from ..errors import Conflict, NotFound
 from .common import Page, guid, keyset_page, now_iso
 from .database import reading, writing
 from .operations import FAILED, NOT_STARTED, RUNNING, SUCCEEDED, Operations, insert_operation
-from .tables import deployments, services
+from .tables import deployments, images, manifest_models, manifests, models, services
 
 DELETING = "Deleting"
 
@@ -112,9 +112,11 @@ class Services:
             row = connection.execute(sa.select(services).where(services.c.id == service_id)).first()
         return service_from_row(row) if row else None
 
-    def list(self, account_id: int, *, where: list[Any] | None = None, after: int | None = None,
+    def list(self, account_id: int, *, filters: dict[str, str | None], after: int | None = None,
              limit: int = 100) -> Page:
-        conditions = [services.c.account_id == account_id, services.c.deleted.is_(False), *(where or [])]
+        """``filters``: serviceName, imageId, computeResourceId, manifestId, manifestName, modelId, modelName."""
+        conditions = [services.c.account_id == account_id, services.c.deleted.is_(False),
+                      *_filter_conditions(account_id, filters)]
         with reading(self.engine) as connection:
             return keyset_page(connection, services, conditions, after, limit,
                                lambda row: {"service": service_from_row(row)})
@@ -162,11 +164,14 @@ class Services:
             _settle_deployments(connection, service_id, operation_id, state, now)
         return True
 
-    def mark(self, service_id: str, state: str, error: dict[str, Any] | None, replicas: int | None = None) -> None:
+    def mark(self, service_id: str, state: str, error: dict[str, Any] | None, replicas: int | None = None,
+             scoring_port: int | None = None) -> None:
         """What the reconciler found (a service gone from its engine, or back)."""
         values: dict[str, Any] = {"state": state, "error": error, "updated_at": now_iso()}
         if replicas is not None:
             values["replicas"] = replicas
+        if scoring_port is not None:
+            values["scoring_port"] = scoring_port
         with writing(self.engine) as connection:
             connection.execute(sa.update(services).where(services.c.id == service_id,
                                                          services.c.deleted.is_(False)).values(**values))
@@ -175,17 +180,59 @@ class Services:
         with writing(self.engine) as connection:
             connection.execute(sa.update(services).where(services.c.id == service_id).values(replicas=replicas))
 
-    def deployments(self, account_id: int, service_id: str | None, after: int | None, limit: int) -> Page:
-        where: list[Any] = [deployments.c.account_id == account_id]
+    def queue_keys(self, account_id: int, service_id: str) -> None:
+        """Ask the worker to push the current keys to the engine now."""
+        with writing(self.engine) as connection:
+            insert_operation(connection, operation_id=guid(), account_id=account_id, operation_type="Service",
+                             resource_kind="services", resource_id=service_id, payload={"action": "keys"})
+
+    def deployments(self, account_id: int, service_id: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(deployments).where(deployments.c.account_id == account_id).order_by(deployments.c.seq)
         if service_id is not None:
-            where.append(deployments.c.service_id == service_id)
+            query = query.where(deployments.c.service_id == service_id)
         with reading(self.engine) as connection:
-            return keyset_page(connection, deployments, where, after, limit, deployment_json)
+            return [deployment_json(row) for row in connection.execute(query)]
+
+    def deployment(self, account_id: int, deployment_id: str) -> dict[str, Any] | None:
+        with reading(self.engine) as connection:
+            row = connection.execute(sa.select(deployments).where(
+                deployments.c.account_id == account_id, deployments.c.id == deployment_id)).first()
+        return deployment_json(row) if row else None
 
     @staticmethod
     def _mark_failed(connection: sa.Connection, service_id: str, error: dict[str, Any]) -> None:
         connection.execute(sa.update(services).where(services.c.id == service_id,
                                                      services.c.deleted.is_(False)).values(state=FAILED, error=error))
+
+
+def _filter_conditions(account_id: int, filters: dict[str, str | None]) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.get("serviceName") is not None:
+        conditions.append(services.c.name == filters["serviceName"])
+    if filters.get("imageId") is not None:
+        conditions.append(services.c.image_id == filters["imageId"])
+    if filters.get("computeResourceId") is not None:
+        conditions.append(services.c.compute == filters["computeResourceId"])
+    image_conditions: list[Any] = []
+    if filters.get("manifestId") is not None:
+        image_conditions.append(images.c.manifest_id == filters["manifestId"])
+    if filters.get("manifestName") is not None:
+        image_conditions.append(images.c.manifest_name == filters["manifestName"])
+    model_conditions: list[Any] = []
+    if filters.get("modelId") is not None:
+        model_conditions.append(manifest_models.c.model_id == filters["modelId"])
+    if filters.get("modelName") is not None:
+        model_conditions.append(manifest_models.c.model_id.in_(
+            sa.select(models.c.id).where(models.c.account_id == account_id, models.c.name == filters["modelName"])))
+    if model_conditions:
+        manifests_with_models = (sa.select(manifests.c.id)
+                                 .join(manifest_models, manifest_models.c.manifest_seq == manifests.c.seq)
+                                 .where(manifests.c.account_id == account_id, *model_conditions))
+        image_conditions.append(images.c.manifest_id.in_(manifests_with_models))
+    if image_conditions:
+        conditions.append(services.c.image_id.in_(
+            sa.select(images.c.id).where(images.c.account_id == account_id, *image_conditions)))
+    return conditions
 
 
 def _live(connection: sa.Connection, account_id: int, service_id: str) -> Any:

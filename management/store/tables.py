@@ -199,6 +199,14 @@ deployments = sa.Table(
     sa.Index(None, "account_id", "service_id", "seq"),
 )
 
+# Facts about this installation, e.g. its id, which labels everything it runs on an
+# engine so that two installations sharing an engine never touch each other's services.
+meta = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
 # Singleton jobs any worker may run but only one at a time (the reconciler).
 leases = sa.Table(
     "leases", metadata,

@@ -84,6 +84,8 @@ class ServiceDeployments:
             self._end(operation, worker, FAILED, _error("NotFound", "the service no longer exists"))
         elif action == "delete":
             self._delete(operation, worker, service)
+        elif action == "keys":
+            self._push_keys(operation, worker, service)
         elif action == "deploy":
             self._deploy(operation, worker, service, int(operation.payload["generation"]))  # type: ignore[index]
         else:
@@ -112,6 +114,17 @@ class ServiceDeployments:
             self.deployer.engine(service).remove(service.id)
         except EngineError as exc:
             self._end(operation, worker, FAILED, _error("DeleteFailed", exc.message))
+            return
+        self._end(operation, worker, SUCCEEDED)
+
+    def _push_keys(self, operation: Operation, worker: str, service: Service) -> None:
+        if service.deleted:
+            self._end(operation, worker, CANCELLED, _error("Superseded", "the service was deleted"))
+            return
+        try:
+            self.deployer.engine(service).set_keys(service.id, self.deployer.key_hashes(service), service.generation)
+        except EngineError as exc:
+            self._end(operation, worker, FAILED, _error("KeysNotApplied", exc.message))
             return
         self._end(operation, worker, SUCCEEDED)
 

@@ -1,4 +1,4 @@
-"""services deployments computes leases
+"""services deployments computes leases meta
 
 Revision ID: 0002
 Revises: 0001
@@ -20,6 +20,11 @@ def upgrade() -> None:
     sa.Column('owner', sa.String(length=64), nullable=False),
     sa.Column('expires_ms', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_leases'))
+    )
+    op.create_table('meta',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_meta'))
     )
     op.create_table('computes',
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -94,4 +99,5 @@ def downgrade() -> None:
 
     op.drop_table('deployments')
     op.drop_table('computes')
+    op.drop_table('meta')
     op.drop_table('leases')

@@ -1,0 +1,184 @@
+"""Services: create / update (202, carried out by the worker), list with the spec's
+filters, get, delete (200, or 204 when absent), keys and regenerateKeys; deployments;
+and compute resources (a moma extension)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ..errors import BadRequest, Detail, NotFound
+from ..secrets import KeyCipher, new_service_key
+from ..service_spec import desired_spec
+from ..store import Account, Service, get_store
+from .pagination import page_args, paginated
+from .requests import current_account, json_body, settings
+from .schemas import validate
+
+blueprint = Blueprint("services", __name__)
+SERVICE_FILTERS = ("serviceName", "modelId", "modelName", "manifestId", "manifestName", "imageId",
+                   "computeResourceId")
+
+
+@blueprint.post("/services")
+def create() -> Response:
+    account = current_account()
+    body = validate(json_body(), "ServiceCreateRequest")
+    compute = _compute(account, (body.get("computeResource") or {}).get("id") or "local")
+    image_id = _ready_image(account, body["imageId"])
+    spec = desired_spec(body, compute.kind)
+    service_id = str(uuid.uuid4())
+    keys = _cipher()
+    operation_id = get_store().services.create(
+        account.id, service_id=service_id, name=body["name"], image_id=image_id, compute=compute.name, spec=spec,
+        primary_key=keys.encrypt(new_service_key(), service_id),
+        secondary_key=keys.encrypt(new_service_key(), service_id))
+    return _accepted(account, operation_id)
+
+
+@blueprint.get("/services")
+def list_services() -> Response:
+    account = current_account()
+    count, after = page_args()
+    filters = {key: request.args.get(key) for key in SERVICE_FILTERS}
+    page = get_store().services.list(account.id, filters=filters, after=after, limit=count)
+    return jsonify(paginated(page, filters, [service_json(account, item["service"]) for item in page.items]))
+
+
+@blueprint.get("/services/<service_id>")
+def get_service(service_id: str) -> Response:
+    account = current_account()
+    return jsonify(service_json(account, _service(account, service_id)))
+
+
+@blueprint.put("/services/<service_id>")
+def update(service_id: str) -> Response:
+    account = current_account()
+    body = validate(json_body(), "ServiceUpdateRequest")
+    service = _service(account, service_id)
+    compute = _compute(account, service.compute)
+    image_id = _ready_image(account, body["imageId"]) if "imageId" in body else service.image_id
+    spec = desired_spec(body, compute.kind, previous=service.spec)
+    operation_id = get_store().services.update(account.id, service_id, image_id=image_id, spec=spec)
+    return _accepted(account, operation_id)
+
+
+@blueprint.delete("/services/<service_id>")
+def delete(service_id: str) -> Response:
+    deleted = get_store().services.delete(current_account().id, service_id)
+    return Response(status=200 if deleted else 204)
+
+
+@blueprint.get("/services/<service_id>/keys")
+def keys(service_id: str) -> Response:
+    return jsonify(_keys(_service(current_account(), service_id)))
+
+
+@blueprint.post("/services/<service_id>/regenerateKeys")
+def regenerate_keys(service_id: str) -> Response:
+    account = current_account()
+    body = validate(json_body(), "ServiceRegenerateKeyRequest")
+    service = _service(account, service_id)
+    new_key = _cipher().encrypt(new_service_key(), service.id)
+    which = {"Primary": "primary_key", "Secondary": "secondary_key"}[body["keyType"]]
+    service = get_store().services.set_keys(account.id, service_id, **{which: new_key})
+    get_store().services.queue_keys(account.id, service_id)
+    return jsonify(_keys(service))
+
+
+@blueprint.get("/deployments")
+def list_deployments() -> Response:
+    return jsonify(get_store().services.deployments(current_account().id, request.args.get("serviceId")))
+
+
+@blueprint.get("/deployments/<deployment_id>")
+def get_deployment(deployment_id: str) -> Response:
+    deployment = get_store().services.deployment(current_account().id, deployment_id)
+    if deployment is None:
+        raise NotFound(f"deployment {deployment_id} not found")
+    return jsonify(deployment)
+
+
+@blueprint.get("/computes")
+def list_computes() -> Response:
+    return jsonify({"value": [c.as_json() for c in get_store().computes.list(current_account().id)]})
+
+
+@blueprint.post("/computes")
+def add_compute() -> Response:
+    body = validate(json_body(), "Compute")
+    compute = get_store().computes.add(current_account().id, body["name"], body["type"], body.get("dockerHost", ""))
+    return jsonify(compute.as_json())
+
+
+def service_json(account: Account, service: Service) -> dict[str, Any]:
+    store = get_store()
+    image = store.images.get(account.id, service.image_id)
+    manifest = (image or {}).get("manifest") or {}
+    models = store.models.get_many(account.id, manifest.get("modelIds") or [])
+    body: dict[str, Any] = {
+        "id": service.id, "ID": service.id, "name": service.name, "createdAt": service.created_at,
+        "updatedAt": service.updated_at, "state": service.state if service.state in _STATES else "Running",
+        "computeResource": {"id": service.compute, "type": "Cluster"},
+        **service.spec,
+    }
+    if service.replicas and not service.spec.get("numReplicas"):
+        body["numReplicas"] = service.replicas
+    if image is not None:
+        body |= {"image": image, "manifest": manifest, "models": list(models.values())}
+    if service.scoring_port:
+        base = f"http://{service.scoring_host}:{service.scoring_port}"
+        body |= {"scoringUri": f"{base}/score", "swaggerUri": f"{base}/swagger.json"}
+    if service.error:
+        body["error"] = service.error
+    return body
+
+
+_STATES = ("NotStarted", "Running", "Cancelled", "Succeeded", "Failed")
+
+
+def _keys(service: Service) -> dict[str, str]:
+    cipher = _cipher()
+    return {"primaryKey": cipher.decrypt(service.primary_key, service.id),
+            "secondaryKey": cipher.decrypt(service.secondary_key, service.id)}
+
+
+def _cipher() -> KeyCipher:
+    cipher = current_app.extensions.get("moma.cipher")
+    if cipher is None:
+        cipher = current_app.extensions["moma.cipher"] = KeyCipher(settings().secret_key_file)
+    return cipher
+
+
+def _service(account: Account, service_id: str) -> Service:
+    service = get_store().services.get(account.id, service_id)
+    if service is None:
+        raise NotFound(f"service {service_id} not found")
+    return service
+
+
+def _compute(account: Account, name: str):  # type: ignore[no-untyped-def]
+    compute = get_store().computes.get(account.id, name)
+    if compute is None:
+        raise BadRequest(f"compute {name} does not exist in this account (moma compute list)",
+                         [Detail("ComputeNotFound", f"computeResource.id: {name} not found")])
+    return compute
+
+
+def _ready_image(account: Account, image_id: str) -> str:
+    image = get_store().images.get(account.id, image_id)
+    if image is None:
+        raise BadRequest(f"image {image_id} is not in this account",
+                         [Detail("ImageNotFound", f"imageId: {image_id} not found")])
+    if image["creationState"] != "Succeeded":
+        raise BadRequest(f"image {image_id} is {image['creationState']}, not Succeeded: it cannot run yet",
+                         [Detail("ImageNotReady", f"imageId: creationState {image['creationState']}")])
+    return image_id
+
+
+def _accepted(account: Account, operation_id: str) -> Response:
+    response = Response(status=202)
+    response.headers["Operation-Location"] = f"{account.path}/operations/{operation_id}"
+    return response

@@ -1,0 +1,63 @@
+"""Services through the API for tests: create, wait, score, and a client that scores
+without pause while counting every answer."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import requests
+
+from management.client import ApiClient
+from tests.api_flow import wait_operation
+
+ROW = {"data": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+def operation_id(response: requests.Response) -> str:
+    assert response.status_code == 202 and response.content == b""
+    return response.headers["Operation-Location"].rsplit("/", 1)[-1]
+
+
+def create_service(client: ApiClient, image_id: str, name: str, compute: str = "local",
+                   **settings: Any) -> dict[str, Any]:
+    body = {"imageId": image_id, "name": name, "computeResource": {"id": compute, "type": "Cluster"},
+            "autoScaler": {}, "containerResourceReservation": {}, **settings}
+    return wait_operation(client, operation_id(client.call("POST", "/services", json=body)), timeout=240)
+
+
+def score(url: str, key: str | None, row: dict[str, Any] = ROW, session: Any = requests) -> requests.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return session.post(url, json=row, headers=headers, timeout=15)
+
+
+class ContinuousClient:
+    """Scores in a background thread until stopped; counts answers by status."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url, self.key = url, key
+        self.counts: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "ContinuousClient":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    @property
+    def failures(self) -> int:
+        return sum(count for status, count in self.counts.items() if status != "200")
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            try:
+                self.counts[str(score(self.url, self.key, session=session).status_code)] += 1
+            except requests.RequestException as exc:
+                self.counts[type(exc).__name__] += 1
+                session = requests.Session()
