@@ -11,7 +11,8 @@ MomaError                      500 InternalServerError
 ├── MethodNotAllowed           405 MethodNotAllowed
 ├── Conflict                   409 Conflict
 ├── PayloadTooLarge            413 RequestEntityTooLarge
-└── UnsupportedMediaType       415 UnsupportedMediaType
+├── UnsupportedMediaType       415 UnsupportedMediaType
+└── ServiceUnavailable         503 ServiceUnavailable (an engine cannot be reached)
 """
 
 from __future__ import annotations
@@ -86,3 +87,8 @@ class PayloadTooLarge(MomaError):
 class UnsupportedMediaType(MomaError):
     status = 415
     code = "UnsupportedMediaType"
+
+
+class ServiceUnavailable(MomaError):
+    status = 503
+    code = "ServiceUnavailable"

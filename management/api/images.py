@@ -14,7 +14,7 @@ from ..config import SUPPORTED_API_VERSIONS
 from ..errors import BadRequest, Detail, NotFound
 from ..store import get_store
 from .pagination import page_args, paginated
-from .requests import current_account, json_body, settings
+from .requests import current_account, empty_response, json_body, settings
 from .schemas import validate
 
 blueprint = Blueprint("images", __name__, url_prefix="/images")
@@ -34,9 +34,7 @@ def create() -> Response:
         raise BadRequest(str(exc), [Detail("UnsupportedRuntime", str(exc))]) from exc
     log_uri = f"{account.path}/images/{{id}}/buildLog?api-version={SUPPORTED_API_VERSIONS[0]}"
     _, operation_id = get_store().images.create(account.id, body, manifest, log_uri)
-    response = Response(status=202)
-    response.headers["Operation-Location"] = f"{account.path}/operations/{operation_id}"
-    return response
+    return empty_response(202, **{"Operation-Location": f"{account.path}/operations/{operation_id}"})
 
 
 @blueprint.get("")

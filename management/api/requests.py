@@ -141,3 +141,10 @@ def _request_ids(response: Response) -> Response:
     if client_id:
         response.headers["x-ms-client-request-id"] = client_id[:200]
     return response
+
+
+def empty_response(status: int, **headers: str) -> Response:
+    """A bodiless answer (202, 200 on delete, 204), typed like every other answer."""
+    response = Response(status=status, mimetype="application/json")
+    response.headers.update(headers)
+    return response

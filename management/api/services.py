@@ -9,12 +9,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..errors import BadRequest, Detail, NotFound
+from ..engines import EngineError
+from ..engines.factory import Engines
+from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
 from ..secrets import KeyCipher, new_service_key
 from ..service_spec import desired_spec
 from ..store import Account, Service, get_store
 from .pagination import page_args, paginated
-from .requests import current_account, json_body, settings
+from .requests import current_account, empty_response, json_body, settings
 from .schemas import validate
 
 blueprint = Blueprint("services", __name__)
@@ -68,7 +70,7 @@ def update(service_id: str) -> Response:
 @blueprint.delete("/services/<service_id>")
 def delete(service_id: str) -> Response:
     deleted = get_store().services.delete(current_account().id, service_id)
-    return Response(status=200 if deleted else 204)
+    return empty_response(200 if deleted else 204)
 
 
 @blueprint.get("/services/<service_id>/keys")
@@ -86,6 +88,26 @@ def regenerate_keys(service_id: str) -> Response:
     service = get_store().services.set_keys(account.id, service_id, **{which: new_key})
     get_store().services.queue_keys(account.id, service_id)
     return jsonify(_keys(service))
+
+
+@blueprint.get("/services/<service_id>/logs")
+def logs(service_id: str) -> Response:
+    """The scoring container's recent log lines (a moma extension): JSON lines carrying
+    request ids, as the runtime writes them."""
+    account = current_account()
+    service = _service(account, service_id)
+    tail = request.args.get("tail", "200")
+    if not tail.isascii() or not tail.isdigit() or not 1 <= int(tail) <= 10000:
+        raise BadRequest(f"tail must be an integer from 1 to 10000, got {tail!r}")
+    compute = _compute(account, service.compute)
+    engines = current_app.extensions.get("moma.engines")
+    if engines is None:
+        engines = current_app.extensions["moma.engines"] = Engines(settings(), get_store().meta.installation_id())
+    try:
+        text = engines.for_compute(compute).logs(service.id, tail=int(tail))
+    except EngineError as exc:
+        raise ServiceUnavailable(f"cannot read the logs of service {service.name}: {exc.message}") from exc
+    return Response(text, mimetype="text/plain")
 
 
 @blueprint.get("/deployments")
@@ -179,6 +201,4 @@ def _ready_image(account: Account, image_id: str) -> str:
 
 
 def _accepted(account: Account, operation_id: str) -> Response:
-    response = Response(status=202)
-    response.headers["Operation-Location"] = f"{account.path}/operations/{operation_id}"
-    return response
+    return empty_response(202, **{"Operation-Location": f"{account.path}/operations/{operation_id}"})

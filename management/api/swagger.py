@@ -164,6 +164,15 @@ def _paths() -> dict[str, Any]:
             "post": {"operationId": "Services_RegenerateKeys", "parameters": [body("ServiceRegenerateKeyRequest")],
                      "responses": ok("AuthKeys")},
         },
+        f"{base}/services/{{id}}/logs": {
+            "parameters": [*account, id_param()],
+            "get": {"operationId": "Services_Logs", "tags": ["moma extension"],
+                    "produces": ["text/plain", "application/json"],
+                    "parameters": [{"name": "tail", "in": "query", "required": False, "type": "integer",
+                                    "minimum": 1, "maximum": 10000}],
+                    "responses": {"200": {"description": "Recent log lines.", "schema": {"type": "string"}},
+                                  "default": ERROR}},
+        },
         f"{base}/deployments": {
             "parameters": account,
             "get": {"operationId": "Deployments_List", "parameters": [query("serviceId")],
