@@ -1,0 +1,126 @@
+"""The Engine contract, run against every engine (``local`` and ``swarm``) on the real
+Docker engine with a real scoring image."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+import requests
+
+from management.engines import LABEL_SERVICE, EngineError, keys_dir
+from management.engines.local import LocalEngine
+from management.engines.swarm import SwarmEngine
+
+from .conftest import PRIMARY, SECONDARY, Scorer, key_hash, score, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def test_deploy_answers_with_a_key_and_reports_status_and_logs(engine, make_spec):
+    spec = make_spec("basic")
+    endpoint = engine.deploy(spec)
+
+    assert endpoint.host == "127.0.0.1"
+    ready = requests.get(f"{endpoint.base_url}/readyz", timeout=5)
+    assert ready.status_code == 200 and ready.json()["state"] == "ready"
+    assert score(endpoint.base_url, PRIMARY).json() == {"version": "v1"}
+    assert score(endpoint.base_url, SECONDARY).status_code == 200
+    assert score(endpoint.base_url).status_code == 401
+    assert score(endpoint.base_url, "not-a-key").status_code == 401
+
+    status = engine.status(spec.service_id)
+    assert (status.present, status.running, status.desired, status.generation, status.endpoint) == \
+        (True, 1, 1, 1, endpoint)
+    assert "gunicorn" in engine.logs(spec.service_id, tail=200).lower()
+    assert spec.service_id in engine.service_ids()
+
+    assert engine.deploy(spec) == endpoint, "deploying the same spec again keeps the endpoint"
+    assert score(endpoint.base_url, PRIMARY).status_code == 200
+    assert not engine.status(uuid.uuid4().hex).present
+
+
+def test_set_keys_rotates_one_key_while_the_other_keeps_working(engine, make_spec):
+    spec = make_spec("keys")
+    endpoint = engine.deploy(spec)
+    new_primary = f"primary-{uuid.uuid4().hex}"
+
+    with Scorer(endpoint.base_url, SECONDARY) as client:
+        engine.set_keys(spec.service_id, (key_hash(new_primary), key_hash(SECONDARY)), spec.generation)
+        wait_for(lambda: score(endpoint.base_url, new_primary).status_code == 200, timeout=5, what="the new key")
+        wait_for(lambda: score(endpoint.base_url, PRIMARY).status_code == 401, timeout=5, what="the old key to stop")
+        engine.set_keys(spec.service_id, (key_hash(new_primary), key_hash(SECONDARY)), spec.generation)  # no-op
+
+    assert client.total > 20 and client.failures == 0, (client.statuses, client.errors[:5])
+    assert score(endpoint.base_url, new_primary).status_code == 200
+
+
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])
+def test_update_to_a_new_generation_under_continuous_scoring(engine, make_spec, keep_alive):
+    spec = make_spec("update")
+    endpoint = engine.deploy(spec)
+
+    with Scorer(endpoint.base_url, PRIMARY, keep_alive=keep_alive) as client:
+        updated = engine.deploy(replace(spec, generation=2, env={"ENGINE_TEST_VERSION": "v2"}))
+        wait_for(lambda: client.last_version == "v2", timeout=5, what="the client to see v2")
+
+    print(f"\n{type(engine).__name__} update ({'keep-alive' if keep_alive else 'new connection per request'}): "
+          f"{client.failures} failed of {client.total} requests {dict(client.statuses)} {client.errors[:3]}")
+    assert updated == endpoint, "an update keeps the published port"
+    assert client.versions["v1"] > 0 and client.versions["v2"] > 0
+    assert engine.status(spec.service_id).generation == 2
+    assert all(score(endpoint.base_url, PRIMARY).json() == {"version": "v2"} for _ in range(10))
+    if isinstance(engine, SwarmEngine) and not keep_alive:
+        assert client.failures == 0, (client.statuses, client.errors[:5])
+
+
+def test_a_generation_that_fails_init_leaves_the_previous_one_serving(engine, make_spec):
+    spec = make_spec("fails")
+    endpoint = engine.deploy(spec)
+
+    with pytest.raises(EngineError) as failure:
+        engine.deploy(replace(spec, generation=2, env={"ENGINE_TEST_FAIL_INIT": "1"}, ready_seconds=45))
+
+    assert "init() failed on purpose" in failure.value.logs
+    assert score(endpoint.base_url, PRIMARY).json() == {"version": "v1"}
+    wait_for(lambda: engine.status(spec.service_id).running == 1, timeout=20, what="only the old task left")
+    status = engine.status(spec.service_id)
+    assert (status.generation, status.endpoint) == (1, endpoint)
+
+
+def test_remove_leaves_nothing(engine, make_spec, docker_client):
+    spec = make_spec("remove")
+    engine.deploy(spec)
+    engine.remove(spec.service_id)
+
+    selector = {"label": f"{LABEL_SERVICE}={spec.service_id}"}
+    assert docker_client.containers.list(all=True, filters=selector) == []
+    if isinstance(engine, SwarmEngine):
+        assert docker_client.services.list(filters=selector) == []
+        assert docker_client.secrets.list(filters=selector) == []
+    if isinstance(engine, LocalEngine):
+        assert not keys_dir(engine.services_dir, spec.service_id).parent.exists()
+    assert not engine.status(spec.service_id).present
+    assert spec.service_id not in engine.service_ids()
+    engine.remove(spec.service_id)  # nothing left: no error
+
+
+def test_deploy_restores_what_was_removed_behind_its_back(engine, make_spec, docker_client):
+    spec = make_spec("restore")
+    endpoint = engine.deploy(spec)
+    if isinstance(engine, SwarmEngine):
+        for service in docker_client.services.list(filters={"label": f"{LABEL_SERVICE}={spec.service_id}"}):
+            service.remove()
+        wait_for(lambda: not engine.status(spec.service_id).present, what="the service to go")
+    else:
+        for container in docker_client.containers.list(
+                filters={"label": [f"{LABEL_SERVICE}={spec.service_id}", "moma.role=scoring"]}):
+            container.remove(force=True)
+        assert engine.status(spec.service_id).running == 0
+
+    restored = engine.deploy(replace(spec, port=endpoint.port))
+
+    assert restored == endpoint
+    assert score(endpoint.base_url, PRIMARY).json() == {"version": "v1"}
+    assert engine.status(spec.service_id).running == 1
