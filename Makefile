@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MOMA_HOME ?= $(HOME)/.moma
 
-.PHONY: setup venv engine base-images demo demo-stop test test-fast bench-build bench-runtime bench-api clean
+.PHONY: setup venv engine base-images demo demo-stop test test-fast bench-build bench-runtime bench-api bench-service clean
 
 setup: venv engine base-images ## virtualenv, a Docker engine that answers, base images
 
@@ -39,6 +39,9 @@ bench-build: setup ## builder timings on the iris example
 
 bench-runtime: venv ## scoring runtime vs bare Flask, azureml-inference-server-http, MLflow, BentoML (needs wrk)
 	$(BIN)/python bench/bench_runtime.py --duration 10 --rounds 3
+
+bench-service: setup ## time to first score and to a new image, on local (and swarm when active)
+	$(BIN)/python bench/bench_service.py --repeat 3
 
 bench-api: venv ## register 100,000 models through the API, then page through them
 	$(BIN)/python bench/bench_api.py --models 100000

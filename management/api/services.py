@@ -69,8 +69,11 @@ def update(service_id: str) -> Response:
 
 @blueprint.delete("/services/<service_id>")
 def delete(service_id: str) -> Response:
-    deleted = get_store().services.delete(current_account().id, service_id)
-    return empty_response(200 if deleted else 204)
+    """200 with the removal's Operation-Location (a moma addition: clients may wait for the
+    containers to be gone), or 204 when there is no such service."""
+    account = current_account()
+    operation_id = get_store().services.delete(account.id, service_id)
+    return _accepted(account, operation_id, 200) if operation_id else empty_response(204)
 
 
 @blueprint.get("/services/<service_id>/keys")
@@ -200,5 +203,5 @@ def _ready_image(account: Account, image_id: str) -> str:
     return image_id
 
 
-def _accepted(account: Account, operation_id: str) -> Response:
-    return empty_response(202, **{"Operation-Location": f"{account.path}/operations/{operation_id}"})
+def _accepted(account: Account, operation_id: str, status: int = 202) -> Response:
+    return empty_response(status, **{"Operation-Location": f"{account.path}/operations/{operation_id}"})

@@ -152,7 +152,8 @@ def _paths() -> dict[str, Any]:
                                           "headers": {"Operation-Location": {"type": "string"}}},
                                   "default": ERROR}},
             "delete": {"operationId": "Services_Delete",
-                       "responses": {"200": {"description": "Deleted."},
+                       "responses": {"200": {"description": "Deleted; the containers' removal is an operation.",
+                                             "headers": {"Operation-Location": {"type": "string"}}},
                                      "204": {"description": "No such service."}, "default": ERROR}},
         },
         f"{base}/services/{{id}}/keys": {

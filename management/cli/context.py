@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import click
 
 from ..client import ApiClient, Scope
 
 DEFAULT_URL = "http://127.0.0.1:8081"
+OUTPUTS = ("table", "json")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def moma_home() -> Path:
@@ -56,6 +59,11 @@ class CliContext:
         else:
             table(value)
 
+    def command_line(self, *args: str) -> str:
+        """A ``moma`` command to paste, naming the server when it is not the default one."""
+        prefix = ["moma"] + (["--url", self.url] if self.url.rstrip("/") != DEFAULT_URL else [])
+        return shlex.join([*prefix, *args])
+
 
 def resolve_token(explicit: str | None) -> str | None:
     if explicit:
@@ -77,10 +85,37 @@ def resolve_scope(subscription: str | None, resource_group: str | None, account:
 pass_context = click.make_pass_decorator(CliContext)
 
 
+def output_option(command: F) -> F:
+    """``-o/--output`` after the subcommand too (``moma model list -o json``), as az users type it."""
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        context = ctx.find_object(CliContext)
+        if value is not None and context is not None:
+            context.output = value
+
+    return click.option("-o", "--output", type=click.Choice(OUTPUTS), default=None, expose_value=False,
+                        callback=remember, help="table (default) or json: the API's objects as they are.")(command)
+
+
+def print_record(value: dict[str, Any], fields: Sequence[tuple[str, str]]) -> None:
+    """One object, a line per field: (label, dotted key); missing values print as '-'."""
+    width = max(len(label) for label, _ in fields) + 1
+    for label, key in fields:
+        click.echo(f"{label + ':':<{width}} {_text(dig(value, key))}")
+
+
+def dig(value: Any, dotted: str) -> Any:
+    """``value['a']['b']`` for ``'a.b'``, None when any part is missing."""
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 def print_table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
-    """A plain text table: (header, key) per column; missing values print as '-'."""
+    """A plain text table: (header, dotted key) per column; missing values print as '-'."""
     rows = list(rows)
-    cells = [[_text(row.get(key)) for _, key in columns] for row in rows]
+    cells = [[_text(dig(row, key)) for _, key in columns] for row in rows]
     widths = [max([len(header), *(len(line[i]) for line in cells)]) for i, (header, _) in enumerate(columns)]
     click.echo("  ".join(header.ljust(width) for (header, _), width in zip(columns, widths)).rstrip())
     for line in cells:

@@ -267,6 +267,8 @@ class SwarmEngine:
     # -- deploying ----------------------------------------------------------------------
 
     def _create(self, spec: ServiceSpec, secret: Any, deadline: float) -> Endpoint:
+        if self.publish == PUBLISH_HOST:  # tasks of a service removed behind our back may still hold its port
+            self._await_no_containers(spec.service_id, min(deadline, time.monotonic() + REMOVE_SECONDS))
         body = self._service_spec(spec, secret, self._port_for_new(spec.port))
         try:
             self._create_service(body)
@@ -462,13 +464,19 @@ class SwarmEngine:
             except docker.errors.NotFound:
                 pass
         deadline = time.monotonic() + REMOVE_SECONDS
-        selector = {"label": f"{LABEL_SERVICE}={service_id}"}
-        while self.client.containers.list(all=True, filters=selector) and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
-        for container in self.client.containers.list(all=True, filters=selector):  # swarm did not in time
+        self._await_no_containers(service_id, deadline)
+        for container in self._containers(service_id):  # swarm did not in time
             _ignore_missing(lambda: container.remove(force=True))
         while not self._collect_secrets(service_id, keep=None) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
+
+    def _await_no_containers(self, service_id: str, deadline: float) -> None:
+        """Until swarm has stopped and removed the service's containers on this node."""
+        while self.local_docker and self._containers(service_id) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+
+    def _containers(self, service_id: str) -> list[Any]:
+        return self.client.containers.list(all=True, filters={"label": f"{LABEL_SERVICE}={service_id}"})
 
     def _collect_secrets(self, service_id: str, keep: str | None) -> bool:
         """Remove the service's key secrets but ``keep``; False while some are in use."""

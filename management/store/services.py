@@ -82,22 +82,24 @@ class Services:
                 updated_at=now_iso()))
             return _deploy(connection, account_id, service_id, row.name, image_id, generation)
 
-    def delete(self, account_id: int, service_id: str) -> bool:
-        """Mark deleted and queue the removal from the engine; False when there is no such service."""
+    def delete(self, account_id: int, service_id: str) -> str | None:
+        """Mark deleted and queue the removal from the engine: the removal's operation id, or
+        None when there is no such service."""
         with writing(self.engine) as connection:
             row = connection.execute(sa.select(services).where(
                 services.c.account_id == account_id, services.c.id == service_id,
                 services.c.deleted.is_(False))).first()
             if row is None:
-                return False
+                return None
             connection.execute(sa.update(services).where(services.c.id == service_id).values(
                 deleted=True, state=DELETING, updated_at=now_iso()))
             connection.execute(sa.update(deployments).where(
                 deployments.c.service_id == service_id, deployments.c.expired_at.is_(None)).values(
                 expired_at=now_iso(), status="Deleted"))
-            insert_operation(connection, operation_id=guid(), account_id=account_id, operation_type="Service",
+            operation_id = guid()
+            insert_operation(connection, operation_id=operation_id, account_id=account_id, operation_type="Service",
                              resource_kind="services", resource_id=service_id, payload={"action": "delete"})
-        return True
+        return operation_id
 
     def get(self, account_id: int, service_id: str) -> Service | None:
         with reading(self.engine) as connection:

@@ -134,7 +134,8 @@ def test_update_adds_a_deployment_and_keeps_the_keys(api: Api, store: Store):
 def test_delete_is_200_then_204(api: Api, store: Store):
     image, later = succeeded_image(api, store), succeeded_image(api, store, "again")
     service_id = _service_id(api, create(api, image["id"]))
-    assert api.call("DELETE", f"/services/{service_id}").status_code == 200
+    deleted = api.call("DELETE", f"/services/{service_id}")
+    assert deleted.status_code == 200 and "/operations/" in deleted.headers["Operation-Location"]
     assert api.call("DELETE", f"/services/{service_id}").status_code == 204
     assert api.get(f"/services/{service_id}").status_code == 404
     assert api.get(f"/services/{service_id}/keys").status_code == 404
