@@ -26,6 +26,7 @@ BOOTSTRAP_LABEL = "moma.bootstrapped-from"
 @dataclass(frozen=True)
 class Recipe:
     name: str
+    runtime_type: str
     python_version: str
     suite: str
     variant: str
@@ -42,6 +43,7 @@ def load_recipe(name: str) -> Recipe:
         raise BaseImageError(f"no base image recipe named {name!r}") from exc
     return Recipe(
         name=name,
+        runtime_type=data.get("runtime_type", "Python"),
         python_version=str(data["python_version"]),
         suite=data["suite"],
         variant=data["variant"],
@@ -51,24 +53,32 @@ def load_recipe(name: str) -> Recipe:
     )
 
 
-# Python minor version → the recipe that can bootstrap its base image.
+# Python minor version → the recipe that can bootstrap its base image, per runtime type.
 RECIPES = {"3.11": "python"}
+SPARK_RECIPES = {"3.11": "spark-python"}
 
 
-def base_image_id(engine: DockerEngine, config: BuilderConfig, python_version: str, log: LineSink = print) -> str:
-    """The base image for a Python version: present, pulled, or bootstrapped when a recipe can."""
-    reference = config.base_image(python_version)
+def recipes_for(runtime_type: str) -> dict[str, str]:
+    return SPARK_RECIPES if runtime_type == "SparkPython" else RECIPES
+
+
+def base_image_id(engine: DockerEngine, config: BuilderConfig, python_version: str, log: LineSink = print,
+                  runtime_type: str = "Python") -> str:
+    """The base image for a runtime and Python version: present, pulled, or bootstrapped
+    when a recipe can."""
+    reference = config.base_image(python_version, runtime_type)
     image_id = engine.image_id(reference)
     if image_id:
         return image_id
-    if python_version in RECIPES:
-        return ensure_base_image(engine, config, load_recipe(RECIPES[python_version]), log)
+    recipes = recipes_for(runtime_type)
+    if python_version in recipes:
+        return ensure_base_image(engine, config, load_recipe(recipes[python_version]), log)
     reason = engine.pull(reference)
     image_id = None if reason else engine.image_id(reference)
     if image_id is None:
         raise BaseImageError(
             f"Python {python_version}: base image {reference} is not present and cannot be pulled ({reason}); "
-            f"moma can bootstrap base images for Python {', '.join(RECIPES)} only. Load or tag an image as "
+            f"moma can bootstrap base images for Python {', '.join(recipes)} only. Load or tag an image as "
             f"{reference}, or set MOMA_BASE_IMAGE_TEMPLATE."
         )
     return image_id
@@ -77,7 +87,7 @@ def base_image_id(engine: DockerEngine, config: BuilderConfig, python_version: s
 def ensure_base_image(engine: DockerEngine, config: BuilderConfig, recipe: Recipe,
                       log: LineSink = print) -> str:
     """Return the id of the base image for ``recipe``, pulling or bootstrapping it once."""
-    reference = config.base_image(recipe.python_version)
+    reference = config.base_image(recipe.python_version, recipe.runtime_type)
     image_id = engine.image_id(reference)
     if image_id:
         log(f"base image {reference} present ({image_id[:19]})")

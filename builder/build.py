@@ -133,9 +133,9 @@ class Builder:
         log(f"fetched {len(manifest.files)} files ({_size(sum(f.size for f in manifest.files))})")
         python_version = manifest.dependencies.python_version
         installer = self.wheelhouse.installer(log)
-        wheels = self.wheelhouse.wheels_for(runtime_requirements() + manifest.dependencies.requirements,
+        wheels = self.wheelhouse.wheels_for(runtime_requirements(spec.runtime_type) + manifest.dependencies.requirements,
                                             python_version, log)
-        base_reference = self.config.base_image(python_version)
+        base_reference = self.config.base_image(python_version, spec.runtime_type)
         labels = image_labels(manifest, base_reference, wheels) | options.labels
         dockerfile = dockerfiles.render_dockerfile(dockerfiles.DockerfileContext(
             moma_version=moma_version(), runtime_type=spec.runtime_type, base_image=base_reference,
@@ -146,7 +146,7 @@ class Builder:
         if options.output == "context":
             return self._write_context(context, options, name, labels, log)
 
-        base_id = base_image_id(self.engine, self.config, python_version, log)
+        base_id = base_image_id(self.engine, self.config, python_version, log, spec.runtime_type)
         digest = content_hash(dockerfile=dockerfile, base_image_id=base_id, manifest=manifest,
                               runtime_digest=tree_digest(runtime_source()), account=options.account.as_json())
         reference = f"{name}:{options.tag}"
@@ -246,7 +246,13 @@ def image_labels(manifest: FetchedManifest, base_reference: str, wheels: WheelSe
         f"{LABEL_PREFIX}assets": json.dumps(digests, sort_keys=True),
         f"{LABEL_PREFIX}python": manifest.dependencies.python_version,
         f"{LABEL_PREFIX}python-packages": ",".join(wheels.pins()),
+        **_spark_label(wheels),
     }
+
+
+def _spark_label(wheels: WheelSet) -> dict[str, str]:
+    versions = [pin.split("==", 1)[1] for pin in wheels.pins() if pin.startswith("pyspark==")]
+    return {f"{LABEL_PREFIX}spark-version": versions[0]} if versions else {}
 
 
 def image_name(name: str) -> str:
@@ -263,9 +269,16 @@ def runtime_source() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def runtime_requirements() -> tuple[str, ...]:
-    text = (runtime_source() / "requirements.txt").read_text(encoding="utf-8")
-    return parse_pip_requirements(text, "runtime/requirements.txt")
+RUNTIME_REQUIREMENTS = {"Python": ("requirements.txt",), "SparkPython": ("requirements.txt", "requirements-spark.txt")}
+
+
+def runtime_requirements(runtime_type: str = "Python") -> tuple[str, ...]:
+    """What the runtime needs in an image of this type, from the runtime's pinned files."""
+    requirements: tuple[str, ...] = ()
+    for name in RUNTIME_REQUIREMENTS[runtime_type]:
+        text = (runtime_source() / name).read_text(encoding="utf-8")
+        requirements += parse_pip_requirements(text, f"runtime/{name}")
+    return requirements
 
 
 def moma_version() -> str:

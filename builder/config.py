@@ -15,6 +15,8 @@ class BuilderConfig:
     home: Path = field(default_factory=lambda: Path.home() / ".moma")
     # The base image per Python minor version; "{version}" is replaced by e.g. "3.11".
     base_image_template: str = "python:{version}-slim"
+    # SparkPython images start from Python plus a headless Java 17 (no official image of that).
+    spark_base_image_template: str = "moma/spark-python:{version}-java17"
     debian_mirror: str = "http://deb.debian.org/debian"
     file_roots: tuple[Path, ...] = ()
     max_asset_bytes: int = 10 * GiB
@@ -31,8 +33,9 @@ class BuilderConfig:
     def build_log_dir(self) -> Path:
         return self.home / "logs" / "builds"
 
-    def base_image(self, python_version: str) -> str:
-        return self.base_image_template.format(version=python_version)
+    def base_image(self, python_version: str, runtime_type: str = "Python") -> str:
+        template = self.spark_base_image_template if runtime_type == "SparkPython" else self.base_image_template
+        return template.format(version=python_version)
 
     def with_file_roots(self, *roots: Path) -> "BuilderConfig":
         return replace(self, file_roots=tuple(dict.fromkeys(self.file_roots + roots)))
@@ -46,6 +49,8 @@ class BuilderConfig:
             overrides["home"] = Path(env["MOMA_HOME"]).expanduser()
         if env.get("MOMA_BASE_IMAGE_TEMPLATE"):
             overrides["base_image_template"] = env["MOMA_BASE_IMAGE_TEMPLATE"]
+        if env.get("MOMA_SPARK_BASE_IMAGE_TEMPLATE"):
+            overrides["spark_base_image_template"] = env["MOMA_SPARK_BASE_IMAGE_TEMPLATE"]
         if env.get("MOMA_DEBIAN_MIRROR"):
             overrides["debian_mirror"] = env["MOMA_DEBIAN_MIRROR"]
         if env.get("MOMA_FILE_ROOTS"):

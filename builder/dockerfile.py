@@ -18,8 +18,8 @@ import jinja2.runtime
 
 from .errors import TemplateError, UnsupportedRuntime
 
-TEMPLATES = {"Python": "Python.Dockerfile.j2"}
-NOT_YET_SUPPORTED = {"SparkPython": "the SparkPython runtime is not supported yet (tracked in its own issue); use Python"}
+TEMPLATES = {"Python": "Python.Dockerfile.j2", "SparkPython": "SparkPython.Dockerfile.j2"}
+NOT_YET_SUPPORTED: dict[str, str] = {}
 
 _IMAGE_REF = re.compile(
     r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?"

@@ -50,7 +50,7 @@ def test_usage_errors_exit_2(tmp_path: Path, project: Path):
         (("driverProgram: driver", "driverProgram: score"), "driverProgram: 'score' is not the id of an asset"),
         (("url: score.py", "url: /etc/passwd"), "assets[0] (driver): /etc/passwd: /etc/passwd is outside the allowed file roots"),
         (("url: model.pkl", "url: missing.pkl"), "models[0] (iris):"),
-        (("runtimeType: Python", "runtimeType: SparkPython"), "SparkPython runtime is not supported yet"),
+        (("runtimeType: Python", "runtimeType: RPython"), "targetRuntime.runtimeType: 'RPython' is not one of"),
     ],
 )
 def test_bad_manifests_exit_1_with_a_message_and_no_traceback(tmp_path: Path, project: Path, edit, message):

@@ -112,15 +112,14 @@ def test_unknown_manifest_is_400(api: Api) -> None:
     assert api.ok("GET", "/images")["value"] == []
 
 
-def test_spark_python_is_not_supported_yet(api: Api) -> None:
+def test_spark_python_images_are_accepted(api: Api) -> None:
     model = api.register_model()
     spark = api.register_manifest([model["id"]], targetRuntime={"runtimeType": "SparkPython", "properties": {}})
 
     response = api.post("/images", image_body(spark["id"]))
 
-    assert response.status_code == 400
-    assert "not supported yet" in check_error(response)["message"]
-    assert api.ok("GET", "/images")["value"] == []
+    assert response.status_code == 202
+    assert api.ok("GET", "/images")["value"][0]["manifest"]["targetRuntime"]["runtimeType"] == "SparkPython"
 
 
 def test_validation_names_every_failing_field(api: Api) -> None:

@@ -23,7 +23,9 @@ ENV PATH=/opt/moma/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
     PYTHONPATH=/opt/moma \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    MOMA_APP_ROOT=/var/azureml-app
+    MOMA_APP_ROOT=/var/azureml-app \
+    MOMA_RUNTIME_TYPE="Python"
+
 
 # Scoring runtime: changes with moma releases only.
 COPY ["runtime/", "/opt/moma/runtime/"]
