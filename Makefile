@@ -22,10 +22,10 @@ engine:
 base-images: venv engine
 	$(BIN)/moma base ensure
 
-demo: setup ## build the iris example into an image, run it, score one row
+demo: setup ## the iris example through the moma CLI: serve, register, build, deploy, score two rows
 	$(BIN)/python examples/iris/demo.py
 
-demo-stop:
+demo-stop: ## delete the demo service, then stop the server `make demo` started
 	$(BIN)/python examples/iris/demo.py --stop
 
 test: setup ## every test, slow and Docker ones included

@@ -11,6 +11,8 @@ with ``wrk``. Cases:
                 raw-body 2017 driver
   ours-sync     the same with WORKER_CLASS=sync (gunicorn sync workers)
   ours-schema   the same with a pandas service_schema.json (validation + DataFrame)
+  ours-dc       "ours" with model data collection on: automatic capture of every input
+                and prediction to the local sink (CSV files under bench/.venvs/work/dc)
   bare-gthread  bare Flask + gunicorn gthread (same threads as ours) calling predict
   bare-sync     bare Flask + gunicorn sync workers calling predict
   azureml       azureml-inference-server-http (azmlinfsrv --worker_count 2), same driver
@@ -56,7 +58,7 @@ PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so t
     "bentoml": ["bentoml", "scikit-learn==1.9.1", "joblib==1.6.0"],
 }
 OURS_ENV: list[str] = []
-CASES = ["ours", "ours-sync", "ours-schema", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
+CASES = ["ours", "ours-sync", "ours-schema", "ours-dc", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
 
 
 def log(message: str) -> None:
@@ -129,21 +131,25 @@ def case_spec(case: str, port: int, threads: int) -> dict:
     body = json.dumps({"data": [ROW]})
     headers = {"Content-Type": "application/json"}
     plain = WORK / "plain"
-    if case in ("ours", "ours-sync", "ours-schema"):
+    if case in ("ours", "ours-sync", "ours-schema", "ours-dc"):
         env.update(PORT=str(port), MOMA_BIND="127.0.0.1", WORKERS="2", THREADS=str(threads),
                    MOMA_KEYS_FILE=str(WORK / "keys"), MAX_CONCURRENT_REQUESTS="32",
                    MAX_QUEUE="64", MAX_QUEUE_WAIT_MS="1000")
         headers["Authorization"] = f"Bearer {KEY}"
         if case == "ours-sync":
             env["WORKER_CLASS"] = "sync"
+        if case == "ours-dc":
+            shutil.rmtree(WORK / "dc", ignore_errors=True)
+            env.update(AML_MODEL_DC_STORAGE_ENABLED="true", AML_MODEL_DC_LOCAL_DIR=str(WORK / "dc"),
+                       MOMA_SERVICE_NAME="bench")
         env.update(item.split("=", 1) for item in OURS_ENV)
         if case == "ours-schema":
             body = json.dumps({"input_df": [dict(zip(
                 ["sepal_length", "sepal_width", "petal_length", "petal_width"], ROW))]})
         argv = [str(BIN / "gunicorn"), "--config", "python:runtime.gunicorn_conf",
                 "runtime.wsgi:app"]
-        return dict(argv=argv, cwd=WORK / case.replace("-sync", ""), env=env, path="/score",
-                    body=body, headers=headers)
+        cwd = WORK / ("ours-schema" if case == "ours-schema" else "ours")
+        return dict(argv=argv, cwd=cwd, env=env, path="/score", body=body, headers=headers)
     if case == "bare-gthread":
         argv = [str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", str(threads),
                 "-b", f"127.0.0.1:{port}", "--no-control-socket", "bare_flask:app"]
@@ -264,6 +270,27 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
+def collection_counters(port: int) -> dict:
+    """The ours-dc case's data collection totals from /metrics, once the last flush ran,
+    and the rows found in its CSV files (headers excluded)."""
+    time.sleep(3)  # a flush interval and a bit
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                 headers={"Authorization": f"Bearer {KEY}"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=5) as resp:
+        text = resp.read().decode()
+    totals: dict = {"collected": 0.0, "written": 0.0, "dropped": 0.0}
+    for name, key in (("moma_datacollection_rows_collected_total", "collected"),
+                      ('moma_datacollection_rows_written_total{sink="local"}', "written"),
+                      ("moma_datacollection_rows_dropped_total", "dropped")):
+        for line in text.splitlines():
+            if line.startswith(name):
+                totals[key] += float(line.rsplit(" ", 1)[1])
+    totals["in_files"] = sum(max(0, len(path.read_bytes().splitlines()) - 1)
+                             for path in (WORK / "dc").rglob("data.csv"))
+    return totals
+
+
 def run_case(case: str, args: argparse.Namespace) -> dict:
     port = free_port()
     spec = case_spec(case, port, args.threads)
@@ -281,6 +308,8 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
         cpu_before = tree_cpu_seconds(proc.pid)
         result = wrk(port, spec, args.duration, args.connections, args.wrk_threads)
         result["cpu_us"] = (tree_cpu_seconds(proc.pid) - cpu_before) / result["requests"] * 1e6
+        if case == "ours-dc":
+            result["collection"] = collection_counters(port)
         return result
     finally:
         stop(proc)
@@ -328,6 +357,13 @@ def main() -> int:
     for case, s in summary.items():
         print(f"{case:<14}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}"
               f"{s['cpu_us']:>19.0f}")
+    if "ours-dc" in summary and "ours" in summary:
+        counts = results["ours-dc"][-1]["collection"]
+        print(f"\ndata collection on / off: throughput x"
+              f"{summary['ours-dc']['rps'] / summary['ours']['rps']:.2f} (target >= 0.90), "
+              f"CPU per request x{summary['ours-dc']['cpu_us'] / summary['ours']['cpu_us']:.2f}; "
+              f"last run: {counts['collected']:.0f} rows collected, {counts['written']:.0f} "
+              f"written, {counts['dropped']:.0f} dropped, {counts['in_files']} in the files")
     if "ours" in summary:
         print()
         for case, s in summary.items():

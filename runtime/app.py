@@ -3,7 +3,8 @@ metrics and routes together; errors become JSON here and nowhere else.
 
 Request path of ``POST /score`` (everything per request is in memory): ``Gate``
 (request id, key check, metrics) -> ``Gate.score``: readiness -> media type ->
-arguments (schema) -> admission -> run() -> encode. Other routes go through Flask.
+arguments (schema) -> admission -> run() -> encode -> data collection (a queue append,
+when on). Other routes go through Flask.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from . import shared
+from . import datacollection, shared
 from .admission import Admission
 from .config import Settings, parse_int
 from .driver import Driver, Lifecycle, State
@@ -49,7 +50,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, lifecycle: Lifecycle, driver: Driver,
                  scorer: Scorer, keys: KeyRing | None, metrics: Metrics,
-                 swagger: bytes) -> None:
+                 swagger: bytes, capture: Callable[..., None] | None = None) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.driver = driver
@@ -57,6 +58,7 @@ class Runtime:
         self.keys = keys
         self.metrics = metrics
         self.swagger = swagger
+        self.capture = capture  # automatic data collection: (request id, correlation, in, out)
 
 
 # -- errors: the one place they become JSON ----------------------------------------------
@@ -100,6 +102,7 @@ class Gate:
         self.keys = runtime.keys
         self.metrics = runtime.metrics
         self.max_body_bytes = max_body_bytes
+        self.capture = runtime.capture
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
@@ -152,14 +155,22 @@ class Gate:
                     raise UnsupportedMediaType(
                         f"POST /score needs Content-Type: application/json, got "
                         f"{content_type.split(';', 1)[0].strip() or 'none'}")
-                arguments = scorer.from_body(read_body(environ, self.max_body_bytes))
+                raw: Any = read_body(environ, self.max_body_bytes)
+                arguments = scorer.from_body(raw)
             elif method == "GET":
-                arguments = scorer.from_query(
-                    dict(reversed(parse_qsl(environ.get("QUERY_STRING", ""),
-                                            keep_blank_values=True))))
+                raw = dict(reversed(parse_qsl(environ.get("QUERY_STRING", ""),
+                                              keep_blank_values=True)))
+                arguments = scorer.from_query(raw)
             else:
                 raise MethodNotAllowed(valid_methods=["GET", "POST"])
             body, seconds = scorer.score(arguments)
+            capture = self.capture
+            if capture is not None:
+                try:
+                    capture(environ["moma.request_id"],
+                            environ.get("HTTP_X_MS_CLIENT_REQUEST_ID") or "", raw, body)
+                except Exception:  # noqa: BLE001 - collection never fails a request
+                    log.exception("data collection: capture failed")
             return 200, [("Content-Type", JSON), ("x-ms-run-function-failed", "False"),
                          (SCORING_TIME_HEADER, f"{seconds * 1000:.3f}")], body
         except Exception as exc:  # noqa: BLE001 - every error is answered, none escapes
@@ -263,13 +274,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     scorer = Scorer(schema, admission, metrics, settings.scoring_timeout_ms, pool_size)
     keys = KeyRing(settings.keys_file, settings.keys_check_interval_s) \
         if settings.keys_file else None
+    # Before the driver is imported: its ModelDataCollectors find this process's hub.
+    hub = datacollection.configure(
+        datacollection.CollectionSettings.load({**os.environ, **(config or {})}),
+        app_root=settings.app_root, recorder=metrics, inputs=datacollection.input_shape(schema))
     driver = Driver(settings.driver_path, settings.app_root)
     if lifecycle.state is State.STARTING:
         driver.load(lifecycle)
         scorer.run = driver.run
 
     runtime = Runtime(settings, lifecycle, driver, scorer, keys, metrics,
-                      swagger_bytes(schema, keys_required=keys is not None))
+                      swagger_bytes(schema, keys_required=keys is not None),
+                      capture=hub.capture if hub is not None and hub.capturing else None)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["moma"] = runtime

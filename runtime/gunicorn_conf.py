@@ -16,6 +16,8 @@
   answers 503 ``draining`` meanwhile.
 - While a worker's driver init() runs (models can take minutes to load), a heartbeat
   thread tells the master the worker is alive so it is not killed for a slow boot.
+- When a worker exits (SIGTERM, max requests), ``worker_exit`` writes the data
+  collection rows it still queues (at most ``AML_MODEL_DC_SHUTDOWN_TIMEOUT_S``).
 - Logs are JSON: access lines on stdout (``ACCESS_LOG=false`` turns them off), the
   rest on stderr, with the request id.
 """
@@ -28,6 +30,7 @@ import os
 import signal
 import threading
 
+from . import datacollection as _datacollection
 from . import metrics as _metrics
 from . import shared as _shared
 from .config import Settings, parse_bool, parse_int
@@ -112,7 +115,8 @@ def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
 
 
 def worker_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
-    """Worker, leaving: write the access lines it still buffers."""
+    """Worker, leaving: write the data collection rows and access lines it still holds."""
+    _datacollection.shutdown()
     flush = getattr(worker.log, "flush_access", None)
     if flush is not None:
         flush()

@@ -23,6 +23,12 @@ Exposed (all prefixed ``moma_``):
   queue_wait_seconds                      histogram
   rejections_total{reason}                counter (queue_full, queue_timeout)
   driver_errors_total{kind}               counter (exception, bad_output, timeout)
+  datacollection_rows_collected_total     counter rows made by collectors and automatic capture
+  datacollection_rows_written_total{sink} counter rows a sink stored (local, blob, debug)
+  datacollection_rows_dropped_total{reason} counter (queue_full, too_large, unsupported,
+                                          error, shutdown)
+  datacollection_sink_errors_total{sink}  counter failed writes (each is retried)
+  datacollection_queued_rows              gauge   rows waiting to be written
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 REJECT_REASONS = ("queue_full", "queue_timeout")
 DRIVER_ERROR_KINDS = ("exception", "bad_output", "timeout")
+DC_SINKS = ("local", "blob", "debug")
+DC_DROP_REASONS = ("queue_full", "too_large", "unsupported", "error", "shutdown")
 
 
 class Layout:
@@ -66,8 +74,18 @@ class Layout:
         n += len(DRIVER_ERROR_KINDS)
         self.in_flight = n
         n += 1
+        self.dc_collected = n
+        n += 1
+        self.dc_written = n
+        n += len(DC_SINKS)
+        self.dc_dropped = n
+        n += len(DC_DROP_REASONS)
+        self.dc_sink_errors = n
+        n += len(DC_SINKS)
+        self.dc_queued = n
+        n += 1
         self.cells = n
-        self.gauges = frozenset({self.in_flight})
+        self.gauges = frozenset({self.in_flight, self.dc_queued})
 
 
 LAYOUT = Layout()
@@ -119,10 +137,28 @@ class Metrics:
     def driver_error(self, kind: str) -> None:
         self._bump(LAYOUT.driver_errors + DRIVER_ERROR_KINDS.index(kind))
 
-    def _bump(self, cell: int) -> None:
+    def _bump(self, cell: int, amount: float = 1.0) -> None:
         floats, base = self.board.floats, self.board.cell_base()
         with self._lock:
-            floats[base + cell] += 1.0
+            floats[base + cell] += amount
+
+    # -- data collection (runtime/datacollection/hub.py's Recorder) -----------------------
+    def dc_collected(self, rows: int) -> None:
+        self._bump(LAYOUT.dc_collected, rows)
+
+    def dc_written(self, sink: str, rows: int) -> None:
+        self._bump(LAYOUT.dc_written + DC_SINKS.index(sink), rows)
+
+    def dc_dropped(self, reason: str, rows: int) -> None:
+        self._bump(LAYOUT.dc_dropped + DC_DROP_REASONS.index(reason), rows)
+
+    def dc_sink_error(self, sink: str) -> None:
+        self._bump(LAYOUT.dc_sink_errors + DC_SINKS.index(sink))
+
+    def dc_queued(self, rows: float) -> None:
+        floats, base = self.board.floats, self.board.cell_base()
+        with self._lock:
+            floats[base + LAYOUT.dc_queued] = float(rows)
 
     # -- reading ------------------------------------------------------------------------
     def totals(self) -> tuple[list[float], int, int]:
@@ -206,6 +242,28 @@ class _Collector:
         for i, kind in enumerate(DRIVER_ERROR_KINDS):
             errors.add_metric([kind], t[LAYOUT.driver_errors + i])
         yield errors
+
+        yield CounterMetricFamily("moma_datacollection_rows_collected", "Rows made by data "
+                                  "collectors and automatic capture.",
+                                  value=t[LAYOUT.dc_collected])
+        written = CounterMetricFamily("moma_datacollection_rows_written", "Rows a data "
+                                      "collection sink stored, by sink.", labels=["sink"])
+        errors = CounterMetricFamily("moma_datacollection_sink_errors", "Failed data "
+                                     "collection writes, by sink (each is retried).",
+                                     labels=["sink"])
+        for i, sink in enumerate(DC_SINKS):
+            written.add_metric([sink], t[LAYOUT.dc_written + i])
+            errors.add_metric([sink], t[LAYOUT.dc_sink_errors + i])
+        yield written
+        yield errors
+        dropped = CounterMetricFamily("moma_datacollection_rows_dropped", "Collected rows "
+                                      "never written, by reason.", labels=["reason"])
+        for i, reason in enumerate(DC_DROP_REASONS):
+            dropped.add_metric([reason], t[LAYOUT.dc_dropped + i])
+        yield dropped
+        yield GaugeMetricFamily("moma_datacollection_queued_rows", "Collected rows waiting "
+                                "to be written (queued or kept while a sink is down).",
+                                value=t[LAYOUT.dc_queued])
 
 
 def _buckets(t: list[float], start: int, bounds: tuple[float, ...]) -> list[tuple[str, float]]:

@@ -44,7 +44,7 @@ def cli(ctx: click.Context, url: str, token: str | None, subscription: str | Non
     """moma: register models, build images from manifests, run scoring services.
 
     \b
-    The whole lifecycle against a running server (`moma serve`):
+    Examples, the whole lifecycle against a running server (`moma serve`):
       moma model register -m model.pkl -n iris
       moma manifest create -n iris -f score.py -r python -p requirements.txt -i MODEL_ID
       moma image create -n iris --manifest-id MANIFEST_ID

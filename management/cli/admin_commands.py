@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .context import CliContext, pass_context, print_table, save_defaults
+from .context import CliContext, output_option, pass_context, print_table, save_defaults
 
 ACCOUNT_COLUMNS = (("SUBSCRIPTION", "subscriptionId"), ("RESOURCE GROUP", "resourceGroupName"),
                    ("ACCOUNT", "accountName"), ("CREATED", "createdAt"))
@@ -14,13 +14,19 @@ TOKEN_COLUMNS = (("ID", "id"), ("NAME", "name"), ("ACCOUNT", "accountId"), ("ADM
 
 @click.group()
 def account() -> None:
-    """Accounts: every model, manifest, image and service lives in one."""
+    """Accounts: every model, manifest, image and service lives in one.
+
+    \b
+    Example:
+      moma account create -n team-a && moma account set -n team-a
+    """
 
 
 @account.command("create")
 @click.option("-n", "--name", required=True, help="Account name: lower-case letters, digits, hyphens.")
 @click.option("--subscription", default="default", show_default=True)
 @click.option("--resource-group", default="default", show_default=True)
+@output_option
 @pass_context
 def account_create(ctx: CliContext, name: str, subscription: str, resource_group: str) -> None:
     """Create an account.
@@ -35,6 +41,7 @@ def account_create(ctx: CliContext, name: str, subscription: str, resource_group
 
 
 @account.command("list")
+@output_option
 @pass_context
 def account_list(ctx: CliContext) -> None:
     """List accounts.
@@ -48,9 +55,15 @@ def account_list(ctx: CliContext) -> None:
 
 
 @account.command("show")
+@output_option
 @pass_context
 def account_show(ctx: CliContext) -> None:
-    """Show the account commands use (from flags, MOMA_ACCOUNT or `moma account set`)."""
+    """Show the account commands use (from flags, MOMA_ACCOUNT or `moma account set`).
+
+    \b
+    Example:
+      moma --account team-a account show
+    """
     scope = ctx.scope
     ctx.emit({"subscriptionId": scope.subscription_id, "resourceGroupName": scope.resource_group,
               "accountName": scope.account, "path": scope.path},
@@ -75,12 +88,18 @@ def account_set(name: str, subscription: str, resource_group: str) -> None:
 
 @click.group()
 def token() -> None:
-    """API tokens: admin tokens reach every account, account tokens their own."""
+    """API tokens: admin tokens reach every account, account tokens their own.
+
+    \b
+    Example:
+      moma --account team-a token create -n ci
+    """
 
 
 @token.command("create")
 @click.option("-n", "--name", required=True, help="A name to recognise the token by.")
 @click.option("--admin", is_flag=True, help="An admin token instead of one for the current account.")
+@output_option
 @pass_context
 def token_create(ctx: CliContext, name: str, admin: bool) -> None:
     """Create a token; it is shown once.
@@ -99,17 +118,29 @@ def token_create(ctx: CliContext, name: str, admin: bool) -> None:
 
 
 @token.command("list")
+@output_option
 @pass_context
 def token_list(ctx: CliContext) -> None:
-    """List tokens (never their secrets)."""
+    """List tokens (never their secrets).
+
+    \b
+    Example:
+      moma token list -o json
+    """
     tokens = ctx.client.call("GET", "/api/admin/tokens", account=False).json()["value"]
     ctx.emit(tokens, lambda rows: print_table(rows, TOKEN_COLUMNS))
 
 
 @token.command("revoke")
 @click.argument("token_id")
+@output_option
 @pass_context
 def token_revoke(ctx: CliContext, token_id: str) -> None:
-    """Revoke a token by id; requests with it fail from now on."""
+    """Revoke a token by id; requests with it fail from now on.
+
+    \b
+    Example:
+      moma token revoke 5d41402abc4b2a76b9719d911017c592
+    """
     ctx.client.call("DELETE", f"/api/admin/tokens/{token_id}", account=False)
     ctx.emit({"id": token_id, "revoked": True}, lambda value: click.echo(f"revoked {token_id}"))

@@ -11,7 +11,12 @@ from builder.engine import DockerEngine
 
 @click.group()
 def base() -> None:
-    """Base images: present, pulled, or bootstrapped from Debian packages."""
+    """Base images: present, pulled, or bootstrapped from Debian packages.
+
+    \b
+    Example:
+      moma base ensure --python 3.11
+    """
 
 
 @base.command()

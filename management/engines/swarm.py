@@ -67,8 +67,8 @@ import docker.errors
 import requests
 from docker import types
 
-from . import (KEYS_FILE, LABEL_GENERATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError, EngineStatus,
-               EngineUnavailable, ServiceSpec)
+from . import (KEYS_FILE, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
+               EngineStatus, EngineUnavailable, ServiceSpec)
 
 log = logging.getLogger("moma.engines")
 
@@ -80,6 +80,7 @@ LABEL_SPEC_HASH = "moma.spec-hash"
 LABEL_PUBLISH = "moma.publish"
 LABEL_PORT = "moma.port"
 LABEL_IMAGE = "moma.image"
+MIGRATE_SYSCTL = "net.ipv4.tcp_migrate_req"
 RUNTIME_UID = "10001"  # the user the image templates create
 STOP_SECONDS = 35  # longer than the runtime's graceful shutdown
 TMP_BYTES = 256 * 1024 * 1024
@@ -122,12 +123,13 @@ sys.exit(1)
 
 
 class SwarmEngine:
-    def __init__(self, client: docker.DockerClient, scoring_host: str = "127.0.0.1", publish: str = PUBLISH_INGRESS,
-                 health_interval: float = 2.0, local_docker: bool = True) -> None:
+    def __init__(self, client: docker.DockerClient, scoring_host: str = "127.0.0.1", installation: str = "default",
+                 publish: str = PUBLISH_INGRESS, health_interval: float = 2.0, local_docker: bool = True) -> None:
         if publish not in (PUBLISH_INGRESS, PUBLISH_HOST):
             raise ValueError(f"publish must be {PUBLISH_INGRESS} or {PUBLISH_HOST}, got {publish!r}")
         self.client = client
         self.host = scoring_host
+        self.installation = installation
         self.publish = publish
         self.health_interval = health_interval
         self.local_docker = local_docker
@@ -136,7 +138,8 @@ class SwarmEngine:
         self._locks_guard = threading.Lock()
 
     @classmethod
-    def from_env(cls, scoring_host: str, docker_host: str = "", publish: str = "auto") -> "SwarmEngine":
+    def from_env(cls, scoring_host: str, docker_host: str = "", installation: str = "default",
+                 publish: str = "auto") -> "SwarmEngine":
         """The engine for the swarm whose manager ``docker_host`` (default: the local
         engine) is; EngineUnavailable when it is not a swarm manager."""
         try:
@@ -156,7 +159,11 @@ class SwarmEngine:
             if publish == PUBLISH_HOST:
                 log.warning("this kernel has no IPVS, which swarm's routing mesh needs: swarm services publish their "
                             "port on the node's network (SO_REUSEPORT) instead of the ingress network")
-        return cls(client, scoring_host, publish=publish, local_docker=local)
+        if publish == PUBLISH_HOST and local and _sysctl(MIGRATE_SYSCTL) == "0":
+            log.warning("%s is 0 on this node: connections queued on a replica's socket when it stops are reset "
+                        "(a few failed requests per update under load); `sysctl -w %s=1` moves them to the other "
+                        "replicas", MIGRATE_SYSCTL, MIGRATE_SYSCTL)
+        return cls(client, scoring_host, installation, publish=publish, local_docker=local)
 
     # -- the Engine protocol ------------------------------------------------------------
 
@@ -164,8 +171,7 @@ class SwarmEngine:
         with self._lock(spec.service_id):
             try:
                 deadline = time.monotonic() + spec.ready_seconds
-                secret = self._keys_secret(spec.service_id, spec.key_hashes,
-                                           _secret_labels({**spec.labels, LABEL_SERVICE: spec.service_id}))
+                secret = self._keys_secret(spec.service_id, spec.key_hashes, _secret_labels(self._labels(spec)))
                 service = self._service(spec.service_id)
                 if service is None:
                     return self._create(spec, secret, deadline)
@@ -257,8 +263,9 @@ class SwarmEngine:
     def service_ids(self) -> set[str]:
         """Services this engine runs for moma, and those whose key secrets are left."""
         try:
-            services = self.client.services.list(filters={"label": LABEL_SERVICE})
-            secrets = self.client.secrets.list(filters={"label": LABEL_SERVICE})
+            mine = {"label": [LABEL_SERVICE, f"{LABEL_INSTALLATION}={self.installation}"]}
+            services = self.client.services.list(filters=mine)
+            secrets = self.client.secrets.list(filters=mine)
         except docker.errors.DockerException as exc:
             raise EngineError(f"swarm engine: {_explain(exc)}") from exc
         return ({s.attrs["Spec"]["Labels"][LABEL_SERVICE] for s in services}
@@ -314,8 +321,7 @@ class SwarmEngine:
                        MOMA_INSTANCE="{{.Task.Name}}")
         container = types.ContainerSpec(
             self._image(spec.image), env=env,
-            labels={**spec.labels, LABEL_SERVICE: spec.service_id, LABEL_GENERATION: str(spec.generation),
-                    LABEL_ROLE: SCORING},
+            labels={**self._labels(spec), LABEL_GENERATION: str(spec.generation), LABEL_ROLE: SCORING},
             mounts=[types.Mount("/tmp", None, type="tmpfs", tmpfs_size=TMP_BYTES)], read_only=True,
             cap_drop=["ALL"], stop_grace_period=STOP_SECONDS * NS,
             healthcheck=types.Healthcheck(test=["CMD", "python", "-c", HEALTH_CHECK],
@@ -329,8 +335,8 @@ class SwarmEngine:
         template: dict[str, Any] = dict(types.TaskTemplate(
             container, resources=resources or None,
             restart_policy=types.RestartPolicy("on-failure", delay=2 * NS)))
-        labels = {**spec.labels, LABEL_SERVICE: spec.service_id, LABEL_GENERATION: str(spec.generation),
-                  LABEL_PUBLISH: self.publish, LABEL_IMAGE: spec.image}
+        labels = {**self._labels(spec), LABEL_GENERATION: str(spec.generation), LABEL_PUBLISH: self.publish,
+                  LABEL_IMAGE: spec.image}
         endpoint: dict[str, Any] | None = None
         if self.publish == PUBLISH_HOST:
             template["Networks"] = [{"Target": "host"}]
@@ -466,7 +472,7 @@ class SwarmEngine:
         deadline = time.monotonic() + REMOVE_SECONDS
         self._await_no_containers(service_id, deadline)
         for container in self._containers(service_id):  # swarm did not in time
-            _ignore_missing(lambda: container.remove(force=True))
+            _ignore_missing(lambda: self.client.api.remove_container(container["Id"], force=True))
         while not self._collect_secrets(service_id, keep=None) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
 
@@ -475,13 +481,14 @@ class SwarmEngine:
         while self.local_docker and self._containers(service_id) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
 
-    def _containers(self, service_id: str) -> list[Any]:
-        return self.client.containers.list(all=True, filters={"label": f"{LABEL_SERVICE}={service_id}"})
+    def _containers(self, service_id: str) -> list[dict[str, Any]]:
+        # the low-level list: the high-level one inspects each container, and these are going away
+        return self.client.api.containers(all=True, filters=self._selector(service_id))
 
     def _collect_secrets(self, service_id: str, keep: str | None) -> bool:
         """Remove the service's key secrets but ``keep``; False while some are in use."""
         done = True
-        for secret in self.client.secrets.list(filters={"label": f"{LABEL_SERVICE}={service_id}"}):
+        for secret in self.client.secrets.list(filters=self._selector(service_id)):
             if secret.name == keep:
                 continue
             try:
@@ -578,8 +585,8 @@ class SwarmEngine:
             with socket.socket() as probe:
                 probe.bind((self._bind_address(), 0))
                 return int(probe.getsockname()[1])
-        taken = {self._endpoint(service).port for service in self.client.services.list(filters={"label": LABEL_SERVICE})
-                 if self._endpoint(service)}
+        services = self.client.services.list(filters={"label": LABEL_SERVICE})
+        taken = {endpoint.port for endpoint in map(self._endpoint, services) if endpoint}
         return next(port for port in range(30000, 32768) if port not in taken)
 
     def _bind_address(self) -> str:
@@ -594,7 +601,13 @@ class SwarmEngine:
         return services[0] if services else None
 
     def _services(self, service_id: str) -> list[Any]:
-        return self.client.services.list(filters={"label": f"{LABEL_SERVICE}={service_id}"})
+        return self.client.services.list(filters=self._selector(service_id))
+
+    def _selector(self, service_id: str) -> dict[str, list[str]]:
+        return {"label": [f"{LABEL_SERVICE}={service_id}", f"{LABEL_INSTALLATION}={self.installation}"]}
+
+    def _labels(self, spec: ServiceSpec) -> dict[str, str]:
+        return {**spec.labels, LABEL_SERVICE: spec.service_id, LABEL_INSTALLATION: self.installation}
 
     def _tasks(self, service: Any) -> list[dict[str, Any]]:
         return self.client.api.tasks(filters={"service": service.id})
@@ -664,6 +677,13 @@ def _port_free(address: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        return Path("/proc/sys", *name.split(".")).read_text().strip()
+    except OSError:
+        return None
 
 
 def _is_local(docker_host: str) -> bool:

@@ -27,7 +27,7 @@ from builder.config import BuilderConfig
 from builder.manifest import load_manifest
 from management.engines import ServiceSpec
 from management.engines.local import LocalEngine
-from management.engines.swarm import SwarmEngine
+from management.engines.swarm import SwarmEngine, _kernel_has_ipvs
 from tests.conftest import TEST_RUN_LABEL
 
 DRIVER = Path(__file__).parent / "driver"
@@ -75,11 +75,22 @@ def engine_image(tmp_path_factory, docker_client, test_run_id: str) -> str:
 
 @pytest.fixture(scope="session")
 def swarm(docker_client, test_run_id: str) -> Iterator[None]:
-    """A swarm this engine manages; ``docker swarm init`` here only when needed."""
+    """A swarm this engine manages; ``docker swarm init`` here only when needed.
+
+    Without IPVS (no routing mesh) the engine publishes on the node's network with
+    SO_REUSEPORT; it then needs ``net.ipv4.tcp_migrate_req=1`` on the node for
+    lossless updates (see ``management/engines/swarm.py``): set here for the session
+    when it is 0, and put back after."""
     joined = docker_client.info()["Swarm"]["LocalNodeState"] == "active"
     if not joined:
         docker_client.swarm.init(advertise_addr="127.0.0.1")
+    migrate = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+    migrate_before = migrate.read_text().strip() if migrate.exists() else None
+    if migrate_before == "0" and _kernel_has_ipvs() is False:
+        migrate.write_text("1\n")
     yield
+    if migrate_before == "0":
+        migrate.write_text("0\n")
     selector = {"label": f"{TEST_RUN_LABEL}={test_run_id}"}
     for service in docker_client.services.list(filters=selector):
         service.remove()
@@ -92,16 +103,25 @@ def swarm(docker_client, test_run_id: str) -> Iterator[None]:
         docker_client.swarm.leave(force=True)
 
 
-@pytest.fixture(params=["local", "swarm"])
-def engine(request, docker_client, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "local":
-        yield LocalEngine(docker_client, tmp_path / "services", "127.0.0.1")
-        return
-    request.getfixturevalue("swarm")
-    engine = SwarmEngine.from_env("127.0.0.1")
+@pytest.fixture(scope="session")
+def installation(test_run_id: str) -> str:
+    """Engines see only what their installation made: keep away from a real moma here."""
+    return f"test-{test_run_id}"
+
+
+@pytest.fixture
+def swarm_engine(swarm, installation: str) -> Iterator[SwarmEngine]:
+    engine = SwarmEngine.from_env("127.0.0.1", installation=installation)
     engine.health_interval = 1.0  # faster rolling updates for the tests
     yield engine
     engine.client.close()
+
+
+@pytest.fixture(params=["local", "swarm"])
+def engine(request, docker_client, tmp_path: Path, installation: str) -> Any:
+    if request.param == "local":
+        return LocalEngine(docker_client, tmp_path / "services", "127.0.0.1", installation)
+    return request.getfixturevalue("swarm_engine")
 
 
 @pytest.fixture

@@ -88,6 +88,9 @@ def test_a_generation_that_fails_init_leaves_the_previous_one_serving(engine, ma
     status = engine.status(spec.service_id)
     assert (status.generation, status.endpoint) == (1, endpoint)
 
+    assert engine.deploy(replace(spec, generation=3, env={"ENGINE_TEST_VERSION": "v3"})) == endpoint
+    assert score(endpoint.base_url, PRIMARY).json() == {"version": "v3"}
+
 
 def test_remove_leaves_nothing(engine, make_spec, docker_client):
     spec = make_spec("remove")

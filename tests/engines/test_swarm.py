@@ -3,21 +3,15 @@ are confined, and refusing an engine that is not a swarm manager."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import docker
 import pytest
 
-from management.engines import KEYS_FILE, LABEL_SERVICE, EngineUnavailable
+from management.engines import KEYS_FILE, LABEL_SERVICE, EngineUnavailable, ServiceSpec
 from management.engines.swarm import SwarmEngine, _kernel_has_ipvs, _secret_name
 
 from .conftest import PRIMARY, instances, score, wait_for
-
-
-@pytest.fixture
-def swarm_engine(swarm, docker_client):
-    engine = SwarmEngine.from_env("127.0.0.1")
-    engine.health_interval = 1.0
-    yield engine
-    engine.client.close()
 
 
 @pytest.fixture
@@ -102,3 +96,66 @@ def test_key_secrets_are_named_by_service_and_content():
 
 def test_ipvs_detection_answers_for_this_kernel():
     assert _kernel_has_ipvs() in (True, False, None)
+
+
+class _NoImages:
+    def get(self, reference):
+        raise docker.errors.ImageNotFound(reference)
+
+
+class _RegistryOnlyClient:
+    images = _NoImages()
+
+
+class _Secret:
+    id, name = "secret-id", "moma-keys-x"
+
+
+@pytest.mark.parametrize("publish", ["ingress", "host"])
+def test_the_swarm_service_spec(publish):
+    engine = SwarmEngine(_RegistryOnlyClient(), "127.0.0.1", "inst", publish=publish)
+    spec = ServiceSpec(service_id="a" * 32, name="moma-x", image="registry.example/x:1", generation=3, replicas=2,
+                       cpu=0.5, memory=1 << 28, env={"A": "1", "MOMA_INSTANCE": "pinned"}, key_hashes=("1" * 64,),
+                       labels={"moma.account": "acc"}, port=31000, ready_seconds=30)
+
+    body = engine._service_spec(spec, _Secret(), 31000)
+
+    container = body["TaskTemplate"]["ContainerSpec"]
+    env = dict(item.split("=", 1) for item in container["Env"])
+    assert container["Image"] == "registry.example/x:1", "not here: the nodes pull it"
+    assert env["A"] == "1" and env["MOMA_KEYS_FILE"] == KEYS_FILE
+    if publish == "ingress":
+        assert "MOMA_INSTANCE" not in env, "replicas name themselves after their host name"
+        assert body["EndpointSpec"]["Ports"] == [{"Protocol": "tcp", "TargetPort": 5001, "PublishedPort": 31000,
+                                                  "PublishMode": "ingress"}]
+        assert "Networks" not in body["TaskTemplate"]
+    else:
+        assert env["MOMA_INSTANCE"] == "{{.Task.Name}}"
+        assert (env["PORT"], env["REUSE_PORT"], env["MOMA_BIND"]) == ("31000", "true", "127.0.0.1")
+        assert body["TaskTemplate"]["Networks"] == [{"Target": "host"}] and body["EndpointSpec"] is None
+        assert body["Labels"]["moma.port"] == "31000"
+    assert container["ReadOnly"] is True and container["CapabilityDrop"] == ["ALL"]
+    assert container["Privileges"] == {"NoNewPrivileges": True}
+    assert [(m["Target"], m["Type"]) for m in container["Mounts"]] == [("/tmp", "tmpfs")]
+    assert container["Secrets"] == [{"SecretID": "secret-id", "SecretName": "moma-keys-x",
+                                     "File": {"Name": KEYS_FILE, "UID": "10001", "GID": "10001", "Mode": 0o444}}]
+    assert container["Healthcheck"]["StartPeriod"] == 30 * 10**9
+    assert body["Mode"] == {"Replicated": {"Replicas": 2}}
+    update = body["UpdateConfig"]
+    assert (update["Order"], update["FailureAction"], update["Parallelism"]) == ("start-first", "rollback", 1)
+    assert update["Monitor"] > container["Healthcheck"]["Interval"] * 3
+    assert body["TaskTemplate"]["RestartPolicy"]["Condition"] == "on-failure"
+    assert body["TaskTemplate"]["Resources"] == {
+        "Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": 1 << 28},
+        "Reservations": {"NanoCPUs": 500_000_000, "MemoryBytes": 1 << 28}}
+    for labels in (body["Labels"], container["Labels"]):
+        assert labels["moma.account"] == "acc" and labels[LABEL_SERVICE] == "a" * 32
+        assert labels["moma.installation"] == "inst" and labels["moma.generation"] == "3"
+
+    again = engine._service_spec(spec, _Secret(), 31000)
+    assert again["Labels"]["moma.spec-hash"] == body["Labels"]["moma.spec-hash"], "same spec, same hash"
+    assert again["TaskTemplate"]["ContainerSpec"]["Labels"]["moma.revision"] != container["Labels"]["moma.revision"]
+    scaled = engine._service_spec(replace(spec, replicas=5), _Secret(), 31000)
+    assert scaled["Labels"]["moma.spec-hash"] == body["Labels"]["moma.spec-hash"], "replicas are not the spec"
+    changed = engine._service_spec(replace(spec, env={"A": "2"}), _Secret(), 31000)
+    assert changed["Labels"]["moma.spec-hash"] != body["Labels"]["moma.spec-hash"]
