@@ -40,8 +40,8 @@ bench-build: setup ## builder timings on the iris example
 bench-runtime: venv ## scoring runtime vs bare Flask, azureml-inference-server-http, MLflow, BentoML (needs wrk)
 	$(BIN)/python bench/bench_runtime.py --duration 10 --rounds 3
 
-bench-service: setup ## time to first score and to a new image, on local (and swarm when active)
-	$(BIN)/python bench/bench_service.py --repeat 3
+bench-service: setup ## time to first score and to a new image, on local and on a single-node swarm
+	$(BIN)/python bench/bench_service.py --repeat 3 --swarm-init
 
 bench-api: venv ## register 100,000 models through the API, then page through them
 	$(BIN)/python bench/bench_api.py --models 100000

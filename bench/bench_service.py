@@ -82,7 +82,9 @@ def _measure(api, compute: str, images: list[str], repeat: int) -> None:  # type
         api.call("PUT", f"/services/{service_id}", json={"imageId": images[1]})
         _all_new(service["scoringUri"], before)
         updates.append(time.monotonic() - started)
-        api.call("DELETE", f"/services/{service_id}")
+        deleted = api.call("DELETE", f"/services/{service_id}")
+        removal = wait_operation(api, deleted.headers["Operation-Location"].rsplit("/", 1)[-1])
+        assert removal["state"] == "Succeeded", removal  # the next create must not queue behind it
     print(f"{compute}: create → first score  median {statistics.median(creates):5.2f} s  "
           f"(runs: {', '.join(f'{t:.2f}' for t in creates)})" + ("   target < 5 s" if compute == "local" else ""))
     print(f"{compute}: update → all traffic new median {statistics.median(updates):5.2f} s  "

@@ -25,7 +25,7 @@ from .context import AccountContext, assemble_context
 from .engine import DockerEngine, split_reference
 from .errors import BuilderError, BuildError, ManifestError
 from .manifest import NAME_PATTERN, ManifestSpec
-from .requirements import parse_pip_requirements
+from .requirements import parse_pip_requirements, requirement_name
 from .unpack import UnpackLimits
 from .wheelhouse import WheelSet, Wheelhouse
 
@@ -133,8 +133,8 @@ class Builder:
         log(f"fetched {len(manifest.files)} files ({_size(sum(f.size for f in manifest.files))})")
         python_version = manifest.dependencies.python_version
         installer = self.wheelhouse.installer(log)
-        wheels = self.wheelhouse.wheels_for(runtime_requirements(spec.runtime_type) + manifest.dependencies.requirements,
-                                            python_version, log)
+        wheels = self.wheelhouse.wheels_for(
+            image_requirements(spec.runtime_type, manifest.dependencies.requirements), python_version, log)
         base_reference = self.config.base_image(python_version, spec.runtime_type)
         labels = image_labels(manifest, base_reference, wheels) | options.labels
         dockerfile = dockerfiles.render_dockerfile(dockerfiles.DockerfileContext(
@@ -269,6 +269,7 @@ def runtime_source() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+YIELDING_REQUIREMENTS = "requirements-blob.txt"
 RUNTIME_REQUIREMENTS = {"Python": ("requirements.txt",), "SparkPython": ("requirements.txt", "requirements-spark.txt")}
 
 
@@ -276,9 +277,20 @@ def runtime_requirements(runtime_type: str = "Python") -> tuple[str, ...]:
     """What the runtime needs in an image of this type, from the runtime's pinned files."""
     requirements: tuple[str, ...] = ()
     for name in RUNTIME_REQUIREMENTS[runtime_type]:
-        text = (runtime_source() / name).read_text(encoding="utf-8")
-        requirements += parse_pip_requirements(text, f"runtime/{name}")
+        requirements += _runtime_file(name)
     return requirements
+
+
+def image_requirements(runtime_type: str, user: tuple[str, ...]) -> tuple[str, ...]:
+    """The runtime's pins, the user's requirements, and the yielding pins of
+    ``runtime/requirements-blob.txt`` for every package the user does not name."""
+    named = {requirement_name(line) for line in user}
+    yielding = tuple(line for line in _runtime_file(YIELDING_REQUIREMENTS) if requirement_name(line) not in named)
+    return runtime_requirements(runtime_type) + user + yielding
+
+
+def _runtime_file(name: str) -> tuple[str, ...]:
+    return parse_pip_requirements((runtime_source() / name).read_text(encoding="utf-8"), f"runtime/{name}")
 
 
 def moma_version() -> str:

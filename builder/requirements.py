@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 from .errors import RequirementsError
 
@@ -41,6 +42,11 @@ def parse_pip_requirements(text: str, source: str = "requirements.txt") -> tuple
             )
         requirements.append(_requirement(line, f"{source} line {number}"))
     return _dedupe(tuple(requirements))
+
+
+def requirement_name(line: str) -> str:
+    """The canonical project name of a requirement string (``Foo_Bar>=1`` -> ``foo-bar``)."""
+    return canonicalize_name(Requirement(line).name)
 
 
 def parse_conda_env(text: str, source: str = "conda.yml") -> PythonDependencies:

@@ -23,6 +23,7 @@ from .store import Store
 from .worker import Worker
 from .engines.factory import Engines
 from .secrets import KeyCipher
+from .worker.autoscaling import ServiceAutoscaling
 from .worker.image_builds import ImageBuilds
 from .worker.reconciler import Reconciler
 from .worker.service_deployments import Deployer, ServiceDeployments
@@ -114,7 +115,7 @@ def run_worker(settings: Settings) -> None:
                         KeyCipher(settings.secret_key_file))
     worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder),
                                       "Service": ServiceDeployments(deployer)})
-    reconciler = Reconciler(deployer, worker.id, settings.reconcile_seconds)
+    reconciler = Reconciler(deployer, worker.id, settings.reconcile_seconds, autoscale=ServiceAutoscaling(deployer))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from flask import Flask, Response, current_app
@@ -35,6 +35,9 @@ from .metrics import OTHER_ROUTE, ROUTE_INDEX, Metrics, make_board
 from .schema import ServiceSchema, load_schema
 from .scoring import Scorer
 from .swagger import swagger_bytes
+
+if TYPE_CHECKING:  # imported for real only by SparkPython workers (it loads pyspark)
+    from .spark import SparkRuntime
 
 log = logging.getLogger("moma.runtime")
 
@@ -270,7 +273,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                           settings.max_queue_wait_ms)
     pool_size = settings.max_concurrent or parse_int("THREADS", os.environ.get("THREADS"), 32)
     lifecycle = Lifecycle()
-    schema = _load_schema(settings, lifecycle)
+    spark = _start_spark(settings, lifecycle)  # None unless MOMA_RUNTIME_TYPE=SparkPython
+    schema = _load_schema(settings, lifecycle, spark)
     scorer = Scorer(schema, admission, metrics, settings.scoring_timeout_ms, pool_size)
     keys = KeyRing(settings.keys_file, settings.keys_check_interval_s) \
         if settings.keys_file else None
@@ -278,15 +282,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     hub = datacollection.configure(
         datacollection.CollectionSettings.load({**os.environ, **(config or {})}),
         app_root=settings.app_root, recorder=metrics, inputs=datacollection.input_shape(schema))
-    driver = Driver(settings.driver_path, settings.app_root)
+    driver = Driver(settings.driver_path, settings.app_root,
+                    namespace=spark.namespace if spark is not None else None)
     if lifecycle.state is State.STARTING:
-        driver.load(lifecycle)
+        driver.load(lifecycle, after_init=None if spark is None
+                    else (lambda loaded: spark.warm_up(schema, loaded)))
         scorer.run = driver.run
 
     runtime = Runtime(settings, lifecycle, driver, scorer, keys, metrics,
                       swagger_bytes(schema, keys_required=keys is not None),
                       capture=hub.capture if hub is not None and hub.capturing else None)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["moma"] = runtime
     app.add_url_rule("/", view_func=index, methods=["GET"])
@@ -300,11 +306,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def _load_schema(settings: Settings, lifecycle: Lifecycle) -> ServiceSchema | None:
+def _start_spark(settings: Settings, lifecycle: Lifecycle) -> "SparkRuntime | None":
+    """SparkPython: this worker's SparkSession (``spark.py``); a failure fails the worker."""
+    if settings.runtime_type != "SparkPython":
+        return None
+    try:
+        from .spark import SparkRuntime
+        return SparkRuntime.start()
+    except Exception as exc:  # noqa: BLE001 - no Java, no pyspark, JVM out of memory...
+        reason = f"Spark session failed to start: {type(exc).__name__}: {exc}"
+        log.error("%s", reason, exc_info=True)
+        lifecycle.fail(reason)
+        return None
+
+
+def _load_schema(settings: Settings, lifecycle: Lifecycle,
+                 spark: "SparkRuntime | None" = None) -> ServiceSchema | None:
     if settings.schema_path is None:
         return None
     try:
-        return load_schema(settings.schema_path)
+        return load_schema(settings.schema_path,
+                           spark=spark.input_converter if spark is not None else None)
     except SchemaError as exc:
         reason = f"service schema unusable: {exc}"
         log.error("%s", reason, exc_info=True)

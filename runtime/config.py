@@ -17,6 +17,7 @@ from typing import Any
 from .errors import ConfigError
 
 DEFAULT_SCHEMA = "service_schema.json"
+RUNTIME_TYPES = ("Python", "SparkPython")
 
 
 def parse_int(name: str, raw: Any, default: int, minimum: int = 0) -> int:
@@ -71,6 +72,7 @@ class Settings:
     keys_check_interval_s: float = 1.0
     max_body_bytes: int = 100 * 1024 * 1024
     instance: str = ""  # names this container in /readyz and /metrics (MOMA_INSTANCE, else the host name)
+    runtime_type: str = "Python"  # MOMA_RUNTIME_TYPE: SparkPython starts a SparkSession per worker
 
     @property
     def driver_path(self) -> str:
@@ -91,6 +93,10 @@ class Settings:
         schema = merged.get("MOMA_SCHEMA") or None
         if schema is None and os.path.isfile(os.path.join(app_root, DEFAULT_SCHEMA)):
             schema = DEFAULT_SCHEMA
+        runtime_type = (merged.get("MOMA_RUNTIME_TYPE") or "Python").strip()
+        if runtime_type not in RUNTIME_TYPES:
+            raise ConfigError(f"MOMA_RUNTIME_TYPE must be one of {', '.join(RUNTIME_TYPES)}, "
+                              f"got {runtime_type!r}")
         max_concurrent = parse_int("MAX_CONCURRENT_REQUESTS",
                                    merged.get("MAX_CONCURRENT_REQUESTS"), 0)
         return cls(
@@ -108,4 +114,5 @@ class Settings:
             max_body_bytes=parse_int("MOMA_MAX_BODY_BYTES", merged.get("MOMA_MAX_BODY_BYTES"),
                                      100 * 1024 * 1024, minimum=1),
             instance=merged.get("MOMA_INSTANCE") or socket.gethostname(),
+            runtime_type=runtime_type,
         )

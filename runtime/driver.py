@@ -77,15 +77,19 @@ class Lifecycle:
 class Driver:
     """The imported driver module; ``run`` is its run function once loaded."""
 
-    def __init__(self, path: str, app_root: str) -> None:
+    def __init__(self, path: str, app_root: str, namespace: dict[str, Any] | None = None) -> None:
         self.path = path
         self.app_root = app_root
+        # Globals the driver module sees from its first line on (SparkPython: spark, sc).
+        self.namespace = namespace or {}
         self.module: Any = None
         self.run: Callable[..., Any] | None = None
         self.init_seconds: float | None = None
 
-    def load(self, lifecycle: Lifecycle) -> None:
-        """Import the driver and call init(); never raises, records the outcome."""
+    def load(self, lifecycle: Lifecycle,
+             after_init: Callable[["Driver"], None] | None = None) -> None:
+        """Import the driver, call init(), then ``after_init`` (a warm-up) before readiness;
+        never raises, records the outcome."""
         started = time.perf_counter()
         stage = "import"
         try:
@@ -96,14 +100,18 @@ class Driver:
                 raise AttributeError(f"{self.path} does not define {' and '.join(missing)}()")
             stage = "init()"
             init()
+            self.module, self.run = module, run
+            if after_init is not None:
+                stage = "warm-up"
+                after_init(self)
         except BaseException as exc:  # noqa: BLE001 - a driver may even sys.exit()
             if isinstance(exc, KeyboardInterrupt):
                 raise
             reason = f"driver {stage} failed: {type(exc).__name__}: {exc}"
             log.error("%s", reason, exc_info=True)
             lifecycle.fail(reason)
+            self.module = self.run = None
             return
-        self.module, self.run = module, run
         self.init_seconds = time.perf_counter() - started
         log.info("driver %s initialised in %.3f s (pid %d)", self.path, self.init_seconds,
                  os.getpid())
@@ -121,6 +129,7 @@ class Driver:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot import driver file {self.path}")
         module = importlib.util.module_from_spec(spec)
+        vars(module).update(self.namespace)
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)

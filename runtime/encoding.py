@@ -10,7 +10,9 @@ turned into plain ones without importing numpy or pandas here:
 - datetime/date/time (and pandas Timestamp) -> ISO 8601 text; Decimal -> float;
   set/frozenset -> list; bytes -> not encodable (BadOutput)
 
-Anything else raises BadOutput (500 driver_error).
+Anything else raises BadOutput (500 driver_error). A runtime may register a
+``prepare`` step that runs first (SparkPython: DataFrames, Rows and ML vectors, see
+``spark_encoding.py``), so this module never imports pyspark.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .errors import BadOutput
@@ -45,11 +48,20 @@ def _default(value: Any) -> Any:
 
 
 _encode = json.JSONEncoder(default=_default).encode
+_prepare: Callable[[Any], Any] | None = None
+
+
+def register_prepare(prepare: Callable[[Any], Any] | None) -> None:
+    """Turn run()'s value into plain values before encoding (one per process)."""
+    global _prepare
+    _prepare = prepare
 
 
 def encode_output(value: Any) -> bytes:
     """The response body for run()'s return value."""
     try:
+        if _prepare is not None:
+            value = _prepare(value)
         return _encode(value).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:
         raise BadOutput(f"run() returned a value that cannot be encoded as JSON: {exc}") from exc

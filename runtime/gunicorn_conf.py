@@ -5,7 +5,7 @@
   run() calls are busy, queued requests wait in threads) or ``sync`` (one request per
   worker at a time, no keep-alive; shorter latency tails under CPU-bound load).
 - ``WORKERS`` defaults to the container's CPU quota (cgroup v2/v1, else the CPUs this
-  process may run on), rounded up; ``THREADS`` defaults to enough threads per worker
+  process may run on), rounded up (SparkPython: 1, a JVM using every core); ``THREADS`` defaults to enough threads per worker
   for every admitted and queued request plus two for health checks (at least 4).
 - Before forking, the master creates the shared board (admission semaphores, who holds
   what, metric cells); ``child_exit`` gives back what a dead worker held.
@@ -44,7 +44,10 @@ bind = [f"{_env.get('MOMA_BIND') or '0.0.0.0'}:{parse_int('PORT', _env.get('PORT
 worker_class = (_env.get("WORKER_CLASS") or "gthread").strip()
 if worker_class not in ("gthread", "sync"):
     raise ConfigError(f"WORKER_CLASS must be gthread or sync, got {worker_class!r}")
-workers = parse_int("WORKERS", _env.get("WORKERS"), default_workers(available_cpus()), 1)
+# SparkPython: one worker by default; its JVM runs Spark on all the container's cores
+# (spark_resources.py), and every further worker would be another JVM and heap.
+workers = parse_int("WORKERS", _env.get("WORKERS"),
+                    1 if _settings.runtime_type == "SparkPython" else default_workers(available_cpus()), 1)
 threads = 1 if worker_class == "sync" else parse_int(
     "THREADS", _env.get("THREADS"),
     max(4, math.ceil((_settings.max_concurrent + _settings.max_queue) / workers) + 2), 1)

@@ -10,8 +10,9 @@ Only the ``swagger`` parts are used. ``internal`` is a pickle and is NEVER unpic
 (unpickling runs arbitrary code); this module does not import ``pickle`` at all.
 
 Input types: 0 standard (the JSON value as it is), 1 numpy (``numpy.asarray`` with the
-dtype of the innermost swagger item), 2 Spark (not served by this runtime: the schema
-is refused so the service reports FAILED), 3 pandas (``pandas.DataFrame`` with the
+dtype of the innermost swagger item), 2 Spark (a DataFrame built by the SparkPython
+runtime's ``spark_rows.py``, passed in as ``spark``; without it the schema is refused
+so the service reports FAILED), 3 pandas (``pandas.DataFrame`` with the
 swagger item properties as columns, in their declared order, cast to their types).
 numpy and pandas are imported when a schema needs them, once, at start-up.
 """
@@ -62,10 +63,15 @@ class InputSpec:
     swagger: dict[str, Any]
 
 
+# Builds the converter of a type 2 input (SparkPython only): JSON rows -> DataFrame.
+SparkConverters = Callable[[InputSpec], Callable[[Any], Any]]
+
+
 class ServiceSchema:
     """Parsed schema: a precompiled validator and one converter per input."""
 
-    def __init__(self, inputs: list[InputSpec], output: dict[str, Any] | None) -> None:
+    def __init__(self, inputs: list[InputSpec], output: dict[str, Any] | None,
+                 spark: SparkConverters | None = None) -> None:
         self.inputs = inputs
         self.output = output
         self.names = frozenset(spec.name for spec in inputs)
@@ -88,7 +94,7 @@ class ServiceSchema:
         self._fast: dict[str, Callable[[Any], bool]] | None = \
             None if any(c is None for c in checkers.values()) else checkers  # type: ignore
         self._converters: list[tuple[str, Callable[[Any], Any]]] = [
-            (spec.name, _converter(spec)) for spec in inputs]
+            (spec.name, _converter(spec, spark)) for spec in inputs]
 
     @property
     def example(self) -> dict[str, Any] | None:
@@ -188,7 +194,9 @@ def _strip_examples(swagger: Any) -> Any:
     return swagger
 
 
-def _converter(spec: InputSpec) -> Callable[[Any], Any]:
+def _converter(spec: InputSpec, spark: SparkConverters | None) -> Callable[[Any], Any]:
+    if spec.kind == SPARK and spark is not None:
+        return spark(spec)
     if spec.kind == STANDARD:
         return _identity
     if spec.kind == NUMPY:
@@ -254,7 +262,7 @@ def _import(module: str, spec: InputSpec) -> Any:
                           f"({_TYPE_NAMES[spec.kind]}) but {module} is not installed") from exc
 
 
-def parse_schema(document: Any) -> ServiceSchema:
+def parse_schema(document: Any, spark: SparkConverters | None = None) -> ServiceSchema:
     """A ServiceSchema from the decoded JSON of a service_schema.json file."""
     if not isinstance(document, Mapping) or not isinstance(document.get("input"), Mapping):
         raise SchemaError('the schema must be a JSON object with an "input" object')
@@ -278,10 +286,10 @@ def parse_schema(document: Any) -> ServiceSchema:
             output = dict(next(iter(swaggers.values())))
         elif swaggers:
             output = {"type": "object", "properties": swaggers}
-    return ServiceSchema(inputs, output)
+    return ServiceSchema(inputs, output, spark)
 
 
-def load_schema(path: str) -> ServiceSchema:
+def load_schema(path: str, spark: SparkConverters | None = None) -> ServiceSchema:
     try:
         with open(path, "rb") as fh:
             document = json.load(fh)
@@ -289,4 +297,4 @@ def load_schema(path: str) -> ServiceSchema:
         raise SchemaError(f"cannot read schema file {path}: {exc.strerror}") from exc
     except ValueError as exc:
         raise SchemaError(f"schema file {path} is not JSON: {exc}") from exc
-    return parse_schema(document)
+    return parse_schema(document, spark)

@@ -4,7 +4,9 @@ creates on the Docker engine, and the clean-up of all of it at session end."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
+import warnings
 from typing import Iterator
 
 import pytest
@@ -34,13 +36,26 @@ def docker_client(test_run_id: str) -> Iterator["docker.DockerClient"]:  # noqa:
 
 
 def _remove_labelled(client, test_run_id: str) -> None:
-    import docker
-
     selector = {"label": f"{TEST_RUN_LABEL}={test_run_id}"}
     for container in client.containers.list(all=True, filters=selector):
         container.remove(force=True)
     for image in client.images.list(filters=selector):
+        _remove_image(client, image.id)
+
+
+def _remove_image(client, image_id: str) -> None:
+    """Remove one image; a container another party is still removing may hold it a while."""
+    import docker
+
+    deadline = time.monotonic() + 30
+    while True:
         try:
-            client.images.remove(image.id, force=True)
+            client.images.remove(image_id, force=True)
+            return
         except docker.errors.NotFound:  # went with an image removed before it
-            pass
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or time.monotonic() > deadline:
+                warnings.warn(f"test image {image_id[:19]} left behind: {exc.explanation}", stacklevel=1)
+                return
+            time.sleep(1)

@@ -9,12 +9,13 @@ from flask import Flask
 
 from ..config import Settings
 from ..store import Store
-from . import admin, artifacts, errors, images, manifests, models, operations, requests, services, swagger
+from . import (admin, artifacts, errors, images, manifests, models, operations, requests, service_data, services,
+               swagger)
 
 
 def create_app(config: dict[str, Any] | None = None, store: Store | None = None) -> Flask:
     settings = Settings.load(**(config or {}))
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MOMA_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -28,7 +29,7 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
     requests.init_app(app)
     errors.init_app(app)
     account = requests.account_blueprint()
-    for module in (models, manifests, images, operations, artifacts, services):
+    for module in (models, manifests, images, operations, artifacts, services, service_data):
         account.register_blueprint(module.blueprint)
     account.register_blueprint(swagger.account_blueprint)
     app.register_blueprint(account)

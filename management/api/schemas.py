@@ -259,6 +259,18 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
                        "createdAt": {"type": "string"}},
     },
     "ComputeList": {"type": "object", "properties": {"value": {"type": "array", "items": ref("ComputeInfo")}}},
+    "CollectedDataFile": {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "modeldata/{sub}/{rg}/{account}/{service}/{modelId}-{modelName}-"
+                                                      "{modelVersion}/{identifier}/{yyyy}/{mm}/{dd}/data.csv"},
+            "model": {"type": "string"}, "identifier": {"type": "string"},
+            "date": {"type": "string", "format": "date"}, "format": {"type": "string", "enum": ["csv", "jsonl"]},
+            "bytes": {"type": "integer"},
+        },
+    },
+    "CollectedDataList": {"type": "object",
+                          "properties": {"value": {"type": "array", "items": ref("CollectedDataFile")}}},
     "Compute": {
         "type": "object",
         "required": ["name", "type"],

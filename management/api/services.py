@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from ..data_collection import check_sink
 from ..engines import EngineError
 from ..engines.factory import Engines
 from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
@@ -31,6 +32,7 @@ def create() -> Response:
     compute = _compute(account, (body.get("computeResource") or {}).get("id") or "local")
     image_id = _ready_image(account, body["imageId"])
     spec = desired_spec(body, compute.kind)
+    check_sink(body, compute.kind, settings())
     service_id = str(uuid.uuid4())
     keys = _cipher()
     operation_id = get_store().services.create(
@@ -63,6 +65,7 @@ def update(service_id: str) -> Response:
     compute = _compute(account, service.compute)
     image_id = _ready_image(account, body["imageId"]) if "imageId" in body else service.image_id
     spec = desired_spec(body, compute.kind, previous=service.spec)
+    check_sink(body, compute.kind, settings())
     operation_id = get_store().services.update(account.id, service_id, image_id=image_id, spec=spec)
     return _accepted(account, operation_id)
 

@@ -174,6 +174,20 @@ def _paths() -> dict[str, Any]:
                     "responses": {"200": {"description": "Recent log lines.", "schema": {"type": "string"}},
                                   "default": ERROR}},
         },
+        f"{base}/services/{{id}}/data": {
+            "parameters": [*account, id_param()],
+            "get": {"operationId": "Services_ListCollectedData", "tags": ["moma extension"],
+                    "description": "The files of the service's collected model data (local sink).",
+                    "parameters": [query("identifier"), _since()], "responses": ok("CollectedDataList")},
+        },
+        f"{base}/services/{{id}}/data/rows": {
+            "parameters": [*account, id_param()],
+            "get": {"operationId": "Services_CollectedDataRows", "tags": ["moma extension"],
+                    "produces": ["text/csv", "application/x-ndjson", "application/json"],
+                    "parameters": [{**query("identifier"), "required": True}, _since()],
+                    "responses": {"200": {"description": "The rows: CSV with its header row, or JSON Lines.",
+                                          "schema": {"type": "string"}}, "default": ERROR}},
+        },
         f"{base}/deployments": {
             "parameters": account,
             "get": {"operationId": "Deployments_List", "parameters": [query("serviceId")],
@@ -200,3 +214,8 @@ def _paths() -> dict[str, Any]:
                      "responses": ok("Artifact", "Stored; use the url in models and manifests.")},
         },
     }
+
+
+def _since() -> dict[str, Any]:
+    return {"name": "since", "in": "query", "required": False, "type": "string",
+            "description": "Only rows from then on: an ISO 8601 date or date and time (UTC unless it says)."}

@@ -59,6 +59,11 @@ class CliContext:
         else:
             table(value)
 
+    def emit_list(self, path: str, filters: dict[str, str | None], columns: Sequence[tuple[str, str]]) -> None:
+        """Every page of ``path`` (filters that are None left out), as a table or JSON."""
+        rows = list(self.client.pages(path, {key: value for key, value in filters.items() if value}))
+        self.emit(rows, lambda found: print_table(found, columns))
+
     def command_line(self, *args: str) -> str:
         """A ``moma`` command to paste, naming the server when it is not the default one."""
         prefix = ["moma"] + (["--url", self.url] if self.url.rstrip("/") != DEFAULT_URL else [])

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .context import CliContext, output_option, pass_context, print_record, print_table
+from .context import CliContext, output_option, pass_context, print_record
 from .manifest_commands import create_manifest, manifest_inputs
 from .progress import BuildLog, BuildProgress, not_waiting, operation_id, resource_id, wait
 
@@ -92,9 +92,7 @@ def image_list(ctx: CliContext, manifest_id: str | None, manifest_name: str | No
       moma image list
       moma image list --manifest-id 0c8c9995-1b2d-4c3e-8f4a-5b6c7d8e9f00 -o json
     """
-    params = {key: value for key, value in (("manifestId", manifest_id), ("manifestName", manifest_name)) if value}
-    images = list(ctx.client.pages("/images", params))
-    ctx.emit(images, lambda rows: print_table(rows, IMAGE_COLUMNS))
+    ctx.emit_list("/images", {"manifestId": manifest_id, "manifestName": manifest_name}, IMAGE_COLUMNS)
 
 
 @image.command("show")

@@ -136,9 +136,7 @@ def manifest_list(ctx: CliContext, name: str | None, model_id: str | None) -> No
       moma manifest list
       moma manifest list -n iris -o json
     """
-    params = {key: value for key, value in (("manifestName", name), ("modelId", model_id)) if value}
-    manifests = list(ctx.client.pages("/manifests", params))
-    ctx.emit(manifests, lambda rows: print_table(rows, MANIFEST_COLUMNS))
+    ctx.emit_list("/manifests", {"manifestName": name, "modelId": model_id}, MANIFEST_COLUMNS)
 
 
 @manifest.command("show")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .context import CliContext, output_option, pass_context, print_record, print_table
+from .context import CliContext, output_option, pass_context, print_record
 from .uploads import register_model
 
 MODEL_COLUMNS = (("ID", "id"), ("NAME", "name"), ("VERSION", "version"), ("TAGS", "tags"), ("CREATED", "createdAt"))
@@ -58,9 +58,7 @@ def model_list(ctx: CliContext, name: str | None, tag: str | None) -> None:
       moma model list
       moma model list -n iris -o json
     """
-    params = {key: value for key, value in (("name", name), ("tag", tag)) if value}
-    models = list(ctx.client.pages("/models", params))
-    ctx.emit(models, lambda rows: print_table(rows, MODEL_COLUMNS))
+    ctx.emit_list("/models", {"name": name, "tag": tag}, MODEL_COLUMNS)
 
 
 @model.command("show")

@@ -10,8 +10,9 @@ from typing import Any, Callable, TypeVar
 import click
 
 from ..client import ServerError
-from .context import CliContext, output_option, pass_context, print_record, print_table
+from .context import CliContext, output_option, pass_context, print_record
 from .progress import StatusLine, not_waiting, operation_id, resource_id, wait
+from .service_data import service_data
 from .service_scoring import realtime, service_keys, service_logs, service_run, service_usage
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -168,10 +169,7 @@ def service_list(ctx: CliContext, name: str | None, image_id: str | None, model_
       moma service list realtime
       moma service list -n iris -o json
     """
-    params = {key: value for key, value in (("serviceName", name), ("imageId", image_id), ("modelId", model_id))
-              if value}
-    services = list(ctx.client.pages("/services", params))
-    ctx.emit(services, lambda rows: print_table(rows, SERVICE_COLUMNS))
+    ctx.emit_list("/services", {"serviceName": name, "imageId": image_id, "modelId": model_id}, SERVICE_COLUMNS)
 
 
 @service.command("show")
@@ -222,5 +220,5 @@ def show_service(value: dict[str, Any]) -> None:
     print_record(value, SERVICE_FIELDS)
 
 
-for _command in (service_run, service_keys, service_usage, service_logs):
+for _command in (service_run, service_keys, service_usage, service_logs, service_data):
     service.add_command(_command)

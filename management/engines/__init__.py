@@ -15,6 +15,7 @@ from ..errors import MomaError
 
 KEYS_MOUNT = "/var/moma/keys"
 KEYS_FILE = f"{KEYS_MOUNT}/keys"
+DATA_MOUNT = "/var/moma/data"  # the data collection local sink (AML_MODEL_DC_LOCAL_DIR)
 LABEL_SERVICE = "moma.service-id"
 LABEL_ACCOUNT = "moma.account"
 LABEL_GENERATION = "moma.generation"
@@ -53,6 +54,7 @@ class ServiceSpec:
     labels: dict[str, str] = field(default_factory=dict)
     port: int | None = None  # keep this published port when set
     ready_seconds: float = 120.0
+    data_dir: Path | None = None  # host directory for collected model data; engines that can mount it
 
     @property
     def instance(self) -> str:
@@ -102,3 +104,7 @@ class Engine(Protocol):
 
 def keys_dir(services_dir: Path, service_id: str) -> Path:
     return services_dir / service_id / "keys"
+
+
+def data_dir(services_dir: Path, service_id: str) -> Path:
+    return services_dir / service_id / "data"

@@ -10,7 +10,8 @@ as ready. The scoring URI therefore never changes. The holder's namespace sets
 container's listening socket when it closes move to the new one instead of being
 reset (without it a busy service lost a few requests per update). Containers run as the image's
 non-root user, with all capabilities dropped, no-new-privileges, a read-only root
-file system, a tmpfs at /tmp and the key-hash directory mounted read-only.
+file system, a tmpfs at /tmp and the key-hash directory mounted read-only; a service that
+collects model data to the local sink gets its data directory mounted read-write.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import docker
 import docker.errors
 import requests
 
-from . import (KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint,
-               EngineError, EngineStatus, EngineUnavailable, ServiceSpec, keys_dir)
+from . import (DATA_MOUNT, KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE,
+               Endpoint, EngineError, EngineStatus, EngineUnavailable, ServiceSpec, keys_dir)
 
 CONTAINER_PORT = "5001/tcp"
 HOLDER, SCORING = "port-holder", "scoring"
@@ -165,10 +166,13 @@ class LocalEngine:
 
     def _start(self, spec: ServiceSpec, holder: Any) -> Any:
         environment = {**spec.env, "MOMA_KEYS_FILE": KEYS_FILE, "REUSE_PORT": "true", "MOMA_INSTANCE": spec.instance}
+        volumes = {str(keys_dir(self.services_dir, spec.service_id)): {"bind": KEYS_MOUNT, "mode": "ro"}}
+        if spec.data_dir is not None:
+            environment["AML_MODEL_DC_LOCAL_DIR"] = DATA_MOUNT
+            volumes[str(_shared_data_dir(spec.data_dir))] = {"bind": DATA_MOUNT, "mode": "rw"}
         options: dict[str, Any] = dict(
             name=f"{spec.name}-g{spec.generation}", detach=True, network_mode=f"container:{holder.id}",
-            environment=environment, labels=self._labels(spec, SCORING),
-            volumes={str(keys_dir(self.services_dir, spec.service_id)): {"bind": KEYS_MOUNT, "mode": "ro"}},
+            environment=environment, labels=self._labels(spec, SCORING), volumes=volumes,
             restart_policy={"Name": "unless-stopped"}, read_only=True, tmpfs={"/tmp": "rw,size=256m"},
             cap_drop=["ALL"], security_opt=["no-new-privileges"],
         )
@@ -224,6 +228,14 @@ def _readyz(endpoint: Endpoint, timeout: float) -> dict[str, Any]:
         return response.json()
     except (requests.RequestException, ValueError):
         return {}
+
+
+def _shared_data_dir(directory: Path) -> Path:
+    """The container's user (uid 10001) writes there and the host user reads and deletes
+    what it wrote: mode 0777, as the runtime makes every directory below it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o777)
+    return directory
 
 
 def _stop_and_remove(container: Any) -> None:

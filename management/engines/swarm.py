@@ -15,6 +15,9 @@ spec and waits for swarm to converge on it.
   the engine puts the previous spec back (the old tasks never stopped) and raises
   EngineError with the failing tasks' last log lines. A deploy whose spec did not
   change (same spec hash, same keys) updates nothing: the reconciler may repeat it.
+  Neither replicas nor the generation are part of that hash: a new generation that
+  only changes the replicas scales the service and relabels it, and its tasks keep
+  running (``status().generation`` then comes from the service's label).
 - **Publishing.** ``ingress``: target port 5001 published in ingress mode on
   ``spec.port`` when given (else swarm picks one), on every node and every
   interface; swarm's routing mesh (IPVS) balances connections over the replicas.
@@ -196,6 +199,8 @@ class SwarmEngine:
             raise EngineError(f"swarm engine: {_explain(exc)}") from exc
         running = [task for task in tasks if _running(task)]
         generations = [int(_task_label(task, LABEL_GENERATION) or 0) for task in running]
+        if any(_task_label(task, LABEL_REVISION) == _revision(service.attrs["Spec"]) for task in running):
+            generations.append(int(service.attrs["Spec"]["Labels"].get(LABEL_GENERATION) or 0))  # see _update
         update = service.attrs.get("UpdateStatus") or {}
         message = update.get("Message", "") if update.get("State") not in (None, "completed") else ""
         if len(running) < _replicas(service.attrs["Spec"]):
@@ -297,9 +302,12 @@ class SwarmEngine:
         body = self._service_spec(spec, secret, port)
         same = (previous.get("Labels", {}).get(LABEL_SPEC_HASH) == body["Labels"][LABEL_SPEC_HASH]
                 and _keys_secret_name(previous) == secret.name)
-        if same:
-            if _replicas(previous) != spec.replicas:
-                self.scale(spec.service_id, spec.replicas)
+        if same:  # a new generation that changes only the replicas keeps the tasks
+            generation = str(spec.generation)
+            if _replicas(previous) != spec.replicas or previous["Labels"].get(LABEL_GENERATION) != generation:
+                self._change(spec.service_id, lambda current: {
+                    **current, "Labels": {**current["Labels"], LABEL_GENERATION: generation},
+                    "Mode": {"Replicated": {"Replicas": spec.replicas}}})
             return self._converge(spec.service_id, _revision(previous), deadline)
         self._change(spec.service_id, lambda current: body)
         try:
@@ -355,7 +363,9 @@ class SwarmEngine:
             "RollbackConfig": dict(types.RollbackConfig(parallelism=1, delay=0, failure_action="pause",
                                                         monitor=monitor, max_failure_ratio=0, order="start-first")),
         }
-        identity = {key: value for key, value in body.items() if key != "Mode"}
+        identity = copy.deepcopy({key: value for key, value in body.items() if key != "Mode"})
+        for identity_labels in (identity["Labels"], identity["TaskTemplate"]["ContainerSpec"]["Labels"]):
+            identity_labels.pop(LABEL_GENERATION)
         labels[LABEL_SPEC_HASH] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
         container["Secrets"] = [_secret_reference(secret)]
         container["Labels"][LABEL_REVISION] = _new_revision()
@@ -671,7 +681,10 @@ def _ready(endpoint: Endpoint) -> bool:
 
 
 def _port_free(address: str, port: int) -> bool:
+    """Whether a listener could bind the port; connections of a stopped replica left in
+    TIME_WAIT do not count (the runtime binds with SO_REUSEADDR too)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((address, port))
         except OSError:

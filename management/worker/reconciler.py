@@ -1,12 +1,17 @@
 """Desired state against the engines, every few seconds, by one worker at a time (a
 named lease): a service whose containers vanished is deployed again, one whose
 engine is gone is marked Failed with the reason, keys are pushed where they changed,
-containers of services that no longer exist are removed, and the autoscaler runs."""
+containers of services that no longer exist are removed, and the autoscaler runs.
+
+The autoscaler also runs between passes, every ``AUTOSCALE_TICK`` seconds, so that a
+service is looked at every ``refreshPeriodInSeconds`` (the ``autoscale`` callback
+keeps its own time per service) even when passes are further apart."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from ..engines import EngineError, EngineUnavailable
@@ -16,6 +21,7 @@ from .service_deployments import Deployer
 
 log = logging.getLogger("moma.reconciler")
 LEASE = "reconciler"
+AUTOSCALE_TICK = 0.5
 
 
 class Reconciler:
@@ -29,10 +35,17 @@ class Reconciler:
         self._keys_pushed: dict[str, int] = {}
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval):
+        tick = min(self.interval, AUTOSCALE_TICK) if self.autoscale is not None else self.interval
+        next_pass, holding = time.monotonic() + self.interval, False
+        while not stop.wait(tick):
             try:
-                if self.store.leases.hold(LEASE, self.owner, int(self.interval * 3000)):
-                    self.reconcile_once()
+                if time.monotonic() >= next_pass:
+                    next_pass = time.monotonic() + self.interval
+                    holding = self.store.leases.hold(LEASE, self.owner, int(self.interval * 3000))
+                    if holding:
+                        self.reconcile_once()
+                elif holding:  # the lease lasts three passes: still ours until the next one
+                    self.autoscale_once()
             except Exception:  # keep reconciling: one bad pass must not end the thread
                 log.exception("reconciliation pass failed")
 
@@ -41,6 +54,19 @@ class Reconciler:
         for service in live:
             self._reconcile(service)
         self._remove_orphans({service.id for service in live})
+
+    def autoscale_once(self) -> None:
+        """The autoscale step alone, for the services running as they should."""
+        if self.autoscale is None:
+            return
+        for service in self.store.services.all_live():
+            if service.state != SUCCEEDED or not (service.spec.get("autoScaler") or {}).get("autoscaleEnabled"):
+                continue
+            try:
+                engine = self.deployer.engine(service)
+            except EngineError:
+                continue  # the next pass marks it
+            self.autoscale(service, engine)
 
     def _reconcile(self, service: Service) -> None:
         if service.state not in (SUCCEEDED, FAILED) or (service.state == FAILED and not _engine_lost(service)):

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from ..config import Settings
+from ..data_collection import collection_environment, local_data_dir
 from ..engines import EngineError, ServiceSpec
 from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
@@ -49,14 +50,24 @@ class Deployer:
         return ServiceSpec(
             service_id=service.id, name=f"moma-{account.name}-{service.name}-{service.id[:6]}",
             image=image["imageLocation"], generation=service.generation,
-            replicas=replicas or service.replicas or replicas_of(service.spec),
+            replicas=replicas or desired_replicas(service),
             cpu=float(parse_cpu(reservation["cpu"])) if "cpu" in reservation else None,
             memory=parse_memory(reservation["memory"]) if "memory" in reservation else None,
-            env=runtime_environment(service.spec), key_hashes=self.key_hashes(service),
+            env={**runtime_environment(service.spec), **collection_environment(self.settings, service)},
+            key_hashes=self.key_hashes(service), data_dir=local_data_dir(self.settings, service),
             labels={"moma.account": account.name, "moma.service-name": service.name,
                     **self.settings.extra_image_labels()},
             port=service.scoring_port, ready_seconds=self.settings.service_ready_seconds,
         )
+
+
+def desired_replicas(service: Service) -> int:
+    """``numReplicas``; for an autoscaled service, the count the autoscaler last set
+    (kept across updates and redeploys), brought within the autoscaler's bounds."""
+    scaler = service.spec.get("autoScaler") or {}
+    if scaler.get("autoscaleEnabled") and service.replicas:
+        return min(int(scaler["maxReplicas"]), max(int(scaler["minReplicas"]), service.replicas))
+    return replicas_of(service.spec)
 
 
 def runtime_environment(spec: dict[str, Any]) -> dict[str, str]:

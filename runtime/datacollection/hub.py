@@ -48,6 +48,7 @@ ITEM_OVERHEAD = 128   # bytes counted per queued item besides its payload
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 LOG_EVERY_S = 30.0
+YIELD_EVERY = 64      # captured requests shaped between two GIL releases of the drainer
 
 
 class Recorder(Protocol):
@@ -353,7 +354,12 @@ class Hub:
         files: dict[str, _File] = {}
         encoder = self.encoder
         collected = dropped = too_large = 0
-        for item in items:
+        for count, item in enumerate(items, 1):
+            if count % YIELD_EVERY == 0:
+                # Let request threads have the GIL: a cycle of a busy worker shapes
+                # thousands of rows, and they would otherwise wait up to the interpreter's
+                # switch interval (5 ms) at every I/O while it runs.
+                time.sleep(0)
             if len(item) == 3:  # (target, ts, encoded) from collect()
                 target, ts, encoded = item
                 self._add(files, target, ts, encoded)

@@ -121,7 +121,7 @@ def _get(item: dict[Any, Any], key: str) -> Any:
 @dataclasses.dataclass(frozen=True)
 class InputShape:
     """What the service schema says about the request body: input names in order, the
-    kind of each (0 standard, 1 numpy, 3 pandas) and pandas columns."""
+    kind of each (0 standard, 1 numpy, 2 Spark, 3 pandas) and row-object columns."""
     names: tuple[str, ...]
     kinds: tuple[int, ...]
     columns: tuple[tuple[str, ...] | None, ...]
@@ -148,7 +148,7 @@ def shape_request(raw: Any, inputs: InputShape | None) -> tuple[Names, Rows]:
     if len(inputs.names) == 1:
         name, kind, columns = inputs.names[0], inputs.kinds[0], inputs.columns[0]
         value = document.get(name)
-        if kind == 3 and columns and isinstance(value, list):
+        if kind in (2, 3) and columns and isinstance(value, list):  # Spark/pandas row objects
             return list(columns), [[_get(r, c) if isinstance(r, dict) else None for c in columns]
                                    for r in value]
         if isinstance(value, (list, dict)):

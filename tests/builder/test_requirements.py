@@ -89,3 +89,35 @@ def test_bad_conda_files(text, fragment):
 def test_empty_conda_file_means_defaults():
     deps = parse_conda_env("")
     assert (deps.python_version, deps.requirements) == ("3.11", ())
+
+
+def test_requirement_name_is_canonical():
+    from builder.requirements import requirement_name
+
+    assert requirement_name("Charset_Normalizer>=3; python_version>'3'") == "charset-normalizer"
+
+
+def test_image_requirements_keep_the_runtime_pins_and_the_blob_stack():
+    from builder.build import image_requirements, runtime_requirements
+
+    merged = image_requirements("Python", ("scikit-learn==1.9.1",))
+    assert merged[:len(runtime_requirements("Python"))] == runtime_requirements("Python")
+    assert "scikit-learn==1.9.1" in merged
+    assert any(line.startswith("azure-storage-blob==") for line in merged)
+    assert any(line.startswith("requests==") for line in merged)
+
+
+def test_a_user_pin_replaces_the_yielding_pin_of_the_same_package():
+    from builder.build import image_requirements
+
+    merged = image_requirements("Python", ("Requests==2.31.0", "URLLIB3<2"))
+    assert [line for line in merged if line.lower().startswith("requests")] == ["Requests==2.31.0"]
+    assert [line for line in merged if line.lower().startswith("urllib3")] == ["URLLIB3<2"]
+    assert any(line.startswith("azure-core==") for line in merged), "what the user does not name stays pinned"
+
+
+def test_runtime_pins_do_not_yield():
+    from builder.build import image_requirements
+
+    merged = image_requirements("Python", ("flask==2.0.0",))
+    assert "flask==3.1.3" in merged and "flask==2.0.0" in merged, "a conflict pip reports, not a silent swap"

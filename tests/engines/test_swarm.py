@@ -22,7 +22,7 @@ def engine(swarm_engine):
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_scale_up_and_down_and_the_port_spreads_over_replicas(engine, make_spec):
+def test_scale_up_and_down_and_the_port_spreads_over_replicas(engine, make_spec, docker_client):
     spec = make_spec("scale")
     endpoint = engine.deploy(spec)
     assert len(instances(endpoint.base_url, tries=5)) == 1
@@ -38,6 +38,14 @@ def test_scale_up_and_down_and_the_port_spreads_over_replicas(engine, make_spec)
     wait_for(lambda: engine.status(spec.service_id).running == 1, timeout=60, what="1 running replica")
     wait_for(lambda: len(instances(endpoint.base_url)) == 1, timeout=30, what="1 instance answering")
     assert engine.deploy(spec) == endpoint, "scaling left the spec alone: nothing to update"
+
+    [first] = wait_for(lambda: len(found := docker_client.containers.list(
+        filters={"label": f"{LABEL_SERVICE}={spec.service_id}"})) == 1 and found, what="the stopped replicas to go")
+    assert engine.deploy(replace(spec, generation=2, replicas=2)) == endpoint
+    status = engine.status(spec.service_id)
+    assert (status.generation, status.running, status.desired) == (2, 2, 2)
+    running = docker_client.containers.list(filters={"label": f"{LABEL_SERVICE}={spec.service_id}"})
+    assert first.id in {container.id for container in running}, "a generation that only scales keeps the tasks"
 
 
 @pytest.mark.docker
@@ -155,6 +163,8 @@ def test_the_swarm_service_spec(publish):
     again = engine._service_spec(spec, _Secret(), 31000)
     assert again["Labels"]["moma.spec-hash"] == body["Labels"]["moma.spec-hash"], "same spec, same hash"
     assert again["TaskTemplate"]["ContainerSpec"]["Labels"]["moma.revision"] != container["Labels"]["moma.revision"]
+    regenerated = engine._service_spec(replace(spec, generation=4), _Secret(), 31000)
+    assert regenerated["Labels"]["moma.spec-hash"] == body["Labels"]["moma.spec-hash"], "nothing new to run"
     scaled = engine._service_spec(replace(spec, replicas=5), _Secret(), 31000)
     assert scaled["Labels"]["moma.spec-hash"] == body["Labels"]["moma.spec-hash"], "replicas are not the spec"
     changed = engine._service_spec(replace(spec, env={"A": "2"}), _Secret(), 31000)

@@ -4,7 +4,6 @@ Docker engine, real HTTP to the scoring containers."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest

@@ -48,29 +48,31 @@ def ensure_azurite() -> Path:
     NODE_DIR.mkdir(exist_ok=True)
     (NODE_DIR / ".gitignore").write_text("*\n")
     done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error",
-                           "--prefix", str(NODE_DIR), "azurite@3"],
+                           "--prefix", str(NODE_DIR), "azurite@3.35.0"],
                           capture_output=True, text=True, timeout=600)
     if done.returncode or not AZURITE.exists():
-        _missing(f"npm install azurite@3 failed: {done.stderr[-2000:]}")
+        _missing(f"npm install azurite@3.35.0 failed: {done.stderr[-2000:]}")
     return AZURITE
 
 
 class Azurite:
-    """One azurite-blob process on 127.0.0.1, data kept in ``location`` across restarts."""
+    """One azurite-blob process on ``host`` (127.0.0.1, or the Docker bridge's gateway
+    address for containers to reach), data kept in ``location`` across restarts."""
 
-    def __init__(self, location: Path, port: int | None = None) -> None:
+    def __init__(self, location: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.location = location
+        self.host = host
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         self.connection_string = (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};")
+            f"BlobEndpoint=http://{host}:{self.port}/{ACCOUNT};")
 
     def start(self, timeout: float = 30.0) -> "Azurite":
         self.location.mkdir(parents=True, exist_ok=True)
         log = open(self.location / "azurite.log", "ab")
         self.proc = subprocess.Popen(
-            [str(ensure_azurite()), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+            [str(ensure_azurite()), "--blobHost", self.host, "--blobPort", str(self.port),
              "--location", str(self.location), "--loose", "--skipApiVersionCheck",
              "--disableTelemetry", "--silent"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -80,7 +82,7 @@ class Azurite:
             if self.proc.poll() is not None:
                 raise AssertionError(f"azurite exited: {(self.location / 'azurite.log').read_text()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                socket.create_connection((self.host, self.port), 0.2).close()
                 return self
             except OSError:
                 time.sleep(0.1)

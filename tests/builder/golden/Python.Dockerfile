@@ -19,8 +19,9 @@ RUN groupadd --system --gid 10001 moma \
 
 # Python packages: change when requirements change.
 COPY --from=python-deps ["/opt/moma/venv", "/opt/moma/venv"]
+# runtime/shims on the path: drivers' `from azureml.datacollector import ModelDataCollector`.
 ENV PATH=/opt/moma/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    PYTHONPATH=/opt/moma \
+    PYTHONPATH=/opt/moma:/opt/moma/runtime/shims \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MOMA_APP_ROOT=/var/azureml-app \

@@ -10,6 +10,11 @@ RUN python3 -m venv --without-pip /opt/moma/venv \
  && /opt/moma/venv/bin/python /tmp/moma-pip/pip-26.3-py3-none-any.whl/pip install \
       --no-index --no-deps --no-cache-dir --disable-pip-version-check --no-warn-script-location \
       /tmp/moma-wheels/*.whl
+# snappy-java (Parquet, so every saved Spark ML model) unpacks its native library into
+# /tmp and loads it from there, which fails on the noexec /tmp services get; unpack it
+# here, into the venv, and point the JVM at it (MOMA_SNAPPY_LIB, read by runtime/spark.py).
+RUN mkdir -p /opt/moma/venv/native \
+ && /opt/moma/venv/bin/python -c "import glob, platform, zipfile; jar = glob.glob('/opt/moma/venv/lib/python3*/site-packages/pyspark/jars/snappy-java-*.jar')[0]; arch = {'x86_64': 'x86_64', 'aarch64': 'aarch64'}[platform.machine()]; open('/opt/moma/venv/native/libsnappyjava.so', 'wb').write(zipfile.ZipFile(jar).read('org/xerial/snappy/native/Linux/' + arch + '/libsnappyjava.so'))"
 
 FROM moma/spark-python:3.11-java17
 # OS layer: system packages come with the base image (no network inside the build);
@@ -19,8 +24,9 @@ RUN groupadd --system --gid 10001 moma \
 
 # Python packages: change when requirements change.
 COPY --from=python-deps ["/opt/moma/venv", "/opt/moma/venv"]
+# runtime/shims on the path: drivers' `from azureml.datacollector import ModelDataCollector`.
 ENV PATH=/opt/moma/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    PYTHONPATH=/opt/moma \
+    PYTHONPATH=/opt/moma:/opt/moma/runtime/shims \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MOMA_APP_ROOT=/var/azureml-app \
@@ -28,7 +34,8 @@ ENV PATH=/opt/moma/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 ENV SPARK_LOCAL_DIRS=/tmp \
     HOME=/tmp \
     PYSPARK_PYTHON=/opt/moma/venv/bin/python \
-    JAVA_HOME=/usr/lib/jvm/default-java
+    JAVA_HOME=/usr/lib/jvm/default-java \
+    MOMA_SNAPPY_LIB=/opt/moma/venv/native/libsnappyjava.so
 
 # Scoring runtime: changes with moma releases only.
 COPY ["runtime/", "/opt/moma/runtime/"]

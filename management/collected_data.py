@@ -1,0 +1,148 @@
+"""Reading what a service's data collection wrote to its local sink.
+
+The runtime writes ``<data dir>/modeldata/{sub}/{rg}/{account}/{service}/
+{modelId}-{modelName}-{modelVersion}/{identifier}/{yyyy}/{mm}/{dd}/data.csv`` (or
+``data.jsonl``): CSV files start with one header row ``$Timestamp,$CorrelationId,
+$RequestId,<columns>``; every row starts with its UTC timestamp
+``yyyy-mm-ddThh:mm:ss.mmmZ``, so "since" compares text. Files being appended to while
+they are read give their rows up to the last complete line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+CONTAINER = "modeldata"
+FORMATS = {"data.csv": "csv", "data.jsonl": "jsonl"}
+_DAY = re.compile(r"^\d{4}$|^\d{2}$")
+_CHUNK = 1024 * 1024
+
+
+class SinceError(ValueError):
+    """``since`` is not a date or a date and time."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: str        # below the container, as in blob storage
+    model: str       # {modelId}-{modelName}-{modelVersion}
+    identifier: str  # inputs, prediction, or a driver collector's
+    day: str         # yyyy-mm-dd (UTC)
+    format: str      # csv | jsonl
+    size: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"path": f"{CONTAINER}/{self.path}", "model": self.model, "identifier": self.identifier,
+                "date": self.day, "format": self.format, "bytes": self.size}
+
+
+def parse_since(text: str) -> str:
+    """An ISO 8601 date or date and time (naive means UTC) as the row timestamp text
+    it is compared with."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise SinceError(f"since must be an ISO 8601 date or date and time such as 2017-09-01 or "
+                         f"2017-09-01T12:00:00Z, got {text!r}") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def list_files(data_dir: Path, identifier: str | None = None, since: str | None = None) -> list[DataFile]:
+    """Every data file, oldest day first; only days on or after ``since``'s."""
+    root = data_dir / CONTAINER
+    found = []
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            if name not in FORMATS:
+                continue
+            relative = Path(directory, name).relative_to(root).parts
+            if len(relative) < 6 or not all(_DAY.match(part) for part in relative[-4:-1]):
+                continue
+            item = DataFile(path="/".join(relative), model=relative[-6], identifier=relative[-5],
+                            day="-".join(relative[-4:-1]), format=FORMATS[name],
+                            size=os.stat(os.path.join(directory, name)).st_size)
+            if identifier is not None and item.identifier != identifier:
+                continue
+            if since is not None and item.day < since[:10]:
+                continue
+            found.append(item)
+    return sorted(found, key=lambda item: (item.day, item.identifier, item.model, item.path))
+
+
+def read_rows(data_dir: Path, files: list[DataFile], since: str | None = None) -> Iterator[str]:
+    """The rows of ``files`` in order, as text: CSV with a header whenever it differs
+    from the previous file's, JSON Lines as they are."""
+    header = None
+    for item in files:
+        path = data_dir / CONTAINER / item.path
+        if item.format == "jsonl":
+            yield from _jsonl(path, since)
+            continue
+        rows = _csv(path, since)
+        first = next(rows, None)
+        if first is None:
+            continue
+        if first != header:
+            header = first
+            yield first
+        yield from rows
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines up to its last newline, each with its ``\n`` (only ``\n`` ends a
+    line: ``str.splitlines`` would also split at characters CSV leaves unquoted)."""
+    for text in _complete_text(path):
+        for line in text.split("\n")[:-1]:
+            yield line + "\n"
+
+
+def _complete_text(path: Path) -> Iterator[str]:
+    with path.open("rb") as fh:
+        pending = b""
+        while True:
+            chunk = fh.read(_CHUNK)
+            if not chunk:
+                return
+            data = pending + chunk
+            cut = data.rfind(b"\n") + 1
+            pending = data[cut:]
+            if cut:
+                yield data[:cut].decode("utf-8", errors="replace")
+
+
+def _csv(path: Path, since: str | None) -> Iterator[str]:
+    """The header row, then the rows on or after ``since`` (quoted newlines kept)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    reader = csv.reader(_lines(path))
+    first = True
+    for row in reader:
+        if not first and since is not None and row and row[0] < since:
+            continue
+        first = False
+        writer.writerow(row)
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+
+
+def _jsonl(path: Path, since: str | None) -> Iterator[str]:
+    for line in _lines(path):
+        if since is not None:
+            try:
+                if str(json.loads(line).get("timestamp", "")) < since:
+                    continue
+            except (ValueError, AttributeError):
+                continue
+        yield line

@@ -1,0 +1,51 @@
+"""Where a service's collected model data goes (``dataCollection.storageEnabled``).
+
+With ``MOMA_DATA_COLLECTION_STORAGE`` (an Azure Storage connection string, reachable
+from the containers) rows go to its blob container ``modeldata``, as the original's
+``AML_MODEL_DC_STORAGE``. Without it they go to the local sink: the host directory
+``$MOMA_HOME/services/<id>/data``, which the local engine mounts into the container
+and ``GET .../services/<id>/data`` reads. Engines that cannot mount a host directory
+(swarm) collect only to blob storage; turning storage on there without it is a 400.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .engines import data_dir
+from .errors import BadRequest, Detail
+from .store import Service
+
+
+def storage_enabled(service: Service) -> bool:
+    return bool((service.spec.get("dataCollection") or {}).get("storageEnabled"))
+
+
+def collection_environment(settings: Settings, service: Service) -> dict[str, str]:
+    """What the runtime's data collection reads besides ``AML_MODEL_DC_STORAGE_ENABLED``:
+    the names rows are filed and labelled under, and the blob connection string."""
+    env = {"MOMA_SERVICE_NAME": service.name, "MOMA_IMAGE_ID": service.image_id}
+    if storage_enabled(service) and settings.data_collection_storage:
+        env["AML_MODEL_DC_STORAGE"] = settings.data_collection_storage
+    return env
+
+
+def local_data_dir(settings: Settings, service: Service) -> Path | None:
+    """The host directory of the local sink, when this service writes there."""
+    if storage_enabled(service) and not settings.data_collection_storage:
+        return data_dir(settings.services_dir, service.id)
+    return None
+
+
+def check_sink(body: dict[str, Any], compute_kind: str, settings: Settings) -> None:
+    """A request that turns storage on where no sink can take the rows is refused,
+    rather than collecting nothing: only the local engine has the local sink."""
+    asked = bool((body.get("dataCollection") or {}).get("storageEnabled"))
+    if asked and compute_kind != "local" and not settings.data_collection_storage:
+        raise BadRequest(f"dataCollection.storageEnabled on a {compute_kind} compute needs Azure Blob Storage: "
+                         "set MOMA_DATA_COLLECTION_STORAGE (a connection string the containers can reach) "
+                         "on the moma server, or use the local compute",
+                         [Detail("NotSupported", "dataCollection.storageEnabled: no local sink on "
+                                                 f"{compute_kind} computes")])

@@ -1,0 +1,195 @@
+"""Model data collection end to end: a real `moma serve` builds the iris image with a
+driver that collects through ``from azureml.datacollector import ModelDataCollector``,
+runs it as a service with ``dataCollection.storageEnabled`` on the real Docker engine,
+and the rows of a burst of requests come back through the API and the CLI (local sink,
+the service's host directory mounted into the read-only, non-root container) or land
+in Azurite (blob sink, reached by the container over the Docker bridge)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from tests.api_flow import create_image, register_iris, wait_operation
+from tests.conftest import TEST_RUN_LABEL
+from tests.integration.conftest import EXAMPLE, train
+from tests.server import MOMA, MomaServer
+from tests.services_flow import create_service
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+DRIVER = Path(__file__).parent / "fixtures" / "score_collect.py"
+MODEL = "irisdc"
+BURST = 24
+FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+class Moma:
+    """The server of this module; the blob test restarts it with other settings."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home, self.env = home, env
+        self.server = MomaServer(home, env).start()
+
+    def restart(self, **extra: str) -> MomaServer:
+        self.server.stop()
+        self.server = MomaServer(self.home, {**self.env, **extra}, port=self.server.port).start()
+        return self.server
+
+
+@pytest.fixture(scope="module")
+def moma(tmp_path_factory, test_run_id: str, docker_client) -> Iterator[Moma]:
+    env = {"MOMA_IMAGE_LABELS": f"{TEST_RUN_LABEL}={test_run_id}", "MOMA_WORKER_POLL_SECONDS": "0.2",
+           "MOMA_RECONCILE_SECONDS": "1", "MOMA_SERVICE_READY_SECONDS": "90"}
+    moma = Moma(tmp_path_factory.mktemp("dc-home"), env)
+    yield moma
+    client = moma.server.client()
+    operations = [client.call("DELETE", f"/services/{s['id']}") for s in client.pages("/services")]
+    for response in operations:
+        if response.status_code == 200:
+            wait_operation(client, response.headers["Operation-Location"].rsplit("/", 1)[-1], timeout=60)
+    moma.server.stop()
+
+
+@pytest.fixture(scope="module")
+def image(moma: Moma, tmp_path_factory) -> dict[str, Any]:
+    """The iris example with the collecting driver, built through the API."""
+    project = tmp_path_factory.mktemp("irisdc")
+    shutil.copy(EXAMPLE / "requirements.txt", project / "requirements.txt")
+    shutil.copy(DRIVER, project / "score.py")
+    train(project)
+    client = moma.server.client()
+    registered = register_iris(client, project, MODEL)
+    operation = wait_operation(client, create_image(client, registered["manifest"]["id"], MODEL), timeout=600)
+    assert operation["state"] == "Succeeded", operation
+    return {"id": operation["resourceLocation"].rsplit("/", 1)[-1], "model": registered["model"]}
+
+
+def burst(scoring_uri: str, key: str) -> list[tuple[str, str]]:
+    """BURST requests from 4 threads; (request id, correlation id) of each."""
+    def one(i: int) -> tuple[str, str]:
+        response = requests.post(scoring_uri, json={"data": [[5.0 + i / 10, 3.5, 1.4, 0.2]]}, timeout=30,
+                                 headers={"Authorization": f"Bearer {key}", "x-ms-client-request-id": f"client-{i}"})
+        assert response.status_code == 200, response.text
+        return response.headers["x-ms-request-id"], f"client-{i}"
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, range(BURST)))
+
+
+def table(text: str) -> tuple[list[str], list[list[str]]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.5)
+
+
+def start_service(server: MomaServer, image_id: str, name: str) -> tuple[dict[str, Any], str]:
+    client = server.client()
+    operation = create_service(client, image_id, name, dataCollection={"storageEnabled": True})
+    assert operation["state"] == "Succeeded", operation
+    service = client.call("GET", f"/services/{operation['resourceLocation'].rsplit('/', 1)[-1]}").json()
+    return service, client.call("GET", f"/services/{service['id']}/keys").json()["primaryKey"]
+
+
+def test_local_sink_rows_through_the_api_and_the_cli(moma: Moma, image: dict[str, Any]):
+    server, model = moma.server, image["model"]
+    service, key = start_service(server, image["id"], "collect")
+    answers = burst(service["scoringUri"], key)
+    client = server.client()
+
+    def rows(identifier: str) -> tuple[list[str], list[list[str]]]:
+        return table(client.call("GET", f"/services/{service['id']}/data/rows",
+                                 params={"identifier": identifier}).text)
+
+    assert wait_for(lambda: all(len(rows(name)[1]) == BURST for name in ("inputs", "prediction", "features",
+                                                                          "species"))), \
+        client.call("GET", f"/services/{service['id']}/data").json()
+
+    day = time.strftime("%Y/%m/%d", time.gmtime())
+    files = client.call("GET", f"/services/{service['id']}/data").json()["value"]
+    folder = f"{model['id']}-{MODEL}-{model['version']}"
+    assert sorted(f["path"] for f in files) == sorted(
+        f"modeldata/default/default/default/collect/{folder}/{name}/{day}/data.csv"
+        for name in ("features", "inputs", "prediction", "species"))
+
+    header, inputs = rows("inputs")  # automatic capture, no driver code: the raw body's keys
+    assert header == ["$Timestamp", "$CorrelationId", "$RequestId", "data"]
+    assert {(row[2], row[1]) for row in inputs} == set(answers)
+    header, predictions = rows("prediction")
+    assert header == ["$Timestamp", "$CorrelationId", "$RequestId", "prediction"]
+    assert {row[3] for row in predictions} <= {"setosa", "versicolor", "virginica"}
+    header, features = rows("features")  # the driver's own collectors, through the azureml import path
+    assert header == ["$Timestamp", "$CorrelationId", "$RequestId", *FEATURES]
+    assert sorted(float(row[3]) for row in features) == pytest.approx([5.0 + i / 10 for i in range(BURST)])
+    assert rows("species")[0] == ["$Timestamp", "$CorrelationId", "$RequestId", "species"]
+
+    host_file = moma.home / "services" / service["id"] / "data" / files[0]["path"]
+    assert host_file.stat().st_uid == 10001 and host_file.stat().st_mode & 0o777 == 0o644
+
+    env = {"MOMA_HOME": str(moma.home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    cli = subprocess.run([MOMA, "--url", server.url, "service", "data", "realtime", "-i", service["id"],
+                          "--identifier", "features", "--since", "1h"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert cli.returncode == 0, cli.stderr
+    header, printed = table(cli.stdout)
+    assert header[3:] == FEATURES and len(printed) == BURST
+    listing = subprocess.run([MOMA, "--url", server.url, "service", "data", "-i", service["id"], "--list"],
+                             capture_output=True, text=True, timeout=60, env=env)
+    assert listing.returncode == 0 and "prediction" in listing.stdout and folder in listing.stdout, listing.stderr
+    later = client.call("GET", f"/services/{service['id']}/data/rows",
+                        params={"identifier": "inputs", "since": "2999-01-01"})
+    assert later.text == ""
+
+
+def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any], docker_client, tmp_path):
+    pytest.importorskip("azure.storage.blob")
+    from tests.runtime.test_datacollection_blob import Azurite
+
+    gateway = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    azurite = Azurite(tmp_path / "azurite", host=gateway).start()
+    try:
+        server = moma.restart(MOMA_DATA_COLLECTION_STORAGE=azurite.connection_string)
+        service, key = start_service(server, image["id"], "collectblob")
+        answers = burst(service["scoringUri"], key)
+        container = azurite.container()
+        day = time.strftime("%Y/%m/%d", time.gmtime())
+        model = image["model"]
+        prefix = f"default/default/default/collectblob/{model['id']}-{MODEL}-{model['version']}"
+
+        def blob(identifier: str) -> tuple[list[str], list[list[str]]]:
+            try:
+                return table(container.download_blob(f"{prefix}/{identifier}/{day}/data.csv").readall().decode())
+            except Exception:  # noqa: BLE001 - not there yet
+                return [], []
+
+        assert wait_for(lambda: len(blob("inputs")[1]) == BURST and len(blob("features")[1]) == BURST), \
+            [b.name for b in container.list_blobs()]
+        header, inputs = blob("inputs")
+        assert header == ["$Timestamp", "$CorrelationId", "$RequestId", "data"]
+        assert {(row[2], row[1]) for row in inputs} == set(answers)
+        assert blob("features")[0][3:] == FEATURES
+
+        response = requests.get(f"{server.url}{server.client().scope.path}/services/{service['id']}/data",
+                                params={"api-version": "2017-09-01-preview"},
+                                headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
+        assert response.status_code == 400 and "Azure Blob Storage" in response.json()["message"]
+    finally:
+        azurite.stop()

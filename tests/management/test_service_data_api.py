@@ -1,0 +1,114 @@
+"""``GET .../services/<id>/data`` and ``.../data/rows`` over files laid out as the
+runtime's local sink writes them (the runtime side and the whole path through a
+container are tested in tests/runtime and tests/integration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from management.engines import data_dir
+from management.store import Store
+
+from .helpers import Api, check_error
+from .test_services_api import create, succeeded_image, _service_id
+
+PREFIX = "local/local/local/svc/m1-iris-3"
+HEADER = "$Timestamp,$CorrelationId,$RequestId,sepal length (cm),note\n"
+
+
+def write(root: Path, identifier: str, day: str, text: str, name: str = "data.csv") -> None:
+    path = root / "modeldata" / PREFIX / identifier / day.replace("-", "/") / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def collecting(api: Api, store: Store, home: Path) -> tuple[str, Path]:
+    """A service with dataCollection.storageEnabled and two days of rows in its local sink."""
+    image = succeeded_image(api, store)
+    service_id = _service_id(api, create(api, image["id"], dataCollection={"storageEnabled": True}))
+    root = data_dir(home / "services", service_id)
+    write(root, "inputs", "2026-11-26", HEADER + '2026-11-26T23:59:59.999Z,,r1,5.1,"two\nlines"\n')
+    write(root, "inputs", "2026-11-27", HEADER + "2026-11-27T00:00:00.000Z,c2,r2,4.9,\u2028x\n"
+                                                 "2026-11-27T10:00:00.000Z,,r3,4.7,plain\n2026-11-27T10:00:01")
+    write(root, "prediction", "2026-11-27", "$Timestamp,$CorrelationId,$RequestId,0\n"
+                                            "2026-11-27T10:00:00.000Z,,r3,0\n")
+    write(root, "inputs", "2026-11-27", "", name=".data.csv.1.2.tmp")
+    return service_id, root
+
+
+def test_lists_the_files_in_the_original_layout(api: Api, collecting):
+    service_id, _ = collecting
+    files = api.ok("GET", f"/services/{service_id}/data")["value"]
+    assert [(f["identifier"], f["date"]) for f in files] == [
+        ("inputs", "2026-11-26"), ("inputs", "2026-11-27"), ("prediction", "2026-11-27")]
+    assert files[0]["path"] == f"modeldata/{PREFIX}/inputs/2026/11/26/data.csv"
+    assert files[0]["model"] == "m1-iris-3" and files[0]["format"] == "csv" and files[0]["bytes"] > 0
+    only = api.ok("GET", f"/services/{service_id}/data", params={"identifier": "prediction", "since": "2026-11-27"})
+    assert [f["identifier"] for f in only["value"]] == ["prediction"]
+    assert [f["date"] for f in api.ok("GET", f"/services/{service_id}/data", params={
+        "since": "2026-11-27T09:00:00+02:00"})["value"]] == ["2026-11-27", "2026-11-27"]
+
+
+def test_rows_have_one_header_and_complete_rows_only(api: Api, collecting):
+    service_id, _ = collecting
+    response = api.get(f"/services/{service_id}/data/rows", params={"identifier": "inputs"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.get_data(as_text=True) == (
+        HEADER + '2026-11-26T23:59:59.999Z,,r1,5.1,"two\nlines"\n'
+        "2026-11-27T00:00:00.000Z,c2,r2,4.9,\u2028x\n2026-11-27T10:00:00.000Z,,r3,4.7,plain\n")
+    since = api.get(f"/services/{service_id}/data/rows", params={"identifier": "inputs",
+                                                                  "since": "2026-11-27T00:00:00.001Z"})
+    assert since.get_data(as_text=True) == HEADER + "2026-11-27T10:00:00.000Z,,r3,4.7,plain\n"
+    nothing = api.get(f"/services/{service_id}/data/rows", params={"identifier": "nothing"})
+    assert nothing.status_code == 200 and nothing.get_data() == b""
+
+
+def test_json_lines_are_served_as_they_are(api: Api, collecting):
+    service_id, root = collecting
+    lines = ['{"timestamp":"2026-11-27T10:00:00.000Z","identifier":"nested","data":{"a":[1,2]}}\n',
+             '{"timestamp":"2026-11-27T11:00:00.000Z","identifier":"nested","data":{"a":[3]}}\n']
+    write(root, "nested", "2026-11-27", "".join(lines), name="data.jsonl")
+    response = api.get(f"/services/{service_id}/data/rows", params={"identifier": "nested",
+                                                                     "since": "2026-11-27T10:30:00"})
+    assert response.mimetype == "application/x-ndjson" and response.get_data(as_text=True) == lines[1]
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({}, "identifier is required"),
+    ({"identifier": "../x"}, "identifier must be"),
+    ({"identifier": "inputs", "since": "yesterday"}, "since must be an ISO 8601 date"),
+])
+def test_bad_queries(api: Api, collecting, params, fragment):
+    service_id, _ = collecting
+    response = api.get(f"/services/{service_id}/data/rows", params=params)
+    assert response.status_code == 400 and fragment in check_error(response)["message"]
+
+
+def test_says_why_there_is_nothing_to_read(api: Api, store: Store, make_app, admin_token):
+    image = succeeded_image(api, store)
+    off = _service_id(api, create(api, image["id"], name="off"))
+    response = api.get(f"/services/{off}/data")
+    assert response.status_code == 400 and "dataCollection.storageEnabled is false" in check_error(response)["message"]
+    assert api.get("/services/nope/data").status_code == 404
+
+    on = _service_id(api, create(api, image["id"], name="on", dataCollection={"storageEnabled": True}))
+    assert api.ok("GET", f"/services/{on}/data") == {"value": []}  # nothing collected yet
+    blob = Api(make_app(data_collection_storage="UseDevelopmentStorage=true").test_client(), admin_token)
+    response = blob.get(f"/services/{on}/data")
+    assert response.status_code == 400 and "Azure Blob Storage" in check_error(response)["message"]
+
+
+def test_swarm_services_collect_only_to_blob_storage(api: Api, store: Store, make_app, admin_token):
+    image = succeeded_image(api, store)
+    api.ok("POST", "/computes", {"name": "cluster", "type": "swarm"})
+    on_swarm = {"computeResource": {"id": "cluster", "type": "Cluster"}, "dataCollection": {"storageEnabled": True}}
+    response = create(api, image["id"], name="swarmdc", **on_swarm)
+    assert response.status_code == 400 and "MOMA_DATA_COLLECTION_STORAGE" in check_error(response)["message"]
+    plain = _service_id(api, create(api, image["id"], name="swarmplain", computeResource=on_swarm["computeResource"]))
+    response = api.call("PUT", f"/services/{plain}", json={"dataCollection": {"storageEnabled": True}})
+    assert response.status_code == 400
+    blob = Api(make_app(data_collection_storage="UseDevelopmentStorage=true").test_client(), admin_token)
+    assert create(blob, image["id"], name="swarmdc", **on_swarm).status_code == 202

@@ -1,0 +1,46 @@
+"""What a service's data collection setting becomes for its containers: the runtime's
+environment and the local sink's host directory (blob storage when configured)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from management.cli.service_data import since_value
+from management.config import Settings
+from management.data_collection import collection_environment, local_data_dir
+from management.store import Service
+from management.worker.service_deployments import runtime_environment
+
+BLOB = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://172.17.0.1:1/x;"
+
+
+def service(enabled: bool) -> Service:
+    return Service(id="5f0c", account_id=1, name="iris", image_id="img-9", compute="local",
+                   spec={"dataCollection": {"storageEnabled": enabled, "eventHubEnabled": False}}, state="Running",
+                   error=None, scoring_host=None, scoring_port=None, replicas=1, primary_key="", secondary_key="",
+                   keys_version=1, generation=1, deleted=False, created_at="", updated_at="")
+
+
+def test_local_sink_by_default(tmp_path: Path):
+    settings = Settings(home=tmp_path)
+    on = service(True)
+    assert runtime_environment(on.spec)["AML_MODEL_DC_STORAGE_ENABLED"] == "true"
+    assert collection_environment(settings, on) == {"MOMA_SERVICE_NAME": "iris", "MOMA_IMAGE_ID": "img-9"}
+    assert local_data_dir(settings, on) == tmp_path / "services" / "5f0c" / "data"
+    assert local_data_dir(settings, service(False)) is None
+
+
+def test_blob_storage_when_a_connection_string_is_configured(tmp_path: Path):
+    settings = Settings.load({"MOMA_DATA_COLLECTION_STORAGE": BLOB}, home=tmp_path)
+    assert collection_environment(settings, service(True))["AML_MODEL_DC_STORAGE"] == BLOB
+    assert local_data_dir(settings, service(True)) is None
+    assert "AML_MODEL_DC_STORAGE" not in collection_environment(settings, service(False))
+
+
+def test_cli_since_takes_iso_text_or_a_duration_ago():
+    now = datetime(2026, 11, 27, 5, 0, 0, tzinfo=timezone.utc)
+    assert since_value("90m", now) == "2026-11-27T03:30:00.000Z"
+    assert since_value("1d", now) == "2026-11-26T05:00:00.000Z"
+    assert since_value("2026-11-27T04:00:00Z", now) == "2026-11-27T04:00:00Z"
+    assert since_value(None) is None
