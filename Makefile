@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MOMA_HOME ?= $(HOME)/.moma
 
-.PHONY: setup venv engine base-images demo demo-stop test test-fast bench-build bench-runtime bench-api bench-service clean
+.PHONY: setup venv engine base-images demo demo-stop test test-fast bench-build bench-runtime bench-api bench-service bench-spark clean
 
 setup: venv engine base-images ## virtualenv, a Docker engine that answers, base images
 
@@ -45,6 +45,9 @@ bench-service: setup ## time to first score and to a new image, on local and on 
 
 bench-api: venv ## register 100,000 models through the API, then page through them
 	$(BIN)/python bench/bench_api.py --models 100000
+
+bench-spark: setup ## SparkPython: cold build, start to ready, first request, one-row p50/p99, req/s (needs wrk)
+	$(BIN)/python bench/bench_spark.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -64,8 +64,10 @@ class Cli:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, test_run_id: str) -> Iterator[MomaServer]:
-    """One `moma serve` for the CLI tests; services left behind are deleted before it stops."""
+def server(tmp_path_factory, test_run_id: str, docker_client) -> Iterator[MomaServer]:
+    """One `moma serve` for the CLI tests; services left behind are deleted before it stops.
+    It asks for ``docker_client`` so that the session's clean-up of labelled containers
+    runs after it stops: its reconciler would otherwise start them again."""
     env = {"MOMA_IMAGE_LABELS": f"{TEST_RUN_LABEL}={test_run_id}", "MOMA_WORKER_POLL_SECONDS": "0.2",
            "MOMA_RECONCILE_SECONDS": "1", "MOMA_SERVICE_READY_SECONDS": "30"}
     server = MomaServer(tmp_path_factory.mktemp("cli-server-home"), env).start()

@@ -63,7 +63,10 @@ def test_lifecycle(docker_client, cli: Cli, project: Path):
         assert "401" in scored.stderr and time.monotonic() < deadline, scored
         time.sleep(0.5)
 
-    usage = cli("service", "usage", "realtime", "-i", service["id"])
+    # each gunicorn worker of the service picks up the new key on its own next check
+    while "sepal length (cm)" not in (usage := cli("service", "usage", "realtime", "-i", service["id"])).stdout:
+        assert time.monotonic() < deadline, usage
+        time.sleep(0.5)
     assert f"Scoring URL: {service['scoringUri']}" in usage.stdout
     curl = next(line.strip() for line in usage.stdout.splitlines() if line.strip().startswith("curl "))
     assert f"Authorization: Bearer {regenerated['primaryKey']}" in curl and service["scoringUri"] in curl

@@ -75,7 +75,7 @@ class RunningImage:
         while True:
             try:
                 return requests.get(self.url + path, timeout=2)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or workers still booting
                 if time.monotonic() > deadline:
                     raise AssertionError(f"container did not answer within {timeout} s:\n{self.logs()}") from None
                 time.sleep(0.25)

@@ -386,6 +386,9 @@ def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
     package = Path(__file__).resolve().parents[2] / "runtime"
     pinned = (package / "requirements.txt").read_text()
     assert all(name.replace("_", "-") in pinned for name in allowed)
+    # pyspark only in the SparkPython modules (spark*.py), pinned for SparkPython images
+    spark_only = {"pyspark", "py4j"}
+    assert all(name in (package / "requirements-spark.txt").read_text() for name in spark_only)
     for source in package.glob("*.py"):
         tree = ast.parse(source.read_text())
         for node in ast.walk(tree):
@@ -399,7 +402,8 @@ def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
                 continue
             for name in names:
                 top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or top in allowed, (source.name, name)
+                assert top in sys.stdlib_module_names or top in allowed \
+                    or (source.name.startswith("spark") and top in spark_only), (source.name, name)
 
 
 # -- gunicorn settings --------------------------------------------------------------------------
