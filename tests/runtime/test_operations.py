@@ -45,17 +45,29 @@ def test_admission_limit_holds_across_workers_under_burst(serve, tmp_path):
     server = serve("slow.py", WORKERS="2", THREADS="8", MAX_CONCURRENT_REQUESTS=str(limit),
                    MAX_QUEUE="2", MAX_QUEUE_WAIT_MS="150", SLOW_STATE_DIR=str(tmp_path))
     assert len(pids_serving(server)) == 2, "both workers take traffic"
-    (tmp_path / "concurrency.json").unlink()
+    # The kernel spreads connections over the workers as it likes: a burst whose admitted
+    # requests all ran in one worker proves nothing about the shared limit, so burst again.
+    for _ in range(4):
+        served_by = admission_burst(server, tmp_path, limit)
+        if len(served_by) == 2:
+            break
+    assert len(served_by) == 2, "admitted requests ran in both workers in one burst"
+
+
+def admission_burst(server, state_dir: Path, limit: int, clients: int = 24) -> set[int]:
+    """One burst of slow requests from ``clients`` threads at once, checked against the
+    limit and the metrics; the pids of the workers whose driver ran admitted requests."""
+    (state_dir / "concurrency.json").unlink()
     before = server.get("/metrics").text
-    barrier = threading.Barrier(24)
+    barrier = threading.Barrier(clients)
 
     def one(i: int):
         barrier.wait()
         response = server.score({"sleep": 0.4, "tag": str(i)})
         return response.status_code, response.headers, response.json()
 
-    with ThreadPoolExecutor(24) as pool:
-        results = list(pool.map(one, range(24)))
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(clients)))
     statuses = [status for status, _, _ in results]
     assert set(statuses) <= {200, 429}, statuses  # nothing else, ever
     assert statuses.count(200) >= limit and statuses.count(429) >= 1, statuses
@@ -63,11 +75,9 @@ def test_admission_limit_holds_across_workers_under_burst(serve, tmp_path):
         if status == 429:
             assert body["code"] == "overloaded"
             assert int(headers["Retry-After"]) >= 1
-    state = read_state(tmp_path)
+    state = read_state(state_dir)
     assert state["max"] == limit, "the limit is per container, measured inside the driver"
     assert state["current"] == 0
-    served_by = {body["pid"] for status, _, body in results if status == 200}
-    assert len(served_by) == 2, "admitted requests ran in both workers"
     text = server.get("/metrics").text
 
     def delta(name, labels=None):
@@ -79,6 +89,7 @@ def test_admission_limit_holds_across_workers_under_burst(serve, tmp_path):
     assert delta("moma_queue_wait_seconds_count") == statuses.count(200)
     assert delta("moma_requests_total", {"route": "/score", "status": "429"}) == \
         statuses.count(429)
+    return {body["pid"] for status, _, body in results if status == 200}
 
 
 def test_queue_admits_waiting_requests_when_slots_free(serve, tmp_path):
