@@ -86,9 +86,7 @@ class LocalEngine:
     def remove(self, service_id: str) -> None:
         try:
             for container in self._scoring(service_id) + self._by_role(service_id, HOLDER):
-                container.remove(force=True)
-        except docker.errors.NotFound:
-            pass
+                _force_remove(container)
         except docker.errors.DockerException as exc:
             raise EngineError(f"local engine: cannot remove service {service_id}: {_explain(exc)}") from exc
         shutil.rmtree(keys_dir(self.services_dir, service_id).parent, ignore_errors=True)
@@ -244,6 +242,27 @@ def _stop_and_remove(container: Any) -> None:
         container.remove(force=True)
     except docker.errors.NotFound:
         pass
+
+
+def _force_remove(container: Any, wait_seconds: float = STOP_SECONDS) -> None:
+    """Remove a container, also when another party (the reconciler, a second delete)
+    removes it at the same time: Docker then answers 409 and this waits until it is gone."""
+    try:
+        container.remove(force=True)
+        return
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:
+            raise
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return
+        time.sleep(0.2)
+    container.remove(force=True)
 
 
 def _explain(exc: Exception) -> str:

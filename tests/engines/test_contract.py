@@ -4,6 +4,7 @@ Docker engine with a real scoring image."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -107,6 +108,17 @@ def test_remove_leaves_nothing(engine, make_spec, docker_client):
     assert not engine.status(spec.service_id).present
     assert spec.service_id not in engine.service_ids()
     engine.remove(spec.service_id)  # nothing left: no error
+
+
+def test_removes_at_the_same_time_both_succeed(engine, make_spec, docker_client):
+    """The reconciler may remove an orphan while the delete operation removes it too."""
+    spec = make_spec("twice")
+    engine.deploy(spec)
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(engine.remove, spec.service_id) for _ in range(2)]:
+            done.result()
+    assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_SERVICE}={spec.service_id}"}) == []
+    assert not engine.status(spec.service_id).present
 
 
 def test_deploy_restores_what_was_removed_behind_its_back(engine, make_spec, docker_client):
