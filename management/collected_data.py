@@ -13,13 +13,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
+log = logging.getLogger("moma.data")
 CONTAINER = "modeldata"
 FORMATS = {"data.csv": "csv", "data.jsonl": "jsonl"}
 _DAY = re.compile(r"^\d{4}$|^\d{2}$")
@@ -69,9 +73,11 @@ def list_files(data_dir: Path, identifier: str | None = None, since: str | None 
             relative = Path(directory, name).relative_to(root).parts
             if len(relative) < 6 or not all(_DAY.match(part) for part in relative[-4:-1]):
                 continue
+            status = os.lstat(os.path.join(directory, name))
+            if not stat.S_ISREG(status.st_mode):  # the container writes here: no links out
+                continue
             item = DataFile(path="/".join(relative), model=relative[-6], identifier=relative[-5],
-                            day="-".join(relative[-4:-1]), format=FORMATS[name],
-                            size=os.stat(os.path.join(directory, name)).st_size)
+                            day="-".join(relative[-4:-1]), format=FORMATS[name], size=status.st_size)
             if identifier is not None and item.identifier != identifier:
                 continue
             if since is not None and item.day < since[:10]:
@@ -85,7 +91,7 @@ def read_rows(data_dir: Path, files: list[DataFile], since: str | None = None) -
     from the previous file's, JSON Lines as they are."""
     header = None
     for item in files:
-        path = data_dir / CONTAINER / item.path
+        path = (data_dir / CONTAINER, item.path)
         if item.format == "jsonl":
             yield from _jsonl(path, since)
             continue
@@ -99,7 +105,7 @@ def read_rows(data_dir: Path, files: list[DataFile], since: str | None = None) -
         yield from rows
 
 
-def _lines(path: Path) -> Iterator[str]:
+def _lines(path: tuple[Path, str]) -> Iterator[str]:
     """The file's lines up to its last newline, each with its ``\n`` (only ``\n`` ends a
     line: ``str.splitlines`` would also split at characters CSV leaves unquoted)."""
     for text in _complete_text(path):
@@ -107,8 +113,34 @@ def _lines(path: Path) -> Iterator[str]:
             yield line + "\n"
 
 
-def _complete_text(path: Path) -> Iterator[str]:
-    with path.open("rb") as fh:
+def _open_beneath(root: Path, relative: str) -> BinaryIO:
+    """Open ``root/relative`` for reading without following a symbolic link at any step:
+    the scoring container (the driver is user code) writes these directories, and could
+    swap a file or a directory for a link to a host file or another service's data."""
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | nofollow)
+    try:
+        *directories, name = relative.split("/")
+        for part in directories:
+            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+        file_fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | nofollow, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+        os.close(file_fd)
+        raise OSError(f"{relative} is not a regular file")
+    return os.fdopen(file_fd, "rb")
+
+
+def _complete_text(path: tuple[Path, str]) -> Iterator[str]:
+    try:
+        opened = _open_beneath(*path)
+    except OSError as exc:  # gone since it was listed, or a link: its rows are not served
+        log.warning("collected data: skipping %s: %s", path[1], exc)
+        return
+    with opened as fh:
         pending = b""
         while True:
             chunk = fh.read(_CHUNK)
@@ -121,7 +153,7 @@ def _complete_text(path: Path) -> Iterator[str]:
                 yield data[:cut].decode("utf-8", errors="replace")
 
 
-def _csv(path: Path, since: str | None) -> Iterator[str]:
+def _csv(path: tuple[Path, str], since: str | None) -> Iterator[str]:
     """The header row, then the rows on or after ``since`` (quoted newlines kept)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -137,7 +169,7 @@ def _csv(path: Path, since: str | None) -> Iterator[str]:
         out.truncate()
 
 
-def _jsonl(path: Path, since: str | None) -> Iterator[str]:
+def _jsonl(path: tuple[Path, str], since: str | None) -> Iterator[str]:
     for line in _lines(path):
         if since is not None:
             try:

@@ -112,3 +112,43 @@ def test_swarm_services_collect_only_to_blob_storage(api: Api, store: Store, mak
     assert response.status_code == 400
     blob = Api(make_app(data_collection_storage="UseDevelopmentStorage=true").test_client(), admin_token)
     assert create(blob, image["id"], name="swarmdc", **on_swarm).status_code == 202
+
+
+def test_links_the_container_planted_are_never_followed(api: Api, collecting, tmp_path: Path):
+    """The driver is user code and writes the data directory: a data file or a day
+    directory that is a link to a host file must not serve that file."""
+    service_id, root = collecting
+    secret = tmp_path / "host-secret.csv"
+    secret.write_text(HEADER + "2026-11-28T00:00:00.000Z,,stolen,1,host\n", encoding="utf-8")
+    linked_file = root / "modeldata" / PREFIX / "prediction" / "2026" / "11" / "28" / "data.csv"
+    linked_file.parent.mkdir(parents=True)
+    linked_file.symlink_to(secret)
+    elsewhere = tmp_path / "elsewhere" / "2026" / "11" / "29"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "data.csv").write_text(secret.read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "modeldata" / PREFIX / "links").mkdir()
+    (root / "modeldata" / PREFIX / "links" / "2026").symlink_to(tmp_path / "elsewhere" / "2026")
+
+    files = api.ok("GET", f"/services/{service_id}/data")["value"]
+    assert ("prediction", "2026-11-28") not in [(f["identifier"], f["date"]) for f in files]
+    assert "links" not in {f["identifier"] for f in files}
+    for identifier in ("prediction", "links"):
+        rows = api.get(f"/services/{service_id}/data/rows", params={"identifier": identifier}).get_data(as_text=True)
+        assert "stolen" not in rows
+
+
+def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(collecting, tmp_path: Path):
+    from management.collected_data import list_files, read_rows
+
+    _, root = collecting
+    files = list_files(root, identifier="prediction")
+    assert files
+    day = root / "modeldata" / PREFIX / "prediction" / "2026" / "11" / "27"
+    elsewhere = tmp_path / "other-service-day"
+    elsewhere.mkdir()
+    (elsewhere / "data.csv").write_text("$Timestamp,$CorrelationId,$RequestId,0\n2026-11-27T10:00:00.000Z,,other,1\n",
+                                        encoding="utf-8")
+    (day / "data.csv").unlink()
+    day.rmdir()
+    day.symlink_to(elsewhere)
+    assert "other" not in "".join(read_rows(root, files))
