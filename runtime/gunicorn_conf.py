@@ -34,7 +34,7 @@ from . import datacollection as _datacollection
 from . import metrics as _metrics
 from . import shared as _shared
 from .config import Settings, parse_bool, parse_int
-from .cpu import available_cpus, default_workers
+from .cgroups import available_cpus, default_workers
 from .errors import ConfigError
 
 _env = os.environ

@@ -1,6 +1,6 @@
 """What one worker's local-mode Spark may use: cores and driver memory.
 
-Cores: the container's CPU quota (``cpu.py``) shared among the gunicorn workers, each
+Cores: the container's CPU quota (``cgroups.py``) shared among the gunicorn workers, each
 worker running its own JVM. Memory: the engines set the memory reservation as the
 container's memory limit, so the JVM heap is a fraction of the cgroup limit, again
 shared among the workers; the rest is left to the JVM's own overhead (metaspace, code
@@ -16,48 +16,12 @@ import math
 import os
 from collections.abc import Mapping
 
-from .cpu import CGROUP_ROOT, available_cpus
+from .cgroups import CGROUP_ROOT, available_cpus, cgroup_memory_limit
 from .errors import ConfigError
 
 MiB = 1024 * 1024
 HEAP_FRACTION = 0.5
 MIN_HEAP_MIB = 256
-_UNLIMITED = 1 << 60  # cgroup v1 reports "no limit" as a huge page-aligned number
-
-
-def parse_memory_limit(text: str) -> int | None:
-    """cgroup ``memory.max`` (v2) or ``memory.limit_in_bytes`` (v1) -> bytes, None if unlimited."""
-    text = text.strip()
-    if not text or text == "max":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        return None
-    return value if 0 < value < _UNLIMITED else None
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def cgroup_memory_limit(root: str = CGROUP_ROOT) -> int | None:
-    """The memory limit of this process's cgroup in bytes, or None."""
-    candidates = []
-    if root == CGROUP_ROOT:
-        for line in (_read("/proc/self/cgroup") or "").splitlines():
-            if line.startswith("0::"):
-                candidates.append(os.path.join(root, line[3:].lstrip("/"), "memory.max"))
-    candidates += [os.path.join(root, "memory.max"), os.path.join(root, "memory", "memory.limit_in_bytes")]
-    for path in candidates:
-        text = _read(path)
-        if text is not None:
-            return parse_memory_limit(text)
-    return None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -63,6 +63,20 @@ class MomaServer:
                 self._signal(signal.SIGKILL)
                 self.process.wait(10)
 
+    def delete_services_and_stop(self, timeout: float = 60) -> None:
+        """A test session's end: delete every service left, wait until the worker has
+        removed their containers, then stop."""
+        client = self.client()
+        locations = [client.call("DELETE", f"/services/{service['id']}").headers.get("Operation-Location", "")
+                     for service in client.pages("/services")]
+        deadline = time.monotonic() + timeout
+        for location in filter(None, locations):
+            operation = f"/operations/{location.rsplit('/', 1)[-1]}"
+            while client.call("GET", operation).json()["state"] in ("NotStarted", "Running") \
+                    and time.monotonic() < deadline:
+                time.sleep(0.5)
+        self.stop()
+
     def kill(self) -> None:
         """SIGKILL the whole process group: API, gunicorn workers and the operation worker."""
         self._signal(signal.SIGKILL)

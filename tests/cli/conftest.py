@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -72,15 +71,7 @@ def server(tmp_path_factory, test_run_id: str, docker_client) -> Iterator[MomaSe
            "MOMA_RECONCILE_SECONDS": "1", "MOMA_SERVICE_READY_SECONDS": "30"}
     server = MomaServer(tmp_path_factory.mktemp("cli-server-home"), env).start()
     yield server
-    client = server.client()
-    operations = [client.call("DELETE", f"/services/{s['id']}").headers.get("Operation-Location", "")
-                  for s in client.pages("/services")]
-    deadline = time.monotonic() + 60
-    for location in filter(None, operations):
-        while client.call("GET", f"/operations/{location.rsplit('/', 1)[-1]}").json()["state"] in (
-                "NotStarted", "Running") and time.monotonic() < deadline:
-            time.sleep(0.5)
-    server.stop()
+    server.delete_services_and_stop()
 
 
 @pytest.fixture

@@ -24,10 +24,7 @@ def server(tmp_path_factory, test_run_id: str, docker_client) -> Iterator[MomaSe
            "MOMA_RECONCILE_SECONDS": "1", "MOMA_SERVICE_READY_SECONDS": "40"}
     server = MomaServer(tmp_path_factory.mktemp("services-home"), env).start()
     yield server
-    for service in server.client().pages("/services"):
-        server.client().call("DELETE", f"/services/{service['id']}")
-    time.sleep(3)
-    server.stop()
+    server.delete_services_and_stop()
 
 
 @pytest.fixture(scope="module")

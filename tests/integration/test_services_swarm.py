@@ -50,10 +50,7 @@ def server(swarm, tmp_path_factory, test_run_id: str) -> Iterator[MomaServer]:  
     added = server.client().call("POST", "/computes", json={"name": SWARM, "type": "swarm"}).json()
     assert added["type"] == "swarm"
     yield server
-    for service in server.client().pages("/services"):
-        server.client().call("DELETE", f"/services/{service['id']}")
-    time.sleep(3)
-    server.stop()
+    server.delete_services_and_stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ is stopped at teardown (SIGTERM, then SIGKILL of the whole group).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -27,6 +28,24 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+
+
+def absolute_imports(source: Path) -> Iterator[tuple[str, bool]]:
+    """The top-level package of every absolute import in ``source``, and whether the
+    import statement is at module level (relative imports stay inside the package)."""
+    tree = ast.parse(source.read_text())
+    module_level = {id(node) for node in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                continue
+            names = [node.module or ""]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            yield name.split(".")[0], id(node) in module_level
 
 
 def key_hash(key: str) -> str:

@@ -4,7 +4,6 @@ is in test_datacollection_blob.py."""
 
 from __future__ import annotations
 
-import ast
 import csv
 import hashlib
 import io
@@ -31,7 +30,7 @@ from runtime.datacollection.settings import CollectionSettings
 from runtime.datacollection.sinks import LocalSink, SinkError
 from runtime.errors import ConfigError
 
-from .conftest import REPO, prometheus_value
+from .conftest import REPO, absolute_imports, prometheus_value
 
 SHIMS = REPO / "runtime" / "shims"
 PYTHONPATH = f"{REPO}{os.pathsep}{SHIMS}"
@@ -473,23 +472,11 @@ def test_metrics_render_the_collection_counters(tmp_path):
 def test_data_collection_imports_nothing_outside_runtime_and_azure_lazily():
     allowed = {"flask", "werkzeug", "gunicorn", "jsonschema", "prometheus_client"}
     for source in (REPO / "runtime" / "datacollection").glob("*.py"):
-        tree = ast.parse(source.read_text())
-        top_level = {id(node) for node in tree.body}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    continue
-                names = [node.module or ""]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
+        for top, module_level in absolute_imports(source):
+            if top == "azure":  # only inside functions, only in the blob sink
+                assert source.name == "sinks.py" and not module_level, source.name
             else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top == "azure":  # only inside functions, only in the blob sink
-                    assert source.name == "sinks.py" and id(node) not in top_level, source.name
-                else:
-                    assert top in sys.stdlib_module_names or top in allowed, (source.name, name)
+                assert top in sys.stdlib_module_names or top in allowed, (source.name, top)
     shim = (SHIMS / "azureml" / "datacollector.py").read_text()
     assert "from runtime.datacollection import ModelDataCollector" in shim
 

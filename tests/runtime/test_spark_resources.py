@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import ConfigError
-from runtime.spark_resources import (SparkResources, cgroup_memory_limit, parse_memory_limit, plan,
-                                     resources)
+from runtime.cgroups import cgroup_memory_limit, parse_memory_limit
+from runtime.spark_resources import SparkResources, plan, resources
 
 GiB = 1024**3
 

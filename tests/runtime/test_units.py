@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runtime import cpu
+from runtime import cgroups as cpu
 from runtime.admission import Admission
 from runtime.app import error_parts
 from runtime.config import Settings
@@ -26,6 +26,8 @@ from runtime.errors import (BadInput, BadOutput, ConfigError, NotReady, Overload
 from runtime.keys import KeyRing, bearer_token, hash_key, parse_key_hashes
 from runtime.metrics import LAYOUT, ROUTE_INDEX, Metrics, make_board
 from runtime.schema import load_schema, parse_schema, swagger_dtype
+
+from .conftest import absolute_imports
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -379,7 +381,6 @@ def test_driver_load_failures_become_failed(tmp_path, source, reason):
 
 # -- packaging --------------------------------------------------------------------------------
 def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
-    import ast
     import sys
 
     allowed = {"flask", "werkzeug", "gunicorn", "jsonschema", "prometheus_client"}
@@ -390,20 +391,9 @@ def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
     spark_only = {"pyspark", "py4j"}
     assert all(name in (package / "requirements-spark.txt").read_text() for name in spark_only)
     for source in package.glob("*.py"):
-        tree = ast.parse(source.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                if node.level:  # relative: inside the package
-                    continue
-                names = [node.module or ""]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or top in allowed \
-                    or (source.name.startswith("spark") and top in spark_only), (source.name, name)
+        for top, _ in absolute_imports(source):
+            assert top in sys.stdlib_module_names or top in allowed \
+                or (source.name.startswith("spark") and top in spark_only), (source.name, top)
 
 
 # -- gunicorn settings --------------------------------------------------------------------------

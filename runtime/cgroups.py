@@ -1,4 +1,5 @@
-"""How many CPUs the container may use: cgroup v2 or v1 quota, else the affinity mask."""
+"""What the container may use, from its cgroup (v2, else v1): CPUs (else the affinity
+mask) and memory."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 import os
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+_UNLIMITED = 1 << 60  # cgroup v1 reports "no limit" as a huge page-aligned number
 
 
 def parse_cpu_max(text: str) -> float | None:
@@ -51,13 +53,16 @@ def _own_v2_path(root: str) -> str | None:
     return None
 
 
+def _v2_files(root: str, name: str) -> list[str]:
+    """Where a cgroup v2 file of this process may be: its own cgroup's directory (when
+    ``root`` is the real one), then ``root`` itself (a container's namespaced view)."""
+    own = _own_v2_path(root) if root == CGROUP_ROOT else None
+    return ([os.path.join(own, name)] if own else []) + [os.path.join(root, name)]
+
+
 def cgroup_cpu_limit(root: str = CGROUP_ROOT) -> float | None:
     """The CPU quota in CPUs, or None when there is none (or no cgroup files)."""
-    candidates = [os.path.join(root, "cpu.max")]
-    own = _own_v2_path(root) if root == CGROUP_ROOT else None
-    if own:
-        candidates.insert(0, os.path.join(own, "cpu.max"))
-    for path in candidates:
+    for path in _v2_files(root, "cpu.max"):
         text = _read(path)
         if text is not None:
             return parse_cpu_max(text)
@@ -81,3 +86,24 @@ def available_cpus(root: str = CGROUP_ROOT) -> float:
 def default_workers(cpus: float) -> int:
     """One worker per CPU of quota, rounded up (scoring is CPU-bound; the GIL is per process)."""
     return max(1, math.ceil(cpus - 1e-9))
+
+
+def parse_memory_limit(text: str) -> int | None:
+    """cgroup ``memory.max`` (v2) or ``memory.limit_in_bytes`` (v1) -> bytes, None if unlimited."""
+    text = text.strip()
+    if not text or text == "max":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if 0 < value < _UNLIMITED else None
+
+
+def cgroup_memory_limit(root: str = CGROUP_ROOT) -> int | None:
+    """The memory limit of this process's cgroup in bytes, or None."""
+    for path in _v2_files(root, "memory.max") + [os.path.join(root, "memory", "memory.limit_in_bytes")]:
+        text = _read(path)
+        if text is not None:
+            return parse_memory_limit(text)
+    return None
