@@ -6,9 +6,13 @@ Every case serves the same one-row iris scikit-learn model (LogisticRegression, 
 here from the dataset scikit-learn ships) with 2 workers on 127.0.0.1 and is loaded
 with ``wrk``. Cases:
 
-  ours          our runtime (gunicorn_conf defaults, THREADS=4), keys ON, admission ON
+  ours          our runtime (gunicorn_conf defaults: runtime.workers.ScoringWorker,
+                THREADS=4), keys ON, admission ON
                 (MAX_CONCURRENT_REQUESTS=32, MAX_QUEUE=64), metrics ON, JSON access log ON;
                 raw-body 2017 driver
+  ours-gthread  the same on gunicorn's stock gthread worker instead of ours
+                (runtime/workers.py): what balancing, the inline path and one write
+                per response are worth
   ours-sync     the same with WORKER_CLASS=sync (gunicorn sync workers)
   ours-schema   the same with a pandas service_schema.json (validation + DataFrame)
   ours-dc       "ours" with model data collection on: automatic capture of every input
@@ -58,7 +62,7 @@ PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so t
     "bentoml": ["bentoml", "scikit-learn==1.9.1", "joblib==1.6.0"],
 }
 OURS_ENV: list[str] = []
-CASES = ["ours", "ours-sync", "ours-schema", "ours-dc", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
+CASES = ["ours", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
 
 
 def log(message: str) -> None:
@@ -131,13 +135,15 @@ def case_spec(case: str, port: int, threads: int) -> dict:
     body = json.dumps({"data": [ROW]})
     headers = {"Content-Type": "application/json"}
     plain = WORK / "plain"
-    if case in ("ours", "ours-sync", "ours-schema", "ours-dc"):
+    if case in ("ours", "ours-gthread", "ours-sync", "ours-schema", "ours-dc"):
         env.update(PORT=str(port), MOMA_BIND="127.0.0.1", WORKERS="2", THREADS=str(threads),
                    MOMA_KEYS_FILE=str(WORK / "keys"), MAX_CONCURRENT_REQUESTS="32",
                    MAX_QUEUE="64", MAX_QUEUE_WAIT_MS="1000")
         headers["Authorization"] = f"Bearer {KEY}"
         if case == "ours-sync":
             env["WORKER_CLASS"] = "sync"
+        if case == "ours-gthread":  # command-line settings override the config module's
+            env["GUNICORN_CMD_ARGS"] = "--worker-class gthread"
         if case == "ours-dc":
             shutil.rmtree(WORK / "dc", ignore_errors=True)
             env.update(AML_MODEL_DC_STORAGE_ENABLED="true", AML_MODEL_DC_LOCAL_DIR=str(WORK / "dc"),

@@ -138,6 +138,8 @@ class Gate:
                     return self.app(environ, start)
                 finally:
                     status_code = int(statuses[-1][:3]) if statuses else 500
+            # A length, not chunked framing: one write, no closing chunk (workers.py)
+            headers.append(("Content-Length", str(len(body))))
             headers.append(("x-ms-request-id", request_id))
             start_response(STATUS_LINES.get(status_code) or _status_line(status_code), headers)
             return [body]

@@ -1,9 +1,11 @@
 """gunicorn settings and hooks: ``gunicorn --config python:runtime.gunicorn_conf runtime.wsgi:app``.
 
 - Binds ``${MOMA_BIND:-0.0.0.0}:${PORT:-5001}``; ``gthread`` workers.
-- ``WORKER_CLASS``: ``gthread`` (default: keep-alive, health checks answered while
-  run() calls are busy, queued requests wait in threads) or ``sync`` (one request per
-  worker at a time, no keep-alive; shorter latency tails under CPU-bound load).
+- ``WORKER_CLASS``: ``gthread`` (default: gunicorn's gthread worker as
+  ``workers.ScoringWorker``: keep-alive, connections balanced across workers, short
+  requests answered by the event loop itself, slow ones on threads so health checks
+  are answered while run() calls are busy, queued requests wait in threads) or
+  ``sync`` (one request per worker at a time, no keep-alive).
 - ``WORKERS`` defaults to the container's CPU quota (cgroup v2/v1, else the CPUs this
   process may run on), rounded up (SparkPython: 1, a JVM using every core); ``THREADS`` defaults to enough threads per worker
   for every admitted and queued request plus two for health checks (at least 4).
@@ -41,14 +43,15 @@ _env = os.environ
 _settings = Settings.load()
 
 bind = [f"{_env.get('MOMA_BIND') or '0.0.0.0'}:{parse_int('PORT', _env.get('PORT'), 5001, 1)}"]
-worker_class = (_env.get("WORKER_CLASS") or "gthread").strip()
-if worker_class not in ("gthread", "sync"):
-    raise ConfigError(f"WORKER_CLASS must be gthread or sync, got {worker_class!r}")
+_worker_kind = (_env.get("WORKER_CLASS") or "gthread").strip()
+if _worker_kind not in ("gthread", "sync"):
+    raise ConfigError(f"WORKER_CLASS must be gthread or sync, got {_worker_kind!r}")
+worker_class = "runtime.workers.ScoringWorker" if _worker_kind == "gthread" else "sync"
 # SparkPython: one worker by default; its JVM runs Spark on all the container's cores
 # (spark_resources.py), and every further worker would be another JVM and heap.
 workers = parse_int("WORKERS", _env.get("WORKERS"),
                     1 if _settings.runtime_type == "SparkPython" else default_workers(available_cpus()), 1)
-threads = 1 if worker_class == "sync" else parse_int(
+threads = 1 if _worker_kind == "sync" else parse_int(
     "THREADS", _env.get("THREADS"),
     max(4, math.ceil((_settings.max_concurrent + _settings.max_queue) / workers) + 2), 1)
 timeout = 30

@@ -11,8 +11,10 @@ The gunicorn master creates one ``Board`` before it forks any worker
   until a unit is posted or the wait times out.
 - an anonymous shared ``mmap`` with one row per live process (row 0 archives dead
   workers): int64 ``pid``, ``held`` (slot units this process holds), ``waiting``
-  (queue units it holds), and float64 metric ``cells``. A process writes only its own
-  row, under a thread lock.
+  (queue units it holds), ``connections`` (1 + the connections a worker has open,
+  0 while it does not take part in connection balancing, ``workers.py``), and float64
+  metric ``cells``. A process writes only its own row, under a thread lock (or, for
+  ``connections``, only from its main thread).
 - a lock for the rare whole-board operations (claiming a row, reclaiming a dead
   worker's row, reading every row for ``/metrics``): a thread lock plus ``flock`` on a
   file under ``MOMA_STATE_DIR``, which the kernel drops if its holder dies.
@@ -37,11 +39,13 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-HEADER_INTS = 8  # reserved
+HEADER_INTS = 8
+H_TOP_ROW = 0  # the highest row ever claimed: readers of every row stop there
 # row int fields (int64)
 R_PID = 0
 R_HELD = 1
 R_WAITING = 2
+R_CONNECTIONS = 3
 ROW_INTS = 4
 
 ARCHIVE_ROW = 0
@@ -158,8 +162,28 @@ class Board:
             if free is None:
                 raise BoardFull(f"more than {self.rows - 1} worker processes")
             self.ints[HEADER_INTS + free * ROW_INTS + R_PID] = pid
+            self.ints[H_TOP_ROW] = max(self.ints[H_TOP_ROW], free)
             self._row = free
             return free
+
+    # -- connection balancing (workers.py) ----------------------------------------------
+    def publish_connections(self, count: int | None) -> None:
+        """This worker's open connections; None: it no longer accepts any (stopping)."""
+        self.ints[self.row_int(R_CONNECTIONS)] = 0 if count is None else count + 1
+
+    def fewest_connections_elsewhere(self) -> int | None:
+        """The fewest open connections of any other accepting worker; None if none.
+
+        Reads without the lock: each value is one aligned int64 that only its owner
+        writes, and a value a moment old only makes balancing a connection less exact.
+        """
+        ints, own = self.ints, self.row
+        fewest = None
+        for row in range(1, ints[H_TOP_ROW] + 1):
+            value = ints[HEADER_INTS + row * ROW_INTS + R_CONNECTIONS]
+            if value and row != own and (fewest is None or value - 1 < fewest):
+                fewest = value - 1
+        return fewest
 
     # -- master side ------------------------------------------------------------------
     def reclaim(self, pid: int) -> int:

@@ -23,6 +23,9 @@ def test_ok_driver_scores_raw_body_and_sets_headers(serve):
     assert response.headers["x-ms-request-id"] == "req-123"
     assert response.headers["x-ms-run-function-failed"] == "False"
     assert float(response.headers["x-ms-scoring-time-ms"]) >= 0.0
+    # a length, not chunked framing (one write per response, workers.py)
+    assert response.headers["Content-Length"] == str(len(response.content))
+    assert "Transfer-Encoding" not in response.headers
     body = response.json()
     assert body["raw"] == '{"a": [1, 2]}'  # without a schema run() gets the raw text
     assert body["input"] == {"a": [1, 2]}

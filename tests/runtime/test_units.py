@@ -417,7 +417,8 @@ def test_gunicorn_defaults_follow_cpu_and_admission(tmp_path):
     settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path)})
     assert settings["bind"] == ["0.0.0.0:5001"]
     assert settings["workers"] == cpu.default_workers(cpu.available_cpus())
-    assert settings["threads"] == 4 and settings["worker_class"] == "gthread"
+    assert settings["threads"] == 4
+    assert settings["worker_class"] == "runtime.workers.ScoringWorker"  # gthread, balanced
     assert settings["graceful_timeout"] == 30 and settings["accesslog"] == "-"
     assert settings["control_socket_disable"] is True
     settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "WORKERS": "2",

@@ -1,0 +1,307 @@
+"""The gthread worker class (runtime/workers.py): balanced connections, the inline fast
+path and its guards, one write per response. Unit tests for the pieces, real gunicorn
+processes and keep-alive connections for the behaviour."""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from runtime import shared, workers
+
+FAST = json.dumps({"sleep": 0})
+
+
+# -- units ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("data, complete", [
+    (b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"GET /livez HTTP/1.1\r\nHost: x\r\n", False),
+    (b"POST /score HTTP/1.1\r\nContent-Length: 4\r\n\r\n{}", False),
+    (b"POST /score HTTP/1.1\r\nContent-Length: 4\r\n\r\n{\"\"}", True),
+    (b"POST /score HTTP/1.1\r\ncontent-length:  2 \r\n\r\n{}GET / HTTP/1.1", True),
+    (b"POST /score HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", False),
+    (b"POST /score HTTP/1.1\r\nContent-Length: -2\r\n\r\n{}", False),
+    (b"POST /score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", False),
+    (b"POST /score HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", False),
+])
+def test_request_complete(data, complete):
+    assert workers.request_complete(data) is complete
+
+
+class RecordingSocket:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.sent.append(bytes(data))
+
+    def shutdown(self, how: int) -> None:
+        self.sent.append(b"<shutdown>")
+
+
+def test_coalescing_socket_sends_headers_with_the_body():
+    raw = RecordingSocket()
+    sock = workers.CoalescingSocket(raw)  # type: ignore[arg-type]
+    sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert raw.sent == []
+    sock.sendall(b"body")
+    sock.sendall(b"more")
+    sock.flush()
+    assert raw.sent == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
+
+
+def test_coalescing_socket_flushes_before_anything_else_and_sends_big_bodies_apart():
+    raw = RecordingSocket()
+    sock = workers.CoalescingSocket(raw)  # type: ignore[arg-type]
+    sock.sendall(b"head")
+    sock.shutdown(socket.SHUT_WR)
+    assert raw.sent == [b"head", b"<shutdown>"]
+    raw, big = RecordingSocket(), b"x" * (workers.COALESCE_BYTES + 1)
+    sock = workers.CoalescingSocket(raw)  # type: ignore[arg-type]
+    sock.sendall(b"head")
+    sock.sendall(big)
+    assert raw.sent == [b"head", big]
+    raw = RecordingSocket()
+    sock = workers.CoalescingSocket(raw)  # type: ignore[arg-type]
+    sock.sendall(b"head only")
+    sock.flush()
+    sock.flush()
+    assert raw.sent == [b"head only"]
+
+
+def test_board_tells_the_fewest_connections_of_the_other_workers(tmp_path):
+    board = shared.Board(cells=1, state_dir=str(tmp_path))
+    board.publish_connections(3)
+    assert board.fewest_connections_elsewhere() is None
+    children = []
+    for count in (5, 2):
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a worker: publish, then wait to be killed
+            board.publish_connections(count)
+            os.write(ready_w, b"x")
+            time.sleep(60)
+            os._exit(0)
+        os.read(ready_r, 1)
+        children.append(pid)
+    try:
+        assert board.fewest_connections_elsewhere() == 2
+        board.reclaim(children[1])  # the worker with 2 exited
+        assert board.fewest_connections_elsewhere() == 5
+    finally:
+        for pid in children:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    board.reclaim(children[0])
+    assert board.fewest_connections_elsewhere() is None
+    board.close()
+
+
+# -- real gunicorn ------------------------------------------------------------------------------
+def _connection(server, timeout: float = 10.0) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+
+
+def _score(conn: http.client.HTTPConnection, sleep: float = 0.0) -> dict:
+    conn.request("POST", "/score", json.dumps({"sleep": sleep}),
+                 {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status == 200, body
+    return json.loads(body)
+
+
+def _warm(conn: http.client.HTTPConnection, limit: int = 200) -> None:
+    """Fast scoring calls until the worker answers one inline (after FAST_STREAK of them,
+    more if the machine's load made one slower than the budget)."""
+    for _ in range(limit):
+        if _score(conn)["thread"] == "MainThread":
+            return
+    raise AssertionError(f"no call ran inline in {limit} fast ones")
+
+
+def _inline_call(conn: http.client.HTTPConnection, sleep: float, attempts: int = 5) -> dict:
+    """A call of ``sleep`` s that the worker runs inline. The fast call before it may, on a
+    loaded machine, take longer than the budget and send it to a thread: warm, try again."""
+    for _ in range(attempts):
+        _warm(conn)
+        result = _score(conn, sleep)
+        if result["thread"] == "MainThread":
+            return result
+    raise AssertionError(f"a {sleep} s call never ran inline in {attempts} attempts")
+
+
+def _wait_for_workers(server, count: int) -> None:
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(seen) < count:
+        assert time.monotonic() < deadline, f"only workers {seen} answered"
+        seen.add(server.score({"sleep": 0}).json()["pid"])
+
+
+def test_connections_are_spread_evenly_over_the_workers(serve):
+    """The kernel alone gave splits of 1/15 and 2/14 here; every round must be even."""
+    server = serve("threads.py", WORKERS="2")
+    _wait_for_workers(server, 2)  # a booting worker takes no part in the balance
+    for _ in range(3):
+        connections = [_connection(server) for _ in range(16)]
+        for conn in connections:
+            conn.connect()
+        time.sleep(0.2)
+        pids = collections.Counter(_score(conn)["pid"] for conn in connections)
+        for conn in connections:
+            conn.close()
+        assert len(pids) == 2 and max(pids.values()) - min(pids.values()) <= 2, pids
+        time.sleep(0.3)  # the workers see the connections closed
+
+
+def test_a_worker_busy_inline_leaves_new_connections_to_the_others(serve):
+    """The busy worker has fewer connections, but its event loop is in run(): the new
+    connections go to the other worker rather than wait for it."""
+    server = serve("threads.py", WORKERS="2")
+    _wait_for_workers(server, 2)
+    busy = _connection(server)
+    busy_pid = _inline_call(busy, 0.0)["pid"]
+    call = threading.Thread(target=_inline_call, args=(busy, 3.0))
+    call.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    kept = [_connection(server) for _ in range(3)]  # open: more than the busy worker has
+    assert all(_score(conn)["pid"] != busy_pid for conn in kept)
+    assert time.monotonic() - started < 1.5
+    call.join()
+    for conn in (busy, *kept):
+        conn.close()
+
+
+def test_fast_calls_run_on_the_event_loop_and_a_slow_one_sends_the_next_to_threads(serve):
+    server = serve("threads.py")
+    conn = _connection(server)
+    first = [_score(conn)["thread"] for _ in range(workers.FAST_STREAK)]
+    assert "MainThread" not in first  # not before the worker saw a streak of fast calls
+    _inline_call(conn, workers.INLINE_BUDGET_S * 3)
+    after_slow = [_score(conn)["thread"] for _ in range(workers.FAST_STREAK)]
+    assert "MainThread" not in after_slow
+    _warm(conn)
+    conn.close()
+
+
+def test_the_loop_stays_free_while_a_slow_call_runs(serve):
+    """After one slow call ran inline, the next slow call runs on a thread: health checks
+    and other connections are answered meanwhile."""
+    server = serve("threads.py")
+    busy, other = _connection(server), _connection(server)
+    _score(other)
+    _inline_call(busy, 0.3)  # a slow call nobody could foresee runs inline
+    slow = threading.Thread(target=_score, args=(busy, 2.0))
+    slow.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    other.request("GET", "/livez")
+    assert other.getresponse().read() and time.monotonic() - started < 1.0
+    assert _score(other)["thread"] != "MainThread"
+    slow.join()
+    busy.close()
+    other.close()
+
+
+def test_a_partial_request_never_holds_up_the_loop(serve):
+    """A kept-alive client sends half a request to a worker that answers inline: the
+    worker's other connections are answered meanwhile, and the request once whole."""
+    server = serve("threads.py")
+    fast = _connection(server, timeout=3.0)
+    body = FAST.encode()
+    head = (f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    for _ in range(3):  # load on the machine can cost the worker its fast streak: again
+        _warm(fast)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow:
+            slow.sendall(head + body)  # a kept-alive client's first request, whole...
+            assert slow.recv(65536).startswith(b"HTTP/1.1 200 ")
+            slow.sendall(head + body[:3])  # ...then half of its second
+            time.sleep(0.2)
+            started = time.monotonic()
+            thread = _score(fast)["thread"]
+            assert time.monotonic() - started < 1.0
+            slow.sendall(body[3:])
+            answer = slow.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 ") and b'"thread"' in answer
+        if thread == "MainThread":  # the streak held: the half request met the fast path
+            break
+    else:
+        raise AssertionError("the worker never answered inline around the half request")
+    fast.close()
+
+
+def test_pipelined_requests_are_answered_in_order(serve):
+    server = serve("threads.py")
+    conn = _connection(server)
+    _warm(conn)
+    conn.close()
+    body = FAST.encode()
+    request = (f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(request * 3 + b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        deadline = time.monotonic() + 5
+        while received.count(b"HTTP/1.1 ") < 4 and time.monotonic() < deadline:
+            received += sock.recv(65536)
+    assert received.count(b"HTTP/1.1 200 ") == 4
+    assert received.count(b'"thread"') == 3 and received.rstrip().endswith(b"}")
+
+
+def test_a_request_sent_during_a_slow_inline_call_is_answered_not_dropped(serve):
+    """The other connection's keep-alive clock ran out while the loop was in run(); it
+    had sent a request meanwhile, so it must be answered rather than closed."""
+    server = serve("threads.py", KEEPALIVE="1")
+    other = _connection(server)
+    _score(other)
+    busy = _connection(server)
+    call = threading.Thread(target=_inline_call, args=(busy, 2.0))
+    call.start()
+    time.sleep(0.5)  # (warming takes a moment; the call is running inline after it)
+    assert _score(other)["pid"]  # 200, not a reset connection
+    call.join()
+    other.close()
+    busy.close()
+
+
+@pytest.mark.slow
+def test_a_client_that_stops_reading_cannot_hold_up_the_loop(serve):
+    """Its answer, far bigger than the socket buffers, is written inline; the connection
+    is closed after WRITE_STALL_S without progress and the loop serves the others."""
+    server = serve("threads.py")
+    other = _connection(server, timeout=workers.WRITE_STALL_S + 10)
+    _score(other)
+    stalled = _connection(server)
+    _warm(stalled)
+    stalled.request("POST", "/score", json.dumps({"size": 64 * 1024 * 1024}),
+                    {"Content-Type": "application/json"})  # ...and never read
+    time.sleep(1.0)
+    started = time.monotonic()
+    _score(other)
+    assert time.monotonic() - started < workers.WRITE_STALL_S + 3
+    assert "the client read nothing for" in server.stderr()
+    stalled.close()
+    other.close()
+
+
+@pytest.mark.slow
+def test_a_long_inline_call_does_not_get_the_worker_killed(serve):
+    """gunicorn kills a worker that is silent for --timeout; an inline run() keeps the
+    worker's heartbeat going, as gthread's free event loop would."""
+    server = serve("threads.py", GUNICORN_CMD_ARGS="--timeout 1")
+    pids = server.worker_pids()
+    conn = _connection(server)
+    _inline_call(conn, 3.0)
+    assert server.worker_pids() == pids
+    assert "WORKER TIMEOUT" not in server.stderr()
+    conn.close()
