@@ -12,9 +12,10 @@ The gunicorn master creates one ``Board`` before it forks any worker
 - an anonymous shared ``mmap`` with one row per live process (row 0 archives dead
   workers): int64 ``pid``, ``held`` (slot units this process holds), ``waiting``
   (queue units it holds), ``connections`` (1 + the connections a worker has open,
-  0 while it does not take part in connection balancing, ``workers.py``), and float64
-  metric ``cells``. A process writes only its own row, under a thread lock (or, for
-  ``connections``, only from its main thread).
+  0 while it does not take part in connection balancing, ``workers.py``) and
+  ``stamp`` (when it last said so, monotonic ms), and float64 metric ``cells``. A
+  process writes only its own row, under a thread lock (or, for ``connections`` and
+  ``stamp``, only from its main thread).
 - a lock for the rare whole-board operations (claiming a row, reclaiming a dead
   worker's row, reading every row for ``/metrics``): a thread lock plus ``flock`` on a
   file under ``MOMA_STATE_DIR``, which the kernel drops if its holder dies.
@@ -46,7 +47,8 @@ R_PID = 0
 R_HELD = 1
 R_WAITING = 2
 R_CONNECTIONS = 3
-ROW_INTS = 4
+R_STAMP = 4
+ROW_INTS = 6
 
 ARCHIVE_ROW = 0
 ARCHIVE_PID = -1
@@ -167,21 +169,27 @@ class Board:
             return free
 
     # -- connection balancing (workers.py) ----------------------------------------------
-    def publish_connections(self, count: int | None) -> None:
-        """This worker's open connections; None: it no longer accepts any (stopping)."""
-        self.ints[self.row_int(R_CONNECTIONS)] = 0 if count is None else count + 1
+    def publish_connections(self, count: int | None, now: float = 0.0) -> None:
+        """This worker's open connections as of ``now`` (``time.monotonic()``); None: it
+        takes no new ones (busy, stopping)."""
+        base = self.row_int(R_CONNECTIONS)
+        self.ints[base + R_STAMP - R_CONNECTIONS] = int(now * 1000)
+        self.ints[base] = 0 if count is None else count + 1
 
-    def fewest_connections_elsewhere(self) -> int | None:
-        """The fewest open connections of any other accepting worker; None if none.
+    def fewest_connections_elsewhere(self, since: float = 0.0) -> int | None:
+        """The fewest open connections of any other worker that takes new ones and said
+        so at ``since`` or later (``time.monotonic()``); None if there is none.
 
         Reads without the lock: each value is one aligned int64 that only its owner
         writes, and a value a moment old only makes balancing a connection less exact.
         """
-        ints, own = self.ints, self.row
+        ints, own, oldest = self.ints, self.row, int(since * 1000)
         fewest = None
         for row in range(1, ints[H_TOP_ROW] + 1):
-            value = ints[HEADER_INTS + row * ROW_INTS + R_CONNECTIONS]
-            if value and row != own and (fewest is None or value - 1 < fewest):
+            base = HEADER_INTS + row * ROW_INTS
+            value = ints[base + R_CONNECTIONS]
+            if value and row != own and ints[base + R_STAMP] >= oldest \
+                    and (fewest is None or value - 1 < fewest):
                 fewest = value - 1
         return fewest
 

@@ -7,10 +7,12 @@ for as long as the client keeps it alive, and which worker accepts is a race the
 kernel decides. With 16 keep-alive clients on 2 workers we measured splits of 1/15 and
 0/16; the loaded worker queues requests while the other core idles. A worker here
 accepts a new connection only while no other worker of the container has fewer open
-connections; each publishes its count on the shared board (``shared.py``). A worker
-that may not accept looks again every ``RECHECK_S`` and at every event of its own. A
-worker leaves the balance while it is booting, while its event loop runs a request
-inline (below) and once it is stopping, so new connections never wait for it.
+connections; each publishes its count on the shared board (``shared.py``), stamped at
+every turn of its event loop. A worker that may not accept looks again every
+``RECHECK_S`` and at every event of its own. A worker takes no part while it is
+booting, while its event loop runs a request inline (below), once it is stopping (a
+signal, ``max_requests``, a lost master), and when its stamp is older than
+``STALE_S`` (a stopped or wedged process), so new connections never wait for it.
 
 **Inline fast path.** gthread hands every request from its event loop to a pool thread
 and the finished connection back through a pipe: two thread switches per request, and
@@ -18,26 +20,33 @@ the loop and the pool threads contend for the GIL. Here the loop answers a reque
 itself when both hold:
 
 - the whole request is already in the socket's receive buffer (headers and a
-  ``Content-Length`` body, seen with ``MSG_PEEK``), so answering it never waits for
-  the client; anything else (a partial or chunked request, a new connection whose
-  request has not arrived yet) goes to the pool as in gthread;
+  ``Content-Length`` body, seen with ``MSG_PEEK``), so reading it never waits for the
+  client; anything else (a partial, chunked, ``Expect``-ing or upgrading request, a
+  body still on its way behind its headers, a new connection whose request has not
+  arrived yet, TLS, the PROXY protocol) goes to the pool as in gthread;
 - the worker's last ``FAST_STREAK`` scoring requests each took at most
   ``INLINE_BUDGET_S`` and no request since was slower, so a driver that is slow, or
   just was, runs on pool threads where it cannot hold up the loop (new connections,
   health checks, the other connections' requests).
 
-While a request runs inline a heartbeat thread tells the master the worker is alive,
-as gthread's free loop would, so a long run() is not taken for a hung worker.
+A call nobody could foresee as slow still runs inline once and holds up that worker's
+other connections meanwhile (new ones go to the other workers). While a request runs
+inline a heartbeat thread tells the master the worker is alive, as gthread's free loop
+would, so a long run() is not taken for a hung worker; and an inline answer that the
+client does not read within ``WRITE_STALL_S`` closes the connection rather than hold
+the loop.
 
 **One write per response.** gunicorn sends a response's status line and headers in one
 ``sendall`` and the body in another: two system calls and two TCP segments for the
 client to read. A ``CoalescingSocket`` holds the headers back and sends them with the
-first body bytes.
+first body bytes (bodies up to ``COALESCE_BYTES``; the runtime's own answers carry a
+``Content-Length``, so there is no closing chunk to write apart). The WSGI environ's
+``gunicorn.socket`` is that wrapper.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import select
 import socket
 import threading
@@ -49,6 +58,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from . import shared
 
 RECHECK_S = 0.01
+STALE_S = 1.5  # > the 1 s an idle gthread loop sleeps
 INLINE_BUDGET_S = 0.01
 FAST_STREAK = 16
 STREAK_PATHS = frozenset({"/score"})
@@ -56,23 +66,25 @@ PEEK_BYTES = 65536
 COALESCE_BYTES = 65536
 WRITE_STALL_S = 5.0
 CONTENT_LENGTH = b"\r\ncontent-length:"
+UNSURE_HEADERS = (b"\r\ntransfer-encoding:", b"\r\nexpect:", b"\r\nupgrade:")
 
 
 def request_complete(data: bytes) -> bool:
     """Whether ``data`` starts with a whole HTTP/1.x request: headers and, when
     announced, its ``Content-Length`` body. Chunked, ``Expect``-ing or unclear requests
-    count as incomplete: the pool path reads them as gunicorn always does."""
+    count as incomplete, and so do upgrades: the pool path reads them as gunicorn
+    always does."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return False
     head = data[:end].lower()
-    if b"\r\ntransfer-encoding:" in head or b"\r\nexpect:" in head:
+    if any(name in head for name in UNSURE_HEADERS):
         return False
     at = head.find(CONTENT_LENGTH)
+    if head.count(b"content-length") != (at >= 0):
+        return False  # two of them, an odd spelling, or the name elsewhere: the pool
     if at < 0:
         return True
-    if head.find(CONTENT_LENGTH, at + 2) >= 0:
-        return False
     line_end = head.find(b"\r\n", at + 2)
     value = head[at + len(CONTENT_LENGTH): line_end if line_end >= 0 else len(head)].strip()
     return value.isdigit() and len(data) >= end + 4 + int(value)
@@ -94,7 +106,10 @@ class _Done:
 
 
 class ClientStalled(TimeoutError):
-    """The client read none of its response for ``WRITE_STALL_S`` (inline requests)."""
+    """An inline answer's client did not take it within ``WRITE_STALL_S``."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(errno.ETIMEDOUT, f"the client did not read its answer within {seconds} s")
 
 
 class CoalescingSocket:
@@ -102,9 +117,10 @@ class CoalescingSocket:
     (gunicorn's status line and headers) is held and goes out with the next. Anything
     else done with the socket sends what is held first.
 
-    With ``stall_s`` (requests answered inline) a client that reads nothing of its
-    response for that long gets its connection closed (``ClientStalled``) instead of
-    holding up the event loop; without it writes block as gunicorn's always do.
+    With ``stall_s`` (requests answered inline) a client that has not taken the whole
+    answer that long after the socket's buffer filled gets its connection closed
+    (``ClientStalled``) instead of holding up the event loop; without it writes block
+    as gunicorn's always do.
     """
 
     __slots__ = ("sock", "held", "stall_s")
@@ -128,21 +144,28 @@ class CoalescingSocket:
         self._send(data)
 
     def flush(self) -> None:
-        held, self.held = self.held, b""
+        held = self.held
         if held:
+            self.held = b""
             self._send(held)
 
     def _send(self, data: bytes) -> None:
         if self.stall_s is None:
             self.sock.sendall(data)
             return
-        view = memoryview(data)
+        view, deadline = memoryview(data), 0.0
         while view:
             try:
                 view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
+                continue
             except (BlockingIOError, InterruptedError):
-                if not select.select([], [self.sock], [], self.stall_s)[1]:
-                    raise ClientStalled(f"the client read nothing for {self.stall_s} s") from None
+                pass
+            now = time.monotonic()
+            deadline = deadline or now + self.stall_s
+            waiter = select.poll()
+            waiter.register(self.sock, select.POLLOUT)
+            if now >= deadline or not waiter.poll((deadline - now) * 1000):
+                raise ClientStalled(self.stall_s)
 
     def __getattr__(self, name: str) -> Any:
         self.flush()
@@ -155,9 +178,13 @@ class ScoringWorker(ThreadWorker):
         self._open = 0
         self._cap = 0
         self._fast_streak = 0
+        self._streak_lock = threading.Lock()
         self._inline: TConn | None = None  # the connection whose request the loop runs
+        self._stopped = threading.Event()
         super().__init__(*args, **kwargs)
-        self._tls = bool(self.cfg.is_ssl)
+        cfg = self.cfg
+        self._inline_allowed = not (cfg.is_ssl or cfg.proxy_protocol != "off"
+                                    or cfg.strip_header_spaces)
 
     # -- balance: gthread's loop accepts while ``nr_conns < worker_connections``; both
     # are properties here, one publishing the count, the other folding in the balance.
@@ -168,16 +195,14 @@ class ScoringWorker(ThreadWorker):
     @nr_conns.setter
     def nr_conns(self, value: int) -> None:
         self._open = value
-        board = self._board
-        if board is not None:
-            board.publish_connections(value)
+        self._publish(value)
 
     @property
     def worker_connections(self) -> int:
         board = self._board
         if board is None:
             return self._cap
-        fewest = board.fewest_connections_elsewhere()
+        fewest = board.fewest_connections_elsewhere(time.monotonic() - STALE_S)
         return self._cap if fewest is None else min(self._cap, fewest + 1)
 
     @worker_connections.setter
@@ -185,9 +210,21 @@ class ScoringWorker(ThreadWorker):
         self._cap = value
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        self._publish(self._open)  # the loop's stamp, too
         if self.alive and not self._accepting:
             timeout = min(timeout, RECHECK_S)
         super().wait_for_and_dispatch_events(timeout)
+
+    def _publish(self, count: int | None) -> None:
+        board = self._board
+        if board is None:
+            return
+        if not self.alive:  # stopping: SIGTERM, max_requests, the master gone
+            self._withdraw()
+            return
+        board.publish_connections(count, time.monotonic())
+        if self._board is None:  # a signal withdrew the worker meanwhile
+            board.publish_connections(None)
 
     def _withdraw(self) -> None:
         """Leave the balance: a stopping worker accepts nothing more."""
@@ -197,16 +234,15 @@ class ScoringWorker(ThreadWorker):
 
     # -- lifecycle ----------------------------------------------------------------------
     def run(self) -> None:
-        board = shared.inherited()
-        if board is not None:
-            board.publish_connections(self._open)
-            self._board = board
+        self._board = shared.inherited()
+        self._publish(self._open)
         threading.Thread(target=self._heartbeat, name="moma-inline-heartbeat",
                          daemon=True).start()
         try:
             super().run()
         finally:
             self._withdraw()
+            self._stopped.set()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         self._withdraw()
@@ -214,8 +250,7 @@ class ScoringWorker(ThreadWorker):
 
     def _heartbeat(self) -> None:
         interval = max(0.2, self.timeout / 4) if self.timeout else 5.0
-        while self.alive:
-            time.sleep(interval)
+        while not self._stopped.wait(interval):  # also while stopping: graceful_timeout
             if self._inline is not None:
                 self.notify()
 
@@ -225,17 +260,14 @@ class ScoringWorker(ThreadWorker):
             super().enqueue_req(conn)
             return
         conn.data_ready = True
-        board = self._board
-        if board is not None:  # busy: new connections go to the other workers meanwhile
-            board.publish_connections(None)
+        self._publish(None)  # busy: new connections go to the other workers meanwhile
         self._inline = conn
         started = time.monotonic()
         try:
             result = self.handle(conn)
         finally:
             self._inline = None
-            if self._board is not None:  # None: stopping meanwhile, out of the balance
-                self._board.publish_connections(self._open)
+            self._publish(self._open)
             self._forgive_idle(time.monotonic() - started)
         self.finish_request(conn, _Done(result))
 
@@ -249,7 +281,7 @@ class ScoringWorker(ThreadWorker):
                     other.timeout += seconds
 
     def _whole_request_waiting(self, conn: TConn) -> bool:
-        if self._tls or conn.is_http2:
+        if not self._inline_allowed or conn.is_http2:
             return False
         if conn.parser is not None and conn.parser.unreader.buf.getvalue():
             return False  # read ahead into the next request: the pool path copes
@@ -268,15 +300,16 @@ class ScoringWorker(ThreadWorker):
             sock, WRITE_STALL_S if conn is self._inline else None)
         started = time.perf_counter()
         try:
-            return super().handle_request(req, conn)
+            keep = super().handle_request(req, conn)
+            coalescing.flush()  # an answer without a body: its headers are still held
+            return keep
         finally:
             conn.sock = sock
-            with contextlib.suppress(OSError):
-                coalescing.flush()
             self._count(req.path, time.perf_counter() - started)
 
     def _count(self, path: str, seconds: float) -> None:
-        if seconds > INLINE_BUDGET_S:
-            self._fast_streak = 0
-        elif path in STREAK_PATHS:
-            self._fast_streak += 1
+        with self._streak_lock:  # pool threads and the loop: a reset must not be lost
+            if seconds > INLINE_BUDGET_S:
+                self._fast_streak = 0
+            elif path in STREAK_PATHS:
+                self._fast_streak += 1
