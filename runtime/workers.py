@@ -13,6 +13,10 @@ every turn of its event loop. A worker that may not accept looks again every
 booting, while its event loop runs a request inline (below), once it is stopping (a
 signal, ``max_requests``, a lost master), and when its stamp is older than
 ``STALE_S`` (a stopped or wedged process), so new connections never wait for it.
+Balancing needs the one accept queue all workers share: with ``REUSE_PORT`` each
+worker listens on a socket of its own, the kernel picks the socket by a hash of the
+connection, and a connection it put in a worker that holds back would wait there; so
+``reuse_port`` turns balancing off.
 
 **Inline fast path.** gthread hands every request from its event loop to a pool thread
 and the finished connection back through a pipe: two thread switches per request, and
@@ -185,6 +189,7 @@ class ScoringWorker(ThreadWorker):
         cfg = self.cfg
         self._inline_allowed = not (cfg.is_ssl or cfg.proxy_protocol != "off"
                                     or cfg.strip_header_spaces)
+        self._balanced = not cfg.reuse_port  # per-worker listening sockets: see above
 
     # -- balance: gthread's loop accepts while ``nr_conns < worker_connections``; both
     # are properties here, one publishing the count, the other folding in the balance.
@@ -234,7 +239,7 @@ class ScoringWorker(ThreadWorker):
 
     # -- lifecycle ----------------------------------------------------------------------
     def run(self) -> None:
-        self._board = shared.inherited()
+        self._board = shared.inherited() if self._balanced else None
         self._publish(self._open)
         threading.Thread(target=self._heartbeat, name="moma-inline-heartbeat",
                          daemon=True).start()

@@ -170,6 +170,24 @@ def test_connections_are_spread_evenly_over_the_workers(serve):
         time.sleep(0.3)  # the workers see the connections closed
 
 
+def test_with_reuse_port_no_connection_waits_for_a_worker_holding_back(serve):
+    """REUSE_PORT gives every worker a listening socket of its own and the kernel picks
+    one per connection; a worker holding back for the balance would strand what it got
+    (until its idle connections timed out, 5 s). Balancing is off there."""
+    server = serve("threads.py", WORKERS="2", REUSE_PORT="true")
+    _wait_for_workers(server, 2)
+    idle = [_connection(server) for _ in range(5)]  # odd: one worker has more
+    assert len({_score(conn)["pid"] for conn in idle}) >= 1
+    slowest = 0.0
+    for _ in range(20):  # new connections, as requests.post makes them
+        started = time.monotonic()
+        server.score({"sleep": 0}, timeout=4)
+        slowest = max(slowest, time.monotonic() - started)
+    assert slowest < 1.0
+    for conn in idle:
+        conn.close()
+
+
 def test_a_stopped_worker_with_fewer_connections_does_not_stop_the_others(serve):
     """A worker frozen (SIGSTOP here; a wedged process alike) keeps its low count on the
     board; once its stamp is older than STALE_S the others accept without it."""
