@@ -1,6 +1,7 @@
 """gunicorn settings and hooks: ``gunicorn --config python:runtime.gunicorn_conf runtime.wsgi:app``.
 
-- Binds ``${MOMA_BIND:-0.0.0.0}:${PORT:-5001}``; ``gthread`` workers.
+- Binds ``${MOMA_BIND:-0.0.0.0}:${PORT:-5001}``; with ``REUSE_PORT=true`` one socket
+  bound by the master with ``SO_REUSEPORT`` and shared by the workers.
 - ``WORKER_CLASS``: ``gthread`` (default: gunicorn's gthread worker as
   ``workers.ScoringWorker``: keep-alive, connections balanced across workers, short
   requests answered by the event loop itself, slow ones on threads so health checks
@@ -30,6 +31,7 @@ import gc
 import math
 import os
 import signal
+import socket
 import threading
 
 from . import datacollection as _datacollection
@@ -42,7 +44,9 @@ from .errors import ConfigError
 _env = os.environ
 _settings = Settings.load()
 
-bind = [f"{_env.get('MOMA_BIND') or '0.0.0.0'}:{parse_int('PORT', _env.get('PORT'), 5001, 1)}"]
+_host = _env.get("MOMA_BIND") or "0.0.0.0"
+_port = parse_int("PORT", _env.get("PORT"), 5001, 1)
+bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 _worker_kind = (_env.get("WORKER_CLASS") or "gthread").strip()
 if _worker_kind not in ("gthread", "sync"):
     raise ConfigError(f"WORKER_CLASS must be gthread or sync, got {_worker_kind!r}")
@@ -59,7 +63,11 @@ graceful_timeout = max(30, math.ceil(_settings.scoring_timeout_ms / 1000) + 5)
 keepalive = parse_int("KEEPALIVE", _env.get("KEEPALIVE"), 5)
 # Two containers of one service share a network namespace during a local update and
 # both listen on the port; the kernel spreads connections between them (SO_REUSEPORT).
-reuse_port = parse_bool("REUSE_PORT", _env.get("REUSE_PORT"), False)
+_reuse_port = parse_bool("REUSE_PORT", _env.get("REUSE_PORT"), False)
+# Never gunicorn's own reuse_port: it gives every worker a listening socket of its own,
+# and connection balancing (workers.py) needs the one accept queue the workers share.
+# With REUSE_PORT the master binds that one socket with SO_REUSEPORT (on_starting).
+reuse_port = False
 chdir = _settings.app_root
 accesslog = "-" if parse_bool("ACCESS_LOG", _env.get("ACCESS_LOG"), True) else None
 errorlog = "-"
@@ -75,6 +83,27 @@ def on_starting(server) -> None:  # type: ignore[no-untyped-def]
     """Master, before any fork: the board every worker shares."""
     _shared.install(_metrics.make_board(_settings.state_dir, _settings.max_concurrent,
                                         _settings.max_queue))
+    if _reuse_port:
+        server.LISTENERS = [_reuse_port_listener(server)]
+
+
+def _reuse_port_listener(server):  # type: ignore[no-untyped-def]
+    """The one listening socket of this container's workers, bound with SO_REUSEPORT so
+    that another container in the same network namespace can listen on the port too
+    (the next generation during a local update; swarm replicas without IPVS)."""
+    from gunicorn.sock import TCP6Socket, TCPSocket
+
+    family = socket.AF_INET6 if ":" in _host else socket.AF_INET
+    raw = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        raw.bind((_host, _port))
+    except BaseException:
+        raw.close()
+        raise
+    kind = TCP6Socket if family == socket.AF_INET6 else TCPSocket
+    return kind((_host, _port), server.cfg, server.log, fd=raw.detach())
 
 
 def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]

@@ -13,10 +13,11 @@ every turn of its event loop. A worker that may not accept looks again every
 booting, while its event loop runs a request inline (below), once it is stopping (a
 signal, ``max_requests``, a lost master), and when its stamp is older than
 ``STALE_S`` (a stopped or wedged process), so new connections never wait for it.
-Balancing needs the one accept queue all workers share: with ``REUSE_PORT`` each
-worker listens on a socket of its own, the kernel picks the socket by a hash of the
-connection, and a connection it put in a worker that holds back would wait there; so
-``reuse_port`` turns balancing off.
+Balancing needs the one accept queue all workers share. gunicorn's own ``reuse_port``
+gives each worker a listening socket of its own, the kernel picks one by a hash of
+the connection, and a connection put in a worker that holds back would wait there:
+so ``reuse_port`` turns balancing off, and ``gunicorn_conf`` never sets it (with
+``REUSE_PORT`` its master binds one shared socket with ``SO_REUSEPORT`` instead).
 
 **Inline fast path.** gthread hands every request from its event loop to a pool thread
 and the finished connection back through a pipe: two thread switches per request, and

@@ -101,8 +101,12 @@ def test_quiet_build_shows_one_progress_line_not_the_log(docker_client, cli: Cli
     assert quiet.stdout.startswith("image iris-quiet version 1 Succeeded: default/iris-quiet:1")
 
 
-def test_no_wait_and_ctrl_c_leave_the_work_going(docker_client, cli: Cli, project: Path):
-    image = cli.json("image", "create", "-n", "iris-later", "-f", str(project / "score.py"), "-r", "python",
+def test_no_wait_and_ctrl_c_leave_the_work_going(docker_client, cli: Cli, project: Path, tmp_path: Path):
+    # init() takes a while, so Ctrl-C always lands while the CLI waits for the service
+    # (a service is ready in about a second otherwise; the signal could come too late)
+    slow = tmp_path / "slow_init.py"
+    slow.write_text("import time\n\ndef init():\n    time.sleep(8)\n\ndef run(data):\n    return data\n")
+    image = cli.json("image", "create", "-n", "iris-later", "-f", str(slow), "-r", "python",
                      "-p", str(project / "requirements.txt"), "-m", str(project / "model.pkl"), "--no-wait")
     assert image["operationType"] == "Image" and image["state"] in ("NotStarted", "Running")
     done = cli.json("operation", "show", "-i", image["id"], "--wait")

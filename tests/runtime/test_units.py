@@ -403,7 +403,7 @@ def _gunicorn_settings(env: dict[str, str]) -> dict:
 
     code = ("import json, runtime.gunicorn_conf as c; print(json.dumps({k: getattr(c, k) for k "
             "in ('bind', 'workers', 'threads', 'worker_class', 'graceful_timeout', "
-            "'accesslog', 'keepalive', 'control_socket_disable')}))")
+            "'accesslog', 'keepalive', 'control_socket_disable', 'reuse_port')}))")
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("MOMA_", "MAX_", "SCORING_", "WORKER", "THREADS", "PORT"))}
     done = subprocess.run([sys.executable, "-c", code], env={**clean, **env},
@@ -430,6 +430,10 @@ def test_gunicorn_defaults_follow_cpu_and_admission(tmp_path):
     settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "WORKER_CLASS": "sync",
                                    "THREADS": "8"})
     assert (settings["worker_class"], settings["threads"]) == ("sync", 1)
+    # REUSE_PORT: one socket bound by the master (on_starting), never gunicorn's per-worker ones
+    settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "REUSE_PORT": "true",
+                                   "MOMA_BIND": "::1"})
+    assert settings["reuse_port"] is False and settings["bind"] == ["[::1]:5001"]
 
 
 @pytest.mark.parametrize("env, name", [({"WORKERS": "0"}, "WORKERS"),
