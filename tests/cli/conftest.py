@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -58,8 +59,16 @@ class Cli:
         return self(*args, "-o", "json").json()
 
     def popen(self, *args: str) -> subprocess.Popen:
+        """The CLI running in the background, with Ctrl-C's default disposition: a test
+        run started in the background by a shell inherits SIGINT ignored, and would
+        pass that on to the CLI, which then cannot be interrupted."""
         command = [MOMA, *(["--url", self.url] if self.url else []), *args]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+                                preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
