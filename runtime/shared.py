@@ -172,9 +172,8 @@ class Board:
     def publish_connections(self, count: int | None, now: float = 0.0) -> None:
         """This worker's open connections as of ``now`` (``time.monotonic()``); None: it
         takes no new ones (busy, stopping)."""
-        base = self.row_int(R_CONNECTIONS)
-        self.ints[base + R_STAMP - R_CONNECTIONS] = int(now * 1000)
-        self.ints[base] = 0 if count is None else count + 1
+        self.ints[self.row_int(R_STAMP)] = int(now * 1000)
+        self.ints[self.row_int(R_CONNECTIONS)] = 0 if count is None else count + 1
 
     def fewest_connections_elsewhere(self, since: float = 0.0) -> int | None:
         """The fewest open connections of any other worker that takes new ones and said
