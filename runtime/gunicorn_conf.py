@@ -6,7 +6,8 @@
   ``workers.ScoringWorker``: keep-alive, connections balanced across workers, short
   requests answered by the event loop itself, slow ones on threads so health checks
   are answered while run() calls are busy, queued requests wait in threads) or
-  ``sync`` (one request per worker at a time, no keep-alive).
+  ``sync`` (one request per worker at a time, no keep-alive). ``INLINE_BUDGET_MS``
+  (10; 0: off) is how fast the calls the event loop answers itself must be.
 - ``WORKERS`` defaults to the container's CPU quota (cgroup v2/v1, else the CPUs this
   process may run on), rounded up (SparkPython: 1, a JVM using every core); ``THREADS`` defaults to enough threads per worker
   for every admitted and queued request plus two for health checks (at least 4).
@@ -37,6 +38,7 @@ import threading
 from . import datacollection as _datacollection
 from . import metrics as _metrics
 from . import shared as _shared
+from . import workers as _workers
 from .config import Settings, parse_bool, parse_int
 from .cgroups import available_cpus, default_workers
 from .errors import ConfigError
@@ -51,6 +53,7 @@ _worker_kind = (_env.get("WORKER_CLASS") or "gthread").strip()
 if _worker_kind not in ("gthread", "sync"):
     raise ConfigError(f"WORKER_CLASS must be gthread or sync, got {_worker_kind!r}")
 worker_class = "runtime.workers.ScoringWorker" if _worker_kind == "gthread" else "sync"
+_workers.inline_budget_s(_env)  # a bad INLINE_BUDGET_MS stops the master, not each worker
 # SparkPython: one worker by default; its JVM runs Spark on all the container's cores
 # (spark_resources.py), and every further worker would be another JVM and heap.
 workers = parse_int("WORKERS", _env.get("WORKERS"),

@@ -29,10 +29,11 @@ itself when both hold:
   client; anything else (a partial, chunked, ``Expect``-ing or upgrading request, a
   body still on its way behind its headers, a new connection whose request has not
   arrived yet, TLS, the PROXY protocol) goes to the pool as in gthread;
-- the worker's last ``FAST_STREAK`` scoring requests each took at most
-  ``INLINE_BUDGET_S`` and no request since was slower, so a driver that is slow, or
-  just was, runs on pool threads where it cannot hold up the loop (new connections,
-  health checks, the other connections' requests).
+- the worker's last ``FAST_STREAK`` scoring requests each took at most the inline
+  budget (``INLINE_BUDGET_MS``, 10 ms by default; 0 turns the fast path off) and no
+  request since was slower, so a driver that is slow, or just was, runs on pool
+  threads where it cannot hold up the loop (new connections, health checks, the other
+  connections' requests).
 
 A call nobody could foresee as slow still runs inline once and holds up that worker's
 other connections meanwhile (new ones go to the other workers). While a request runs
@@ -52,19 +53,23 @@ first body bytes (bodies up to ``COALESCE_BYTES``; the runtime's own answers car
 from __future__ import annotations
 
 import errno
+import os
 import select
+import selectors
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from . import shared
+from .config import parse_int
 
 RECHECK_S = 0.01
 STALE_S = 1.5  # > the 1 s an idle gthread loop sleeps
-INLINE_BUDGET_S = 0.01
+INLINE_BUDGET_MS = 10
 FAST_STREAK = 16
 STREAK_PATHS = frozenset({"/score"})
 PEEK_BYTES = 65536
@@ -72,27 +77,47 @@ COALESCE_BYTES = 65536
 WRITE_STALL_S = 5.0
 CONTENT_LENGTH = b"\r\ncontent-length:"
 UNSURE_HEADERS = (b"\r\ntransfer-encoding:", b"\r\nexpect:", b"\r\nupgrade:")
+REST_WAIT_S = 0.05
+WHOLE, ON_ITS_WAY, UNSURE = "whole", "on its way", "unsure"
 
 
-def request_complete(data: bytes) -> bool:
-    """Whether ``data`` starts with a whole HTTP/1.x request: headers and, when
-    announced, its ``Content-Length`` body. Chunked, ``Expect``-ing or unclear requests
-    count as incomplete, and so do upgrades: the pool path reads them as gunicorn
-    always does."""
+def inline_budget_s(environ: Mapping[str, str]) -> float | None:
+    """``INLINE_BUDGET_MS`` in seconds; None when 0 turns the inline fast path off."""
+    budget_ms = parse_int("INLINE_BUDGET_MS", environ.get("INLINE_BUDGET_MS"), INLINE_BUDGET_MS)
+    return budget_ms / 1000 if budget_ms else None
+
+
+def request_state(data: bytes) -> str:
+    """What ``data``, the start of a connection's receive buffer, holds: ``WHOLE``, an
+    HTTP/1.x request with its ``Content-Length`` body; ``ON_ITS_WAY``, the start of one
+    (or nothing yet) whose rest may follow; ``UNSURE``, a request the pool path must read
+    as gunicorn always does: chunked, ``Expect``-ing, upgrading, unclear, or too big to
+    be seen whole with one peek."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
-        return False
+        return ON_ITS_WAY if len(data) < PEEK_BYTES else UNSURE
     head = data[:end].lower()
     if any(name in head for name in UNSURE_HEADERS):
-        return False
+        return UNSURE
     at = head.find(CONTENT_LENGTH)
     if head.count(b"content-length") != (at >= 0):
-        return False  # two of them, an odd spelling, or the name elsewhere: the pool
+        return UNSURE  # two of them, an odd spelling, or the name elsewhere
     if at < 0:
-        return True
+        return WHOLE
     line_end = head.find(b"\r\n", at + 2)
     value = head[at + len(CONTENT_LENGTH): line_end if line_end >= 0 else len(head)].strip()
-    return value.isdigit() and len(data) >= end + 4 + int(value)
+    if not value.isdigit():
+        return UNSURE
+    size = end + 4 + int(value)
+    if len(data) >= size:
+        return WHOLE
+    return ON_ITS_WAY if size <= PEEK_BYTES else UNSURE
+
+
+class _Awaited(NamedTuple):
+    conn: TConn
+    seen: int  # bytes of the request already here
+    deadline: float
 
 
 class _Done:
@@ -185,11 +210,15 @@ class ScoringWorker(ThreadWorker):
         self._fast_streak = 0
         self._streak_lock = threading.Lock()
         self._inline: TConn | None = None  # the connection whose request the loop runs
+        self._awaited: dict[int, _Awaited] = {}  # by socket fd, oldest first
+        self._rests: select.epoll | None = None  # edge-triggered: see _dispatch
         self._stopped = threading.Event()
         super().__init__(*args, **kwargs)
         cfg = self.cfg
-        self._inline_allowed = not (cfg.is_ssl or cfg.proxy_protocol != "off"
-                                    or cfg.strip_header_spaces)
+        self._budget_s = inline_budget_s(os.environ)
+        self._inline_allowed = self._budget_s is not None and not (
+            cfg.is_ssl or cfg.proxy_protocol != "off" or cfg.strip_header_spaces
+            or cfg.http2_cleartext != "off")
         self._balanced = not cfg.reuse_port  # per-worker listening sockets: see above
 
     # -- balance: gthread's loop accepts while ``nr_conns < worker_connections``; both
@@ -219,7 +248,12 @@ class ScoringWorker(ThreadWorker):
         self._publish(self._open)  # the loop's stamp, too
         if self.alive and not self._accepting:
             timeout = min(timeout, RECHECK_S)
+        if self._awaited:
+            first = next(iter(self._awaited.values())).deadline
+            timeout = min(timeout, max(0.0, first - time.monotonic()))
         super().wait_for_and_dispatch_events(timeout)
+        if self._awaited:
+            self._hand_over_late_rests()
 
     def _publish(self, count: int | None) -> None:
         board = self._board
@@ -244,11 +278,14 @@ class ScoringWorker(ThreadWorker):
         self._publish(self._open)
         threading.Thread(target=self._heartbeat, name="moma-inline-heartbeat",
                          daemon=True).start()
+        self._rests = select.epoll()
+        self.poller.register(self._rests.fileno(), selectors.EVENT_READ, self._on_rests)
         try:
             super().run()
         finally:
             self._withdraw()
             self._stopped.set()
+            self._rests.close()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         self._withdraw()
@@ -262,9 +299,53 @@ class ScoringWorker(ThreadWorker):
 
     # -- inline fast path ---------------------------------------------------------------
     def enqueue_req(self, conn: TConn) -> None:
-        if self._fast_streak < FAST_STREAK or not self._whole_request_waiting(conn):
+        self._dispatch(conn, may_wait=True)
+
+    def _dispatch(self, conn: TConn, may_wait: bool) -> None:
+        """Inline, once the whole request is here; the pool, for anything else.
+
+        A request whose rest is on its way (a client that sends headers and body apart,
+        as http.client and so requests do; a new connection's first request) is awaited
+        once, at most ``REST_WAIT_S``, while the loop serves the others. The part that
+        is here stays unread (peeked), which keeps the socket readable: so it is watched
+        edge-triggered, on an epoll of its own, for bytes that come after."""
+        state, seen = self._request_state(conn) if self._fast_streak >= FAST_STREAK else (UNSURE, 0)
+        if state == WHOLE:
+            self._run_inline(conn)
+        elif state == ON_ITS_WAY and may_wait and self._rests is not None:
+            fd = conn.sock.fileno()
+            self._awaited[fd] = _Awaited(conn, seen, time.monotonic() + REST_WAIT_S)
+            self._rests.register(fd, select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET)
+        else:
             super().enqueue_req(conn)
-            return
+
+    def _on_rests(self, _fileobj: Any) -> None:
+        for fd, _ in self._rests.poll(0):  # type: ignore[union-attr]
+            awaited = self._awaited.get(fd)
+            if awaited is None:
+                continue
+            state, seen = self._request_state(awaited.conn)
+            if state == ON_ITS_WAY and seen == awaited.seen:
+                continue  # the edge of what was there already (epoll reports it on adding)
+            self._stop_awaiting(fd)
+            awaited.conn.data_ready = True
+            self._dispatch(awaited.conn, may_wait=False)
+
+    def _hand_over_late_rests(self) -> None:
+        """Requests whose rest did not come within ``REST_WAIT_S`` go to the pool, which
+        waits for them as gthread does."""
+        now = time.monotonic()
+        for fd, awaited in list(self._awaited.items()):  # oldest first
+            if awaited.deadline > now:
+                break
+            self._stop_awaiting(fd)
+            super().enqueue_req(awaited.conn)
+
+    def _stop_awaiting(self, fd: int) -> None:
+        del self._awaited[fd]
+        self._rests.unregister(fd)  # type: ignore[union-attr]
+
+    def _run_inline(self, conn: TConn) -> None:
         conn.data_ready = True
         self._publish(None)  # busy: new connections go to the other workers meanwhile
         self._inline = conn
@@ -281,23 +362,26 @@ class ScoringWorker(ThreadWorker):
         """After a slow inline call: the loop was away, so the other connections' keep-alive
         clocks move on by as much; one that sent a request meanwhile is answered, not
         closed for idling."""
-        if seconds > INLINE_BUDGET_S:
+        if seconds > (self._budget_s or 0):
             for waiting in (self.keepalived_conns, self.pending_conns):
                 for other in waiting:
                     other.timeout += seconds
 
-    def _whole_request_waiting(self, conn: TConn) -> bool:
+    def _request_state(self, conn: TConn) -> tuple[str, int]:
+        """The request's state (``request_state``) and how many bytes of it are here."""
         if not self._inline_allowed or conn.is_http2:
-            return False
+            return UNSURE, 0
         if conn.parser is not None and conn.parser.unreader.buf.getvalue():
-            return False  # read ahead into the next request: the pool path copes
+            return UNSURE, 0  # read ahead into the next request: the pool path copes
         try:
             data = conn.sock.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            return False
+            return ON_ITS_WAY, 0
         except OSError:
-            return True  # a broken connection: handle() closes it at once
-        return not data or request_complete(data)
+            return WHOLE, 0  # a broken connection: handle() closes it at once
+        if not data:
+            return WHOLE, 0  # closed by the client: handle() closes it too
+        return request_state(data), len(data)
 
     def handle_request(self, req: Any, conn: TConn) -> bool:
         """gthread's, timed for the fast streak, writing through a CoalescingSocket."""
@@ -315,7 +399,7 @@ class ScoringWorker(ThreadWorker):
 
     def _count(self, path: str, seconds: float) -> None:
         with self._streak_lock:  # pool threads and the loop: a reset must not be lost
-            if seconds > INLINE_BUDGET_S:
+            if seconds > (self._budget_s or 0):
                 self._fast_streak = 0
             elif path in STREAK_PATHS:
                 self._fast_streak += 1

@@ -404,8 +404,8 @@ def _gunicorn_settings(env: dict[str, str]) -> dict:
     code = ("import json, runtime.gunicorn_conf as c; print(json.dumps({k: getattr(c, k) for k "
             "in ('bind', 'workers', 'threads', 'worker_class', 'graceful_timeout', "
             "'accesslog', 'keepalive', 'control_socket_disable', 'reuse_port')}))")
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("MOMA_", "MAX_", "SCORING_", "WORKER", "THREADS", "PORT"))}
+    ours = ("MOMA_", "MAX_", "SCORING_", "WORKER", "THREADS", "PORT", "INLINE_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     done = subprocess.run([sys.executable, "-c", code], env={**clean, **env},
                           capture_output=True, text=True, cwd=Path(__file__).parents[2])
     if done.returncode:
@@ -438,7 +438,8 @@ def test_gunicorn_defaults_follow_cpu_and_admission(tmp_path):
 
 @pytest.mark.parametrize("env, name", [({"WORKERS": "0"}, "WORKERS"),
                                        ({"WORKER_CLASS": "gevent"}, "WORKER_CLASS"),
-                                       ({"PORT": "http"}, "PORT")])
+                                       ({"PORT": "http"}, "PORT"),
+                                       ({"INLINE_BUDGET_MS": "-1"}, "INLINE_BUDGET_MS")])
 def test_gunicorn_settings_fail_loudly(tmp_path, env, name):
     with pytest.raises(ConfigError, match=name):
         _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), **env})
