@@ -28,7 +28,8 @@ itself when both hold:
   ``Content-Length`` body, seen with ``MSG_PEEK``), so reading it never waits for the
   client; anything else (a partial, chunked, ``Expect``-ing or upgrading request, a
   body still on its way behind its headers, a new connection whose request has not
-  arrived yet, TLS, the PROXY protocol) goes to the pool as in gthread;
+  arrived yet, TLS, the PROXY protocol, cleartext HTTP/2) goes to the pool as in
+  gthread;
 - the worker's last ``FAST_STREAK`` scoring requests each took at most the inline
   budget (``INLINE_BUDGET_MS``, 10 ms by default; 0 turns the fast path off) and no
   request since was slower, so a driver that is slow, or just was, runs on pool
@@ -55,12 +56,11 @@ from __future__ import annotations
 import errno
 import os
 import select
-import selectors
 import socket
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -77,8 +77,6 @@ COALESCE_BYTES = 65536
 WRITE_STALL_S = 5.0
 CONTENT_LENGTH = b"\r\ncontent-length:"
 UNSURE_HEADERS = (b"\r\ntransfer-encoding:", b"\r\nexpect:", b"\r\nupgrade:")
-REST_WAIT_S = 0.05
-WHOLE, ON_ITS_WAY, UNSURE = "whole", "on its way", "unsure"
 
 
 def inline_budget_s(environ: Mapping[str, str]) -> float | None:
@@ -87,37 +85,25 @@ def inline_budget_s(environ: Mapping[str, str]) -> float | None:
     return budget_ms / 1000 if budget_ms else None
 
 
-def request_state(data: bytes) -> str:
-    """What ``data``, the start of a connection's receive buffer, holds: ``WHOLE``, an
-    HTTP/1.x request with its ``Content-Length`` body; ``ON_ITS_WAY``, the start of one
-    (or nothing yet) whose rest may follow; ``UNSURE``, a request the pool path must read
-    as gunicorn always does: chunked, ``Expect``-ing, upgrading, unclear, or too big to
-    be seen whole with one peek."""
+def request_complete(data: bytes) -> bool:
+    """Whether ``data`` starts with a whole HTTP/1.x request: headers and, when
+    announced, its ``Content-Length`` body. Chunked, ``Expect``-ing or unclear requests
+    count as incomplete, and so do upgrades: the pool path reads them as gunicorn
+    always does."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
-        return ON_ITS_WAY if len(data) < PEEK_BYTES else UNSURE
+        return False
     head = data[:end].lower()
     if any(name in head for name in UNSURE_HEADERS):
-        return UNSURE
+        return False
     at = head.find(CONTENT_LENGTH)
     if head.count(b"content-length") != (at >= 0):
-        return UNSURE  # two of them, an odd spelling, or the name elsewhere
+        return False  # two of them, an odd spelling, or the name elsewhere: the pool
     if at < 0:
-        return WHOLE
+        return True
     line_end = head.find(b"\r\n", at + 2)
     value = head[at + len(CONTENT_LENGTH): line_end if line_end >= 0 else len(head)].strip()
-    if not value.isdigit():
-        return UNSURE
-    size = end + 4 + int(value)
-    if len(data) >= size:
-        return WHOLE
-    return ON_ITS_WAY if size <= PEEK_BYTES else UNSURE
-
-
-class _Awaited(NamedTuple):
-    conn: TConn
-    seen: int  # bytes of the request already here
-    deadline: float
+    return value.isdigit() and len(data) >= end + 4 + int(value)
 
 
 class _Done:
@@ -210,8 +196,6 @@ class ScoringWorker(ThreadWorker):
         self._fast_streak = 0
         self._streak_lock = threading.Lock()
         self._inline: TConn | None = None  # the connection whose request the loop runs
-        self._awaited: dict[int, _Awaited] = {}  # by socket fd, oldest first
-        self._rests: select.epoll | None = None  # edge-triggered: see _dispatch
         self._stopped = threading.Event()
         super().__init__(*args, **kwargs)
         cfg = self.cfg
@@ -248,12 +232,7 @@ class ScoringWorker(ThreadWorker):
         self._publish(self._open)  # the loop's stamp, too
         if self.alive and not self._accepting:
             timeout = min(timeout, RECHECK_S)
-        if self._awaited:
-            first = next(iter(self._awaited.values())).deadline
-            timeout = min(timeout, max(0.0, first - time.monotonic()))
         super().wait_for_and_dispatch_events(timeout)
-        if self._awaited:
-            self._hand_over_late_rests()
 
     def _publish(self, count: int | None) -> None:
         board = self._board
@@ -278,14 +257,11 @@ class ScoringWorker(ThreadWorker):
         self._publish(self._open)
         threading.Thread(target=self._heartbeat, name="moma-inline-heartbeat",
                          daemon=True).start()
-        self._rests = select.epoll()
-        self.poller.register(self._rests.fileno(), selectors.EVENT_READ, self._on_rests)
         try:
             super().run()
         finally:
             self._withdraw()
             self._stopped.set()
-            self._rests.close()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         self._withdraw()
@@ -299,53 +275,9 @@ class ScoringWorker(ThreadWorker):
 
     # -- inline fast path ---------------------------------------------------------------
     def enqueue_req(self, conn: TConn) -> None:
-        self._dispatch(conn, may_wait=True)
-
-    def _dispatch(self, conn: TConn, may_wait: bool) -> None:
-        """Inline, once the whole request is here; the pool, for anything else.
-
-        A request whose rest is on its way (a client that sends headers and body apart,
-        as http.client and so requests do; a new connection's first request) is awaited
-        once, at most ``REST_WAIT_S``, while the loop serves the others. The part that
-        is here stays unread (peeked), which keeps the socket readable: so it is watched
-        edge-triggered, on an epoll of its own, for bytes that come after."""
-        state, seen = self._request_state(conn) if self._fast_streak >= FAST_STREAK else (UNSURE, 0)
-        if state == WHOLE:
-            self._run_inline(conn)
-        elif state == ON_ITS_WAY and may_wait and self._rests is not None:
-            fd = conn.sock.fileno()
-            self._awaited[fd] = _Awaited(conn, seen, time.monotonic() + REST_WAIT_S)
-            self._rests.register(fd, select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET)
-        else:
+        if self._fast_streak < FAST_STREAK or not self._whole_request_waiting(conn):
             super().enqueue_req(conn)
-
-    def _on_rests(self, _fileobj: Any) -> None:
-        for fd, _ in self._rests.poll(0):  # type: ignore[union-attr]
-            awaited = self._awaited.get(fd)
-            if awaited is None:
-                continue
-            state, seen = self._request_state(awaited.conn)
-            if state == ON_ITS_WAY and seen == awaited.seen:
-                continue  # the edge of what was there already (epoll reports it on adding)
-            self._stop_awaiting(fd)
-            awaited.conn.data_ready = True
-            self._dispatch(awaited.conn, may_wait=False)
-
-    def _hand_over_late_rests(self) -> None:
-        """Requests whose rest did not come within ``REST_WAIT_S`` go to the pool, which
-        waits for them as gthread does."""
-        now = time.monotonic()
-        for fd, awaited in list(self._awaited.items()):  # oldest first
-            if awaited.deadline > now:
-                break
-            self._stop_awaiting(fd)
-            super().enqueue_req(awaited.conn)
-
-    def _stop_awaiting(self, fd: int) -> None:
-        del self._awaited[fd]
-        self._rests.unregister(fd)  # type: ignore[union-attr]
-
-    def _run_inline(self, conn: TConn) -> None:
+            return
         conn.data_ready = True
         self._publish(None)  # busy: new connections go to the other workers meanwhile
         self._inline = conn
@@ -367,21 +299,18 @@ class ScoringWorker(ThreadWorker):
                 for other in waiting:
                     other.timeout += seconds
 
-    def _request_state(self, conn: TConn) -> tuple[str, int]:
-        """The request's state (``request_state``) and how many bytes of it are here."""
+    def _whole_request_waiting(self, conn: TConn) -> bool:
         if not self._inline_allowed or conn.is_http2:
-            return UNSURE, 0
+            return False
         if conn.parser is not None and conn.parser.unreader.buf.getvalue():
-            return UNSURE, 0  # read ahead into the next request: the pool path copes
+            return False  # read ahead into the next request: the pool path copes
         try:
             data = conn.sock.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            return ON_ITS_WAY, 0
+            return False
         except OSError:
-            return WHOLE, 0  # a broken connection: handle() closes it at once
-        if not data:
-            return WHOLE, 0  # closed by the client: handle() closes it too
-        return request_state(data), len(data)
+            return True  # a broken connection: handle() closes it at once
+        return not data or request_complete(data)
 
     def handle_request(self, req: Any, conn: TConn) -> bool:
         """gthread's, timed for the fast streak, writing through a CoalescingSocket."""
