@@ -199,8 +199,8 @@ class ScoringWorker(ThreadWorker):
         self._stopped = threading.Event()
         super().__init__(*args, **kwargs)
         cfg = self.cfg
-        self._budget_s = inline_budget_s(os.environ)
-        self._inline_allowed = self._budget_s is not None and not (
+        self._budget_s = inline_budget_s(os.environ) or 0.0
+        self._inline_allowed = self._budget_s > 0 and not (
             cfg.is_ssl or cfg.proxy_protocol != "off" or cfg.strip_header_spaces
             or cfg.http2_cleartext != "off")
         self._balanced = not cfg.reuse_port  # per-worker listening sockets: see above
@@ -294,7 +294,7 @@ class ScoringWorker(ThreadWorker):
         """After a slow inline call: the loop was away, so the other connections' keep-alive
         clocks move on by as much; one that sent a request meanwhile is answered, not
         closed for idling."""
-        if seconds > (self._budget_s or 0):
+        if seconds > self._budget_s:
             for waiting in (self.keepalived_conns, self.pending_conns):
                 for other in waiting:
                     other.timeout += seconds
@@ -327,8 +327,10 @@ class ScoringWorker(ThreadWorker):
             self._count(req.path, time.perf_counter() - started)
 
     def _count(self, path: str, seconds: float) -> None:
+        if not self._inline_allowed:
+            return
         with self._streak_lock:  # pool threads and the loop: a reset must not be lost
-            if seconds > (self._budget_s or 0):
+            if seconds > self._budget_s:
                 self._fast_streak = 0
             elif path in STREAK_PATHS:
                 self._fast_streak += 1
