@@ -255,8 +255,9 @@ class ScoringWorker(ThreadWorker):
     def run(self) -> None:
         self._board = shared.inherited() if self._balanced else None
         self._publish(self._open)
-        threading.Thread(target=self._heartbeat, name="moma-inline-heartbeat",
-                         daemon=True).start()
+        if self._inline_allowed:
+            threading.Thread(target=self._heartbeat, name="moma-inline-heartbeat",
+                             daemon=True).start()
         try:
             super().run()
         finally:

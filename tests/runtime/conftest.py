@@ -67,8 +67,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = log_dir / f"gunicorn-{self.port}.out"
         self.stderr_path = log_dir / f"gunicorn-{self.port}.err"
-        full_env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("MOMA_", "MAX_", "SCORING_", "WORKERS", "THREADS"))}
+        ours = ("MOMA_", "MAX_", "SCORING_", "WORKERS", "THREADS", "INLINE_")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
         full_env.update(PYTHONPATH=str(REPO), PORT=str(self.port), MOMA_BIND="127.0.0.1",
                         WORKERS="1", PYTHONUNBUFFERED="1")
         full_env.update(env)
