@@ -33,8 +33,8 @@ LineSink = Callable[[str], None]
 OUTPUTS = ("image", "tar", "context")
 LABEL_PREFIX = "moma."
 CONTENT_HASH_LABEL = "moma.content-hash"
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_REGISTRY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def _spark_label(wheels: WheelSet) -> dict[str, str]:
 
 def image_name(name: str) -> str:
     """Docker repositories are lower case; moma names are letters, digits and hyphens."""
-    if not re.match(NAME_PATTERN, name):
+    if not re.fullmatch(NAME_PATTERN, name):
         raise ManifestError("name", f"{name!r} is not a valid image name (letters, digits and inner hyphens, up to 32)")
     return name.lower()
 
@@ -303,9 +303,9 @@ def moma_version() -> str:
 def _check_options(options: BuildOptions) -> None:
     if options.output not in OUTPUTS:
         raise ManifestError("--output", f"{options.output!r} is not one of {', '.join(OUTPUTS)}")
-    if not _TAG.match(options.tag):
+    if not _TAG.fullmatch(options.tag):
         raise ManifestError("--tag", f"{options.tag!r} is not a valid image tag")
-    if options.push and not _REGISTRY.match(options.push):
+    if options.push and not _REGISTRY.fullmatch(options.push):
         raise ManifestError("--push", f"{options.push!r} is not a registry address like 127.0.0.1:5000")
     if options.push and options.output != "image":
         raise ManifestError("--push", "pushing needs --output image")

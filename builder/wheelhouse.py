@@ -26,7 +26,7 @@ from .processes import run_streaming
 
 LineSink = Callable[[str], None]
 INSTALLER = "pip==26.3"
-_WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.+!-]+\.whl$")
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
 _COMPLETE = ".complete"
 
@@ -124,7 +124,7 @@ def _key(requirements: Sequence[str], python_version: str) -> str:
 def _wheel_files(directory: Path) -> tuple[str, ...]:
     names = sorted(p.name for p in directory.glob("*.whl"))
     for name in names:
-        if not _WHEEL_NAME.match(name):
+        if not _WHEEL_NAME.fullmatch(name):
             raise RequirementsError(f"unexpected file name in wheel set {directory}: {name!r}")
     return tuple(names)
 

@@ -60,7 +60,7 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     labels = {}
     for value in values:
         key, separator, text = value.partition("=")
-        if not separator or not re.match(LABEL_KEY_PATTERN, key):
+        if not separator or not re.fullmatch(LABEL_KEY_PATTERN, key):
             raise click.BadParameter(f"{value!r}: expected KEY=VALUE with a lower-case key like team.owner=alice",
                                      param_hint="--label")
         labels[key] = text

@@ -85,3 +85,10 @@ def test_base_ensure_names_the_base_image_of_each_runtime(tmp_path: Path):
         assert result.stdout.splitlines()[-1].startswith(f"{reference} sha256:"), result.stdout
     wrong = moma("base", "ensure", "--runtime", "java", home=tmp_path)
     assert wrong.returncode == 2 and "'java' is not one of" in wrong.stderr
+
+
+def test_a_label_key_with_a_trailing_newline_is_a_usage_error(tmp_path: Path, project: Path):
+    result = moma("build", str(project / "manifest.yml"), "--label", "team.owner\n=alice", "--output", "context",
+                  "--dest", str(tmp_path / "ctx"), home=tmp_path)
+    assert result.returncode == 2 and "expected KEY=VALUE" in result.stderr
+    assert not (tmp_path / "ctx").exists()
