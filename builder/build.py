@@ -203,7 +203,9 @@ class Builder:
 
     def _unpack_limits(self) -> UnpackLimits:
         return UnpackLimits(max_total_bytes=self.config.max_unpacked_bytes,
-                            max_members=self.config.max_archive_members)
+                            max_members=self.config.max_archive_members,
+                            max_inflation_ratio=self.config.max_inflation_ratio,
+                            inflation_grace_bytes=self.config.inflation_grace_bytes)
 
 
 class BuildLog:

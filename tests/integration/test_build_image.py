@@ -110,3 +110,16 @@ def test_unsafe_model_archive_fails_before_building(builder, options, iris_proje
         builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-unsafe", tag="1"))
     assert {image.id for image in docker_client.images.list()} == before
     assert not (iris_project.parent / "escape.pkl").exists()
+
+
+def test_archive_bomb_model_fails_before_building(builder, options, iris_project: Path, docker_client):
+    from tests.builder.test_unpack_bombs import tar_gz_of_zeros
+
+    tar_gz_of_zeros(iris_project / "model.tar.gz", "model.pkl", 1024)
+    manifest = (iris_project / "manifest.yml").read_text().replace("url: model.pkl", "url: model.tar.gz\n    unpack: true")
+    (iris_project / "manifest.yml").write_text(manifest)
+    before = {image.id for image in docker_client.images.list()}
+
+    with pytest.raises(UnpackError, match=r"model.tar.gz: the compressed stream inflates \d+ bytes to \d+, more than 100:1"):
+        builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-bomb", tag="1"))
+    assert {image.id for image in docker_client.images.list()} == before
