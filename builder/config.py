@@ -25,6 +25,8 @@ class BuilderConfig:
     max_inflation_ratio: int = 100  # archive bombs: uncompressed : compressed, past the grace size
     inflation_grace_bytes: int = 1024**2
     allow_link_local: bool = False
+    download_deadline_seconds: int = 1800  # one asset's HTTP download, retries included
+    download_min_bytes_per_second: int = 16 * 1024
     app_uid: int = 10001
 
     @property
@@ -65,6 +67,8 @@ class BuilderConfig:
             ("max_archive_members", "MOMA_MAX_ARCHIVE_MEMBERS"),
             ("max_inflation_ratio", "MOMA_MAX_INFLATION_RATIO"),
             ("inflation_grace_bytes", "MOMA_INFLATION_GRACE_BYTES"),
+            ("download_deadline_seconds", "MOMA_DOWNLOAD_DEADLINE_SECONDS"),
+            ("download_min_bytes_per_second", "MOMA_DOWNLOAD_MIN_BYTES_PER_SECOND"),
         ):
             if env.get(name):
                 overrides[key] = _positive_int(name, env[name])
