@@ -26,6 +26,7 @@ from .engine import DockerEngine, split_reference
 from .errors import BuilderError, BuildError, ManifestError
 from .manifest import NAME_PATTERN, ManifestSpec
 from .requirements import parse_pip_requirements, requirement_name
+from .scratch import scratch_directory
 from .unpack import UnpackLimits
 from .wheelhouse import WheelSet, Wheelhouse
 
@@ -110,9 +111,9 @@ class Builder:
         build_id = options.build_id or uuid.uuid4().hex
         log_path = self.config.build_log_dir / f"{build_id}.log"
         started = time.monotonic()
-        with BuildLog(log_path, on_log) as log, tempfile.TemporaryDirectory(prefix="moma-build-") as work:
+        with BuildLog(log_path, on_log) as log, scratch_directory("moma-build-") as work:
             try:
-                outcome = self._build(spec, options, build_id, Path(work), log)
+                outcome = self._build(spec, options, build_id, work, log)
             except BuilderError as exc:
                 if isinstance(exc, BuildError) and exc.log_path is None:
                     exc.log_path = log_path

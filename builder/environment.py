@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping
+
+from .scratch import scratch_directory
 
 PASSED = ("PATH", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
           *(f"{name}_proxy" for name in ("http", "https", "no", "all")),
@@ -38,7 +39,7 @@ def tool_environment(source: Mapping[str, str] | None = None,
     the ``with`` block. ``defaults`` fill in what the operator did not set (a pip cache
     directory, say)."""
     source = os.environ if source is None else source
-    with tempfile.TemporaryDirectory(prefix="moma-tool-home-") as home:
+    with scratch_directory("moma-tool-home-") as home:
         environment = dict(defaults or {})
         environment.update({name: value for name, value in source.items()
                             if name in PASSED or name.startswith(PASSED_PREFIXES)})
@@ -46,7 +47,7 @@ def tool_environment(source: Mapping[str, str] | None = None,
         pip_config = _user_pip_config(source)
         if pip_config is not None:
             environment.setdefault("PIP_CONFIG_FILE", str(pip_config))
-        environment.update(FIXED, HOME=home)
+        environment.update(FIXED, HOME=str(home))
         yield environment
 
 

@@ -20,10 +20,14 @@ def run_streaming(command: list[str], log: LineSink, hide: Callable[[str], bool]
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
             env=environment) as process:
         assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.rstrip()
-            if not line or hide(line):
-                continue
-            output.append(line)
-            log(indent + line)
+        try:
+            for raw in process.stdout:
+                line = raw.rstrip()
+                if not line or hide(line):
+                    continue
+                output.append(line)
+                log(indent + line)
+        except BaseException:  # a signal or a failing sink: the command must not outlive us
+            process.kill()
+            raise
     return process.returncode, output
