@@ -61,7 +61,9 @@ def build(manifest: Path, name: str | None, tag: str, output: str, dest: Path | 
 
 def _unwind(signum: int, frame: FrameType | None) -> None:
     """SIGTERM ends the build the way Ctrl-C does: by an exception, so that its scratch
-    directories are removed and its helper processes stopped on the way out."""
+    directories are removed and its helper processes stopped on the way out. A second
+    SIGTERM does not interrupt that clean-up (SIGKILL still does)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 
 
