@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from .conda import parse_conda_env
 from .config import BuilderConfig
 from .errors import AssetError, AssetNotAllowed, ManifestError, RequirementsError
 from .fetch import Fetched, FetchPolicy, asset_filename, fetch, redact
 from .manifest import AssetSpec, ManifestSpec, ModelSpec
-from .requirements import DEFAULT_PYTHON, PythonDependencies, parse_conda_env, parse_pip_requirements
+from .requirements import DEFAULT_PYTHON, PythonDependencies, pip_dependencies
 
 SCHEMA_FILE = "service_schema.json"
 MAX_REQUIREMENTS_BYTES = 1024 * 1024
@@ -36,6 +39,11 @@ class FetchedFile:
     unpack: bool
     mime_type: str
     model: ModelSpec | None = None
+
+    @property
+    def is_wheel(self) -> bool:
+        """A ``.whl`` asset is a Python package the image installs, not a file of the app."""
+        return self.role == "asset" and not self.unpack and self.filename.lower().endswith(".whl")
 
     @property
     def model_id(self) -> str:
@@ -63,7 +71,11 @@ class FetchedManifest:
 
     @property
     def app_files(self) -> tuple[FetchedFile, ...]:
-        return tuple(f for f in self.files if f.role != "model")
+        return tuple(f for f in self.files if f.role != "model" and not f.is_wheel)
+
+    @property
+    def wheels(self) -> tuple[FetchedFile, ...]:
+        return tuple(f for f in self.files if f.is_wheel)
 
 
 def fetch_manifest(spec: ManifestSpec, work: Path, config: BuilderConfig) -> FetchedManifest:
@@ -73,7 +85,8 @@ def fetch_manifest(spec: ManifestSpec, work: Path, config: BuilderConfig) -> Fet
         *(_fetch_asset(asset, index, spec, work, policy) for index, asset in enumerate(spec.assets)),
         *(_fetch_model(model, index, spec, work, policy) for index, model in enumerate(spec.models)),
     ]
-    dependencies = _dependencies(spec, work, policy)
+    wheels = frozenset(_check_wheel(item).filename for item in files if item.is_wheel)
+    dependencies = _dependencies(spec, work, policy, wheels)
     dependencies = dependencies.merged_with(PythonDependencies(dependencies.python_version, _schema_packages(files)))
     return FetchedManifest(spec, tuple(files), dependencies)
 
@@ -126,15 +139,24 @@ def _filename(url: str, where: str) -> str:
         raise ManifestError(where, str(exc)) from exc
 
 
-def _dependencies(spec: ManifestSpec, work: Path, policy: FetchPolicy) -> PythonDependencies:
+def _check_wheel(item: FetchedFile) -> FetchedFile:
+    try:
+        parse_wheel_filename(item.filename)
+    except InvalidWheelFilename as exc:
+        raise ManifestError(f"assets ({item.key})", f"{item.filename!r} is not a wheel file name "
+                            f"(name-version-pythontag-abitag-platform.whl): {exc}") from exc
+    return item
+
+
+def _dependencies(spec: ManifestSpec, work: Path, policy: FetchPolicy, wheels: frozenset[str]) -> PythonDependencies:
     dependencies = PythonDependencies(DEFAULT_PYTHON, ())
     if spec.conda_env_file:
         text = _fetch_text(spec.conda_env_file, work / "conda-env.yml", spec, policy)
-        dependencies = parse_conda_env(text, f"condaEnvFile ({redact(spec.conda_env_file)})")
+        dependencies = parse_conda_env(text, f"condaEnvFile ({redact(spec.conda_env_file)})", wheels)
     if spec.pip_requirements:
         text = _fetch_text(spec.pip_requirements, work / "requirements.txt", spec, policy)
-        pip = parse_pip_requirements(text, f"pipRequirements ({redact(spec.pip_requirements)})")
-        dependencies = dependencies.merged_with(PythonDependencies(dependencies.python_version, pip))
+        dependencies = dependencies.merged_with(
+            pip_dependencies(text, f"pipRequirements ({redact(spec.pip_requirements)})", wheels))
     return dependencies
 
 

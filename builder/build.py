@@ -28,7 +28,7 @@ from .manifest import NAME_PATTERN, ManifestSpec
 from .requirements import parse_pip_requirements, requirement_name
 from .scratch import scratch_directory
 from .unpack import UnpackLimits
-from .wheelhouse import WheelSet, Wheelhouse
+from .wheelhouse import LocalWheel, WheelSet, Wheelhouse
 
 LineSink = Callable[[str], None]
 OUTPUTS = ("image", "tar", "context")
@@ -132,10 +132,15 @@ class Builder:
         log(f"build {build_id}: manifest {spec.name!r} → {name}:{options.tag}")
         manifest = fetch_manifest(spec, work / "fetched", self.config)
         log(f"fetched {len(manifest.files)} files ({_size(sum(f.size for f in manifest.files))})")
-        python_version = manifest.dependencies.python_version
+        dependencies = manifest.dependencies
+        python_version = dependencies.python_version
+        for note in dependencies.notes:
+            log(note)
         installer = self.wheelhouse.installer(log)
         wheels = self.wheelhouse.wheels_for(
-            image_requirements(spec.runtime_type, manifest.dependencies.requirements), python_version, log)
+            image_requirements(spec.runtime_type, dependencies.requirements), python_version, log,
+            binary_only=dependencies.binary_only, local_wheels=_wheel_assets(manifest, work / "wheel-assets"),
+            origins=dict(dependencies.origins))
         base_reference = self.config.base_image(python_version, spec.runtime_type)
         labels = image_labels(manifest, base_reference, wheels) | options.labels
         dockerfile = dockerfiles.render_dockerfile(dockerfiles.DockerfileContext(
@@ -248,9 +253,29 @@ def image_labels(manifest: FetchedManifest, base_reference: str, wheels: WheelSe
         f"{LABEL_PREFIX}models": json.dumps(models, sort_keys=True),
         f"{LABEL_PREFIX}assets": json.dumps(digests, sort_keys=True),
         f"{LABEL_PREFIX}python": manifest.dependencies.python_version,
+        **_requested_python_label(manifest),
         f"{LABEL_PREFIX}python-packages": ",".join(wheels.pins()),
         **_spark_label(wheels),
     }
+
+
+def _requested_python_label(manifest: FetchedManifest) -> dict[str, str]:
+    """What the environment file asked for, beside ``moma.python``, what the image has."""
+    requested = manifest.dependencies.python_requested
+    return {f"{LABEL_PREFIX}python-requested": requested} if requested else {}
+
+
+def _wheel_assets(manifest: FetchedManifest, directory: Path) -> tuple[LocalWheel, ...]:
+    """The manifest's ``.whl`` assets under their own file names, as pip needs them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    staged = []
+    for item in manifest.wheels:
+        target = directory / item.filename
+        if target.exists():
+            raise ManifestError(f"assets ({item.key})", f"another asset is also named {item.filename!r}")
+        shutil.copyfile(item.path, target)
+        staged.append(LocalWheel(target, item.sha256))
+    return tuple(staged)
 
 
 def _spark_label(wheels: WheelSet) -> dict[str, str]:

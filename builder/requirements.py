@@ -1,50 +1,75 @@
-"""Python dependencies of an image: a pip requirements file and a conda environment file.
+"""Python dependencies of an image: a pip requirements file (and the ``pip:`` list of a
+conda file, read the same way; the conda file itself is ``builder/conda.py``).
 
 Only plain requirement specifiers are accepted. Option lines (``-r``, ``-e``,
 ``--index-url``, ``--find-links`` ...) are refused because they would let a manifest
-redirect the host-side resolver to other indexes or local paths. A ``$`` anywhere is
-refused too: pip expands ``${VAR}`` from its environment in requirement files, shells
-and Dockerfiles expand ``$VAR``, and no tenant text may pull the operator's environment
-into a build (a literal ``$`` has no use in a requirement). From a conda file we
-take the Python version and the ``pip:`` list; packages conda itself would install are
-refused by name, since images install from PyPI only.
+redirect the host-side resolver to other indexes or local paths; a package from another
+source comes as a wheel asset of the manifest instead. A ``$`` anywhere is refused too:
+pip expands ``${VAR}`` from its environment in requirement files, shells and Dockerfiles
+expand ``$VAR``, and no tenant text may pull the operator's environment into a build (a
+literal ``$`` has no use in a requirement).
+
+Files of 2017 projects carry the Azure ML SDK of that year and the index it came from;
+both are left out with a warning (see ``builder/conda-to-pypi.yml``), not refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import re
+from dataclasses import dataclass, field
 
-import yaml
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
+from .conda_names import RUNTIME_PROVIDES, name_table
 from .errors import RequirementsError
+from .pythons import DEFAULT_PYTHON
 
-DEFAULT_PYTHON = "3.11"
+__all__ = ["DEFAULT_PYTHON", "PythonDependencies", "UserRequirements", "parse_pip_requirements",
+           "pip_dependencies", "refuse_dollar", "requirement_name"]
+
+INDEX_OPTIONS = ("--index-url", "--extra-index-url", "--find-links", "--no-index", "--trusted-host")
+WHEEL_ADVICE = ("a package from another source comes as a wheel: add the .whl file to the manifest as an asset "
+                "(moma manifest create -d package.whl, or an 'assets' entry of a manifest file) and moma installs "
+                "it into the image")
+_FILE_NAME = re.compile(r".+\.(?:whl|zip|tar|tar\.gz|tgz|tar\.bz2|tar\.xz)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class PythonDependencies:
-    python_version: str
+    python_version: str  # the minor version the image gets
     requirements: tuple[str, ...]
+    python_requested: str = ""  # what the environment file asked for, as written; '' when nothing
+    binary_only: tuple[str, ...] = ()  # names pip may take only as wheels: the conda packages
+    notes: tuple[str, ...] = ()  # lines the build log must show: translations, what was left out
+    origins: tuple[tuple[str, str], ...] = ()  # (requirement, the conda spec it was written as)
 
     def merged_with(self, other: "PythonDependencies") -> "PythonDependencies":
-        return PythonDependencies(self.python_version, _dedupe(self.requirements + other.requirements))
+        return PythonDependencies(
+            self.python_version, _dedupe(self.requirements + other.requirements), self.python_requested,
+            _dedupe(self.binary_only + other.binary_only), _dedupe(self.notes + other.notes),
+            tuple(dict.fromkeys(self.origins + other.origins)))
 
 
 def parse_pip_requirements(text: str, source: str = "requirements.txt") -> tuple[str, ...]:
-    """Normalised requirement strings, one per specifier, in file order."""
+    """Normalised requirement strings, one per specifier, in file order; no option lines."""
     requirements: list[str] = []
     for number, line in _logical_lines(text):
+        where = f"{source} line {number}"
         if line.startswith("-"):
-            raise RequirementsError(
-                f"{source} line {number}: option lines such as {line.split()[0]!r} are not supported; "
-                "list plain requirements (name, version specifiers, markers) only"
-            )
-        requirements.append(_requirement(line, f"{source} line {number}"))
+            raise RequirementsError(_option_refusal(line, where))
+        requirements.append(_requirement(line, where))
     return _dedupe(tuple(requirements))
+
+
+def pip_dependencies(text: str, source: str = "requirements.txt",
+                     wheel_assets: frozenset[str] = frozenset()) -> PythonDependencies:
+    """A user's requirements file: as :func:`parse_pip_requirements`, with the 2017 SDK and
+    its index left out (and said so), and lines naming a wheel asset's file taken as that asset."""
+    lines = UserRequirements(wheel_assets)
+    for number, line in _logical_lines(text):
+        lines.add(line, f"{source} line {number}")
+    return PythonDependencies(DEFAULT_PYTHON, lines.kept(), notes=lines.notes(source))
 
 
 def requirement_name(line: str) -> str:
@@ -52,42 +77,41 @@ def requirement_name(line: str) -> str:
     return canonicalize_name(Requirement(line).name)
 
 
-def parse_conda_env(text: str, source: str = "conda.yml") -> PythonDependencies:
-    """The Python version and pip requirements of a conda environment file."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RequirementsError(f"{source} is not valid YAML: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise RequirementsError(f"{source}: a conda environment file is a mapping with 'dependencies'")
-    dependencies = data.get("dependencies") or []
-    if not isinstance(dependencies, list):
-        raise RequirementsError(f"{source}: 'dependencies' must be a list")
+@dataclass
+class UserRequirements:
+    """The lines of a user's requirement list, sorted into what installs and what is left out."""
 
-    python_version = DEFAULT_PYTHON
-    pip_requirements: list[str] = []
-    conda_only: list[str] = []
-    for index, entry in enumerate(dependencies):
-        where = f"{source} dependencies[{index}]"
-        if isinstance(entry, dict):
-            pip_requirements.extend(_pip_section(entry, where))
-            continue
-        if not isinstance(entry, (str, int, float)):
-            raise RequirementsError(f"{where}: expected a package spec or a 'pip:' list")
-        name, version = _conda_spec(str(entry))
-        if name == "python":
-            python_version = _python_minor(version, where)
-        elif name != "pip":
-            conda_only.append(str(entry))
-    if conda_only:
-        raise RequirementsError(
-            f"{source}: conda packages are not supported, images install from PyPI only: "
-            f"{', '.join(conda_only)}. Move them under 'pip:' with their PyPI names "
-            "(for example 'scikit-learn==1.5.2' instead of 'scikit-learn=1.5.2')."
-        )
-    return PythonDependencies(python_version, _dedupe(tuple(pip_requirements)))
+    wheel_assets: frozenset[str] = frozenset()
+    requirements: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # the 2017 SDK
+    dropped_indexes: list[str] = field(default_factory=list)
+
+    def add(self, line: str, where: str) -> None:
+        if line.startswith("-"):
+            if _is_retired_index_option(line):
+                self.dropped_indexes.append(line)
+                return
+            raise RequirementsError(_option_refusal(line, where))
+        if line in self.wheel_assets:
+            return  # the asset is installed as it is
+        requirement = _requirement(line, where)
+        if name_table().is_2017_sdk(Requirement(requirement)):
+            self.left_out.append(line)
+        else:
+            self.requirements.append(requirement)
+
+    def kept(self) -> tuple[str, ...]:
+        return _dedupe(tuple(self.requirements))
+
+    def notes(self, source: str) -> tuple[str, ...]:
+        notes = []
+        if self.left_out:
+            notes.append(f"WARNING: {source}: left out {', '.join(self.left_out)}: the 2017 Azure ML SDK, which "
+                         f"no longer installs; the runtime provides what scoring used of it, {RUNTIME_PROVIDES}")
+        if self.dropped_indexes:
+            notes.append(f"WARNING: {source}: ignored {'; '.join(self.dropped_indexes)}: the 2017 Azure ML index "
+                         "is gone and PyPI is where packages come from anyway")
+        return tuple(notes)
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -111,56 +135,40 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return lines
 
 
-def _requirement(text: str, where: str) -> str:
+def refuse_dollar(text: str, where: str) -> None:
     if "$" in text:
         raise RequirementsError(f"{where}: {text!r} contains '$': requirements are never expanded from "
                                 "environment variables here; write the value itself")
+
+
+def _requirement(text: str, where: str) -> str:
+    refuse_dollar(text, where)
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
         raise RequirementsError(f"{where}: {text!r} is not a valid requirement: {exc}") from exc
     if requirement.url and not requirement.url.startswith("https://"):
         raise RequirementsError(f"{where}: direct references must be https:// URLs, got {requirement.url!r}")
+    if requirement.name == text and _FILE_NAME.fullmatch(text):  # pip would look for that file in its directory
+        raise RequirementsError(f"{where}: {text!r} names a package file, and no asset of the manifest is that "
+                                f"file; {WHEEL_ADVICE}")
     return str(requirement)
 
 
-def _pip_section(entry: dict[str, Any], where: str) -> list[str]:
-    if set(entry) != {"pip"} or not isinstance(entry["pip"], list):
-        raise RequirementsError(f"{where}: only a 'pip:' list may appear as a mapping")
-    requirements = []
-    for index, item in enumerate(entry["pip"]):
-        line = str(item).strip()
-        if line.startswith("-"):
-            raise RequirementsError(f"{where}.pip[{index}]: option lines such as {line.split()[0]!r} are not supported")
-        requirements.append(_requirement(line, f"{where}.pip[{index}]"))
-    return requirements
+def _option_refusal(line: str, where: str) -> str:
+    option = line.split()[0].split("=", 1)[0]
+    if option in INDEX_OPTIONS or option[:2] in ("-i", "-f"):  # '-ihttps://...' is '-i https://...' to pip
+        return (f"{where}: {option!r}: images install only from the package index the moma server is "
+                f"configured with; {WHEEL_ADVICE}")
+    return (f"{where}: option lines such as {option!r} are not supported; list plain requirements "
+            "(name, version specifiers, markers) only")
 
 
-def _conda_spec(spec: str) -> tuple[str, str]:
-    """Split ``name=1.2``, ``name==1.2``, ``name>=1.2``, ``name 1.2`` and ``channel::name``."""
-    spec = spec.strip().split("::")[-1]
-    for index, char in enumerate(spec):
-        if char in "=<>!~ ":
-            return spec[:index].strip().lower(), spec[index:].strip()
-    return spec.lower(), ""
-
-
-def _python_minor(version: str, where: str) -> str:
-    """``3.6`` / ``=3.6`` / ``3.6.*`` pin a minor version; a range keeps the default if it fits."""
-    version = version.strip()
-    if not version:
-        return DEFAULT_PYTHON
-    if version[0] in "<>!~":
-        try:
-            if SpecifierSet(version.replace(" ", "")).contains(f"{DEFAULT_PYTHON}.0"):
-                return DEFAULT_PYTHON
-        except InvalidSpecifier as exc:
-            raise RequirementsError(f"{where}: cannot read a Python version from 'python{version}'") from exc
-        raise RequirementsError(f"{where}: 'python{version}' excludes Python {DEFAULT_PYTHON}; pin a minor version")
-    digits = version.lstrip("=").split(".")
-    if len(digits) < 2 or not digits[0].isdigit() or not digits[1].rstrip("*").isdigit():
-        raise RequirementsError(f"{where}: cannot read a Python version from 'python={version}'")
-    return f"{digits[0]}.{digits[1].rstrip('*')}"
+def _is_retired_index_option(line: str) -> bool:
+    """``--index-url URL`` / ``--extra-index-url=URL`` / ``-i URL`` naming a retired 2017 index."""
+    words = line.replace("=", " ", 1).split() if line.startswith("--") else line.split()
+    return (len(words) == 2 and words[0] in ("-i", "--index-url", "--extra-index-url")
+            and name_table().is_retired_index(words[1]))
 
 
 def _dedupe(items: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 import pytest
 
 from builder.errors import RequirementsError
-from builder.requirements import parse_conda_env, parse_pip_requirements
+from builder.conda import parse_conda_env
+from builder.requirements import parse_pip_requirements, pip_dependencies
 
 
 def test_pip_requirements_are_normalised_in_order():
@@ -12,7 +13,11 @@ def test_pip_requirements_are_normalised_in_order():
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("--index-url http://evil/simple\nnumpy", "line 1: option lines such as '--index-url'"),
+        ("--index-url http://evil/simple\nnumpy", "line 1: '--index-url': images install only from the package index"),
+        ("numpy\n-f https://evil/wheels/", "line 2: '-f': images install only from the package index"),
+        ("--extra-index-url=https://evil/simple", "'--extra-index-url': images install only from the package index"),
+        ("-ihttps://evil/simple", "'-ihttps://evil/simple': images install only from the package index"),
+        ("--find-links /srv", "add the .whl file to the manifest as an asset"),
         ("numpy\n-e git+https://x/y.git", "line 2: option lines such as '-e'"),
         ("-r /etc/passwd", "option lines"),
         ("numpy\nnot a requirement!!", "line 2: 'not a requirement!!' is not a valid requirement"),
@@ -30,65 +35,6 @@ def test_https_direct_reference_is_allowed():
     assert parse_pip_requirements("pkg @ https://example.org/pkg-1.0-py3-none-any.whl") == (
         "pkg @ https://example.org/pkg-1.0-py3-none-any.whl",
     )
-
-
-def test_conda_file_gives_python_version_and_pip_list():
-    text = """
-name: project_environment
-channels: [conda-forge]
-dependencies:
-  - python=3.11.4
-  - pip
-  - pip:
-    - scikit-learn==1.9.1
-    - joblib
-"""
-    deps = parse_conda_env(text)
-    assert deps.python_version == "3.11"
-    assert deps.requirements == ("scikit-learn==1.9.1", "joblib")
-
-
-@pytest.mark.parametrize(
-    "python, expected",
-    [("python=3.6", "3.6"), ("python==3.12.1", "3.12"), ("python 3.10.*", "3.10"), ("python>=3.8", "3.11"), ("python", "3.11")],
-)
-def test_python_versions(python, expected):
-    assert parse_conda_env(f"dependencies: ['{python}']").python_version == expected
-
-
-def test_a_range_excluding_the_default_is_refused():
-    with pytest.raises(RequirementsError, match="excludes Python 3.11"):
-        parse_conda_env("dependencies: ['python<3.9']")
-
-
-def test_conda_only_packages_are_named():
-    with pytest.raises(RequirementsError) as caught:
-        parse_conda_env("dependencies: [python=3.11, numpy=1.26, 'conda-forge::mkl', {pip: [joblib]}]")
-    message = str(caught.value)
-    assert "numpy=1.26" in message and "conda-forge::mkl" in message
-    assert "joblib" not in message
-    assert "under 'pip:'" in message
-
-
-@pytest.mark.parametrize(
-    "text, fragment",
-    [
-        ("[1, 2]", "is a mapping"),
-        ("dependencies: {a: 1}", "must be a list"),
-        ("dependencies: [{conda: [x]}]", "only a 'pip:' list"),
-        ("dependencies: [{pip: ['--extra-index-url http://x']}]", "option lines"),
-        ("dependencies: [': bad']", "conda packages are not supported"),
-        ("a: [unclosed", "not valid YAML"),
-    ],
-)
-def test_bad_conda_files(text, fragment):
-    with pytest.raises(RequirementsError, match=fragment):
-        parse_conda_env(text)
-
-
-def test_empty_conda_file_means_defaults():
-    deps = parse_conda_env("")
-    assert (deps.python_version, deps.requirements) == ("3.11", ())
 
 
 def test_requirement_name_is_canonical():
@@ -145,3 +91,48 @@ def test_dollar_signs_in_a_conda_pip_list_are_refused():
     text = "dependencies:\n  - pip:\n    - six @ https://example.org/${MOMA_DATA_COLLECTION_STORAGE}/six.whl\n"
     with pytest.raises(RequirementsError, match=r"conda.yml dependencies\[0\].pip\[0\]: .* contains '\$'"):
         parse_conda_env(text)
+
+
+REQUIREMENTS_2017 = """\
+--index-url https://azuremldownloads.azureedge.net/python-repository/preview
+--extra-index-url https://pypi.python.org/simple
+azureml-requirements
+azure-ml-api-sdk==0.1.0a10
+azureml.datacollector==0.1.0a13
+pillow
+"""
+
+
+def test_a_2017_requirements_file_keeps_only_what_installs_and_says_what_it_left_out():
+    deps = pip_dependencies(REQUIREMENTS_2017)
+    assert deps.requirements == ("pillow",)
+    assert deps.binary_only == () and deps.python_requested == ""
+    left_out, ignored = deps.notes
+    assert left_out == (
+        "WARNING: requirements.txt: left out azureml-requirements, azure-ml-api-sdk==0.1.0a10, "
+        "azureml.datacollector==0.1.0a13: the 2017 Azure ML SDK, which no longer installs; the runtime provides "
+        "what scoring used of it, `from azureml.datacollector import ModelDataCollector` "
+        "(its azureml.datacollector shim)")
+    assert ignored.startswith("WARNING: requirements.txt: ignored --index-url https://azuremldownloads.azureedge.net"
+                              "/python-repository/preview; --extra-index-url https://pypi.python.org/simple: ")
+
+
+def test_the_strict_parser_of_the_runtime_files_accepts_no_index_line():
+    with pytest.raises(RequirementsError, match="'--index-url': images install only"):
+        parse_pip_requirements(REQUIREMENTS_2017)
+
+
+@pytest.mark.parametrize("line", ["iris_labels-1.0-py3-none-any.whl", "model.zip", "pkg-1.0.tar.gz"])
+def test_a_bare_file_name_is_refused_unless_it_is_a_wheel_asset(line):
+    with pytest.raises(RequirementsError) as caught:
+        pip_dependencies(f"numpy\n{line}\n")
+    assert str(caught.value) == (
+        f"requirements.txt line 2: {line!r} names a package file, and no asset of the manifest is that file; a "
+        "package from another source comes as a wheel: add the .whl file to the manifest as an asset (moma "
+        "manifest create -d package.whl, or an 'assets' entry of a manifest file) and moma installs it into the image")
+    assert pip_dependencies(f"numpy\n{line}\n", wheel_assets=frozenset({line})).requirements == ("numpy",)
+
+
+def test_dollar_signs_stay_refused_in_user_files():
+    with pytest.raises(RequirementsError, match=r"line 1: 'six==\$\{SECRET\}' contains '\$'"):
+        pip_dependencies("six==${SECRET}\n")

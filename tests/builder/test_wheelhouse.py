@@ -3,13 +3,42 @@ from pathlib import Path
 import pytest
 
 from builder.errors import RequirementsError
-from builder.wheelhouse import Wheelhouse, WheelSet, _key, _pip_failure
+from builder.wheelhouse import LocalWheel, Wheelhouse, WheelSet, _key, _pip_failure
+
+from .fixture_wheels import make_wheel
 
 
 def test_key_ignores_order_but_not_content():
     assert _key(["a", "b"], "3.11") == _key(["b", "a"], "3.11")
     assert _key(["a"], "3.11") != _key(["a"], "3.12")
     assert _key(["a==1"], "3.11") != _key(["a==2"], "3.11")
+
+
+def test_key_covers_binary_only_names_and_wheel_files_by_content():
+    import hashlib
+    import json
+
+    plain = _key(["a"], "3.11")
+    assert plain == hashlib.sha256(json.dumps({"python": "3.11", "requirements": ["a"]}, sort_keys=True)
+                                   .encode()).hexdigest(), "earlier wheel sets keep their keys"
+    assert _key(["a"], "3.11", binary_only=["a"]) != plain
+    one = LocalWheel(Path("/x/w-1.0-py3-none-any.whl"), "1" * 64)
+    elsewhere = LocalWheel(Path("/y/w-1.0-py3-none-any.whl"), "1" * 64)
+    changed = LocalWheel(Path("/x/w-1.0-py3-none-any.whl"), "2" * 64)
+    assert _key(["a"], "3.11", local_wheels=[one]) == _key(["a"], "3.11", local_wheels=[elsewhere])
+    assert _key(["a"], "3.11", local_wheels=[one]) != _key(["a"], "3.11", local_wheels=[changed])
+
+
+def test_conda_packages_are_resolved_as_wheels_only(tmp_path: Path):
+    from builder.wheelhouse import _host_python, _Request
+
+    wheel = LocalWheel(tmp_path / "w-1.0-py3-none-any.whl", "1" * 64)
+    request = _Request(("numpy==1.11.*", "joblib"), _host_python(), ("numpy",), (wheel,), {})
+    command = Wheelhouse(tmp_path)._wheel_command(request, tmp_path / "out")
+    assert command[:3] == ["wheel", "--prefer-binary", "--only-binary=numpy"]
+    assert command[-4:] == ["--", str(wheel.path), "numpy==1.11.*", "joblib"]
+    other = Wheelhouse(tmp_path)._wheel_command(_Request(("joblib",), "3.12", (), (), {}), tmp_path / "out")
+    assert other[:2] == ["download", "--only-binary=:all:"] and other[-2:] == ["--", "joblib"]
 
 
 def test_pins_use_canonical_names(tmp_path: Path):
@@ -34,9 +63,62 @@ def test_pip_failures_are_explained(output, expected):
 @pytest.mark.slow
 def test_an_unknown_package_is_named_and_nothing_is_kept(tmp_path: Path):
     house = Wheelhouse(tmp_path)
-    with pytest.raises(RequirementsError, match="no distribution found on the package index for: moma-no-such-package-x"):
+    with pytest.raises(RequirementsError) as caught:
         house.wheels_for(["moma-no-such-package-xyz==0.0.1"], "3.11", lambda line: None)
+    assert str(caught.value) == (
+        "moma-no-such-package-xyz==0.0.1: no distribution found: the package index has no package named "
+        "'moma-no-such-package-xyz' (or only files of it for other Pythons and platforms than Python 3.11 on "
+        "Linux x86_64)")
     assert [p.name for p in (tmp_path / "sets").iterdir()] == []
+
+
+@pytest.mark.slow
+def test_a_conda_pin_with_no_wheel_names_the_package_the_pin_and_the_newest_that_installs(tmp_path: Path):
+    from packaging.version import Version
+
+    with pytest.raises(RequirementsError) as caught:
+        Wheelhouse(tmp_path).wheels_for(["numpy==1.11.*"], "3.11", lambda line: None, binary_only=["numpy"],
+                                        origins={"numpy==1.11.*": "numpy=1.11"})
+    message = str(caught.value)
+    prefix = ("numpy==1.11.* (conda 'numpy=1.11'): no version of numpy that matches has a file for Python 3.11 "
+              "on Linux x86_64; the newest that would install is ")
+    assert message.startswith(prefix), message
+    newest = message[len(prefix):].split(":")[0]
+    assert Version(newest) >= Version("2.4.6") and not Version(newest).is_prerelease
+
+
+@pytest.mark.slow
+def test_a_package_with_only_source_archives_is_not_built_when_conda_names_it(tmp_path: Path):
+    with pytest.raises(RequirementsError) as caught:
+        Wheelhouse(tmp_path).wheels_for(["sklearn"], "3.11", lambda line: None, binary_only=["sklearn"])
+    assert str(caught.value) == ("sklearn: the package index has 'sklearn', but no file of it for Python 3.11 "
+                                 "on Linux x86_64")
+
+
+@pytest.mark.slow
+def test_wheel_files_are_part_of_the_set_and_their_dependencies_resolved(tmp_path: Path):
+    import hashlib
+
+    wheel = make_wheel(tmp_path, "iris-labels", "1.0", {"iris_labels/__init__.py": "NAMES = ['setosa']\n"},
+                       requires=("six==1.16.0",))
+    local = LocalWheel(wheel, hashlib.sha256(wheel.read_bytes()).hexdigest())
+    lines: list[str] = []
+    wheels = Wheelhouse(tmp_path / "house").wheels_for(["iris-labels==1.0"], "3.11", lines.append,
+                                                        local_wheels=[local])
+    assert wheels.wheels == ("iris_labels-1.0-py3-none-any.whl", "six-1.16.0-py2.py3-none-any.whl")
+    assert "Python packages: resolving 1 requirements and 1 wheel files on the host" in lines
+
+
+@pytest.mark.slow
+def test_a_wheel_file_for_another_python_is_explained(tmp_path: Path):
+    import hashlib
+
+    wheel = make_wheel(tmp_path, "old-thing", "1.0", {"old_thing.py": ""}, tag="cp35-cp35m-linux_x86_64")
+    local = LocalWheel(wheel, hashlib.sha256(wheel.read_bytes()).hexdigest())
+    with pytest.raises(RequirementsError) as caught:
+        Wheelhouse(tmp_path / "house").wheels_for([], "3.11", lambda line: None, local_wheels=[local])
+    assert str(caught.value) == ("the wheel asset old_thing-1.0-cp35-cp35m-linux_x86_64.whl does not fit the "
+                                 "image: it is not for Python 3.11 on Linux x86_64")
 
 
 @pytest.mark.slow
