@@ -151,3 +151,64 @@ def test_requirements_cannot_read_the_servers_environment(line: str, builder, op
     log = builder.config.build_log_dir.glob("*.log")
     assert not [path for path in log if "s3cr3t" in path.read_text()]
     assert not [entry for entry in lines if "s3cr3t" in entry]
+
+
+EXAMPLE_2017 = Path(__file__).parents[2] / "examples" / "iris-2017"
+SETOSA = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}
+
+
+@pytest.fixture
+def project_2017(tmp_path: Path) -> Path:
+    """A copy of examples/iris-2017 with its model trained, plus a wheel the package index
+    does not have, given as an asset and named in the conda file's pip list."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.builder.fixture_wheels import make_wheel
+
+    project = tmp_path / "iris-2017"
+    shutil.copytree(EXAMPLE_2017, project)
+    subprocess.run([sys.executable, str(project / "train.py"), str(project)], check=True, stdout=subprocess.DEVNULL)
+    wheel = make_wheel(project, "iris-labels", "1.0", {"iris_labels/__init__.py": "NAMES = ['setosa']\n"})
+    text = (project / "manifest.yml").read_text()
+    text = text.replace("models:\n", f"  - id: labels\n    url: {wheel.name}\nmodels:\n")
+    (project / "manifest.yml").write_text(text)
+    conda = project / "aml_config" / "conda_dependencies.yml"
+    conda.write_text(conda.read_text() + "    - iris-labels==1.0\n")
+    return project
+
+
+def test_a_2017_project_builds_on_the_nearest_python_and_scores(builder, options, project_2017: Path, run_image):
+    lines: list[str] = []
+    result = builder.build(load_manifest(project_2017 / "manifest.yml"), options(name="iris-2017", tag="1"),
+                           on_log=lines.append)
+
+    log = "\n".join(lines)
+    assert "asks for Python 3.5.2, which no image can have today" in log
+    assert "building on Python 3.11, the nearest supported" in log
+    assert ("conda packages installed from PyPI, as wheels: scikit-learn==1.9.1.* (conda 'scikit-learn=1.9.1'), "
+            "numpy, pandas") in log
+    assert "left out azureml-requirements, azure-ml-api-sdk==0.1.0a11: the 2017 Azure ML SDK" in log
+    assert "from azureml.datacollector import ModelDataCollector" in log
+    assert "ignored --index-url https://azuremldownloads.azureedge.net/python-repository/preview" in log
+
+    labels = result.labels
+    assert (labels["moma.python-requested"], labels["moma.python"]) == ("3.5.2", "3.11")
+    packages = labels["moma.python-packages"].split(",")
+    assert "scikit-learn==1.9.1" in packages and "iris-labels==1.0" in packages
+    assert not [pin for pin in packages if pin.startswith(("azure-ml", "azureml"))]
+
+    service = run_image(result.reference)
+    assert service.wait_until_answering("/readyz").status_code == 200, service.logs()
+    answer = requests.post(service.url + "/score", json={"input_df": [SETOSA]}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert json.loads(answer.json()) == ["setosa"]
+
+    container = service.container.get_wrapped_container()
+    assert container.labels["moma.python-requested"] == "3.5.2" and container.labels["moma.python"] == "3.11"
+    code, output = container.exec_run(["python", "-c", "import iris_labels, os; print(iris_labels.NAMES, "
+                                       "sorted(os.listdir('/var/azureml-app')))"])
+    assert code == 0, output
+    assert output.decode().strip() == ("['setosa'] ['model.pkl', 'model_config_map.json', 'score.py', "
+                                       "'service_schema.json']"), "the wheel is installed, not copied into the app"
