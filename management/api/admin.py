@@ -14,8 +14,8 @@ from .requests import current_token, json_body
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 
-ACCOUNT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
-SCOPE_PART = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+ACCOUNT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+SCOPE_PART = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @blueprint.before_request
@@ -45,7 +45,7 @@ def list_tokens() -> Response:
 def create_token() -> Response:
     body = json_body()
     name = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(name, str) or not SCOPE_PART.match(name):
+    if not isinstance(name, str) or not SCOPE_PART.fullmatch(name):
         raise BadRequest("name is required: 1 to 64 of letters, digits, '.', '_', '-'")
     account = _account(*_scope(body)) if body.get("accountName") else None
     secret, token = get_store().tokens.create(name, account.id if account else None)
@@ -65,8 +65,8 @@ def _scope(body: Any) -> tuple[str, str, str]:
     sub, rg, name = (body.get(key, "default") for key in ("subscriptionId", "resourceGroupName", "accountName"))
     problems = [Detail("InvalidField", f"{key}: {value!r} is not allowed")
                 for key, value in (("subscriptionId", sub), ("resourceGroupName", rg))
-                if not isinstance(value, str) or not SCOPE_PART.match(value)]
-    if not isinstance(name, str) or not ACCOUNT_NAME.match(name):
+                if not isinstance(value, str) or not SCOPE_PART.fullmatch(value)]
+    if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
         problems.append(Detail("InvalidField", f"accountName: {name!r} must be 1 to 32 lower-case letters, digits "
                                                "and inner hyphens (it names image repositories)"))
     if problems:

@@ -47,7 +47,9 @@ def _after() -> int | None:
     if not raw:
         return None
     try:
-        after = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))["after"]
+        # validate=True: a character outside the alphabet (a newline...) fails rather than being skipped
+        after = json.loads(base64.b64decode(raw.encode() + b"=" * (-len(raw) % 4), altchars=b"-_",
+                                            validate=True))["after"]
         if type(after) is not int or not 0 <= after <= MAX_SEQ:  # type(): True is an int too
             raise ValueError(after)
     except (ValueError, KeyError, TypeError) as exc:

@@ -15,8 +15,18 @@ import jsonschema
 
 from ..errors import Detail, ValidationFailed
 
-NAME = {"type": "string", "pattern": r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$",
+
+def whole(pattern: str) -> str:
+    """A JSON Schema ``pattern`` that matches whole strings only. jsonschema runs patterns
+    with ``re.search``, where ``$`` also matches before a final newline: the lookahead
+    refuses that, and changes nothing for ECMA-262 clients, whose ``$`` ends the string."""
+    return f"^{pattern}$(?!\\n)"
+
+
+NAME = {"type": "string", "pattern": whole(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?"),
         "description": "Letters, digits and inner hyphens, 1 to 32 characters."}
+TAG = {"type": "string", "minLength": 1, "maxLength": 29, "pattern": whole(r"[^\x00-\x1f\x7f-\x9f]+"),
+       "description": "Up to 29 characters, no control characters."}
 URL = {"type": "string", "minLength": 1, "maxLength": 8192}
 TIME = {"type": "string", "format": "date-time", "readOnly": True}
 STATE = {"$ref": "#/definitions/AsyncOperationState"}
@@ -31,7 +41,8 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["id", "url"],
         "properties": {
-            "id": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,32}$", "description": "Asset ID."},
+            "id": {"type": "string", "pattern": whole(r"[A-Za-z0-9_.-]{1,32}"),
+                   "description": "Asset ID: 1 to 32 letters, digits, '_', '.', '-'."},
             "mimeType": {"type": "string", "maxLength": 255},
             "unpack": {"type": "boolean"},
             "url": URL,
@@ -104,7 +115,7 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
             "driverProgram": {"type": "string", "minLength": 1, "maxLength": 32},
             "id": {"type": "string", "readOnly": True},
             "modelIds": {"type": "array", "maxItems": 100,
-                         "items": {"type": "string", "pattern": r"^[0-9a-f]{32}$"}},
+                         "items": {"type": "string", "pattern": whole("[0-9a-f]{32}")}},
             "modelType": {"type": "string", "enum": ["Registered"]},
             "name": NAME,
             "targetRuntime": ref("TargetRuntime"),
@@ -121,7 +132,7 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
             "id": {"type": "string", "readOnly": True},
             "mimeType": {"type": "string", "minLength": 1, "maxLength": 255},
             "name": NAME,
-            "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 29}},
+            "tags": {"type": "array", "maxItems": 50, "items": TAG},
             "unpack": {"type": "boolean"},
             "url": URL,
             "version": {"type": "integer", "readOnly": True},

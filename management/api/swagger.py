@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..config import SUPPORTED_API_VERSIONS
 from .requests import ACCOUNT_PREFIX
-from .schemas import DEFINITIONS, ref
+from .schemas import DEFINITIONS, ref, whole
 
 blueprint = Blueprint("swagger", __name__)
 account_blueprint = Blueprint("account_swagger", __name__)
@@ -53,7 +53,7 @@ def swagger_document(host: str) -> dict[str, Any]:
 
 
 def _shared_parameters() -> dict[str, Any]:
-    path = {"in": "path", "required": True, "type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}$"}
+    path = {"in": "path", "required": True, "type": "string", "pattern": whole(r"[A-Za-z0-9._-]{1,64}")}
     return {
         "subscriptionId": {"name": "subscriptionId", **path},
         "resourceGroupName": {"name": "resourceGroupName", **path},
