@@ -27,6 +27,10 @@ NAME = {"type": "string", "pattern": whole(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-
         "description": "Letters, digits and inner hyphens, 1 to 32 characters."}
 TAG = {"type": "string", "minLength": 1, "maxLength": 29, "pattern": whole(r"[^\x00-\x1f\x7f-\x9f]+"),
        "description": "Up to 29 characters, no control characters."}
+SCOPE_PART = {"type": "string", "pattern": whole(r"[A-Za-z0-9._-]{1,64}"),
+              "description": "1 to 64 letters, digits, '.', '_', '-'."}
+ACCOUNT_NAME = {"type": "string", "pattern": whole(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"),
+                "description": "1 to 32 lower-case letters, digits and inner hyphens (it names image repositories)."}
 URL = {"type": "string", "minLength": 1, "maxLength": 8192}
 TIME = {"type": "string", "format": "date-time", "readOnly": True}
 STATE = {"$ref": "#/definitions/AsyncOperationState"}
@@ -292,6 +296,29 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
                            "description": "The swarm manager's Docker endpoint; default: the worker's engine."},
         },
     },
+    "AccountRequest": {
+        "type": "object",
+        "required": ["accountName"],
+        "properties": {
+            "subscriptionId": {**SCOPE_PART, "default": "default"},
+            "resourceGroupName": {**SCOPE_PART, "default": "default"},
+            "accountName": ACCOUNT_NAME,
+        },
+        "additionalProperties": False,
+    },
+    "TokenRequest": {
+        "type": "object",
+        "required": ["name"],
+        "description": 'An admin token with "admin": true and no account fields; else a token of the named account.',
+        "properties": {
+            "name": {**SCOPE_PART, "description": "A name to recognise the token by: " + SCOPE_PART["description"]},
+            "admin": {"type": "boolean", "default": False},
+            "subscriptionId": {**SCOPE_PART, "default": "default"},
+            "resourceGroupName": {**SCOPE_PART, "default": "default"},
+            "accountName": ACCOUNT_NAME,
+        },
+        "additionalProperties": False,
+    },
     "Artifact": {
         "type": "object",
         "properties": {
@@ -352,15 +379,25 @@ def _path(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         missing = error.message.split("'")[1]
         text = f"{text}.{missing}" if text else missing
+    if error.validator == "additionalProperties":
+        unknown = ", ".join(_unknown_fields(error))
+        text = f"{text}.{unknown}" if text else unknown
     return text or "body"
 
 
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return "is required"
+    if error.validator == "additionalProperties":
+        return f"unknown field; the fields are {', '.join(error.schema.get('properties', {}))}"
     if error.validator == "pattern":
         return f"{error.instance!r} is not allowed ({error.schema.get('description') or error.validator_value})"
     return error.message
+
+
+def _unknown_fields(error: jsonschema.ValidationError) -> list[str]:
+    known = error.schema.get("properties", {})
+    return sorted(str(key) for key in error.instance if key not in known)
 
 
 _VALIDATORS: dict[str, jsonschema.Draft4Validator] = {}

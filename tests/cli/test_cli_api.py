@@ -149,3 +149,20 @@ def test_service_refusals_from_the_server(cli: Cli):
     assert refused.returncode == 1 and "image nope is not in this account" in refused.stderr
     no_compute = cli("service", "create", "-n", "svc", "--image-id", "nope", "--compute", "elsewhere", ok=False)
     assert no_compute.returncode == 1 and "compute elsewhere does not exist" in no_compute.stderr
+
+
+def test_accounts_and_tokens(cli: Cli, server: MomaServer, tmp_path: Path):
+    scope = ("--subscription", "sub-cli", "--resource-group", "rg-cli", "--account", "team-cli")
+    created = cli.json("account", "create", "-n", "team-cli", "--subscription", "sub-cli", "--resource-group", "rg-cli")
+    assert created["path"] == "/api/subscriptions/sub-cli/resourceGroups/rg-cli/accounts/team-cli"
+
+    account_token = cli.json(*scope, "token", "create", "-n", "ci")
+    admin_token = cli.json("token", "create", "-n", "ops", "--admin")
+
+    assert (account_token["admin"], admin_token["admin"]) == (False, True)
+    as_team = Cli(tmp_path / "team", server.url, {"MOMA_TOKEN": account_token["token"]})
+    assert as_team.json(*scope, "model", "list") == []
+    refused = as_team("token", "list", ok=False)
+    assert refused.returncode == 1 and "administration needs an admin token" in refused.stderr
+    as_ops = Cli(tmp_path / "ops", server.url, {"MOMA_TOKEN": admin_token["token"]})
+    assert {token["name"] for token in as_ops.json("token", "list")} >= {"ci", "ops"}
