@@ -4,14 +4,16 @@ path; an unknown account and a forbidden one answer alike."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 import pytest
 from flask import Flask
 
+from management.errors import Conflict
 from management.store import Store
 
-from .helpers import DEFAULT_SCOPE, Api, account_path, check_error, image_body, manifest_body
+from .helpers import DEFAULT_SCOPE, Api, account_path, check_error, image_body, manifest_body, run_in_threads
 
 Scope = tuple[str, str, str]
 
@@ -266,3 +268,36 @@ def test_account_requests_with_unknown_or_missing_fields_are_400(api: Api, store
     assert response.status_code == 400
     check_error(response)
     assert [account.name for account in store.accounts.list()] == ["default"]
+
+
+def test_an_account_name_taken_in_another_scope_is_409(api: Api, store: Store) -> None:
+    """Account names are unique in an installation (they name image repositories and
+    containers), whatever the subscription and resource group."""
+    first = {"subscriptionId": "sub-a", "resourceGroupName": "rg-a", "accountName": "shared"}
+    assert api.open("POST", "/api/admin/accounts", json=first).status_code == 200
+
+    response = api.open("POST", "/api/admin/accounts", json={**first, "subscriptionId": "sub-b"})
+
+    assert response.status_code == 409
+    error = check_error(response)
+    assert error["code"] == "Conflict"
+    assert "account name shared is taken by sub-a/rg-a/shared" in error["message"]
+    assert "unique" in error["message"]
+    assert sorted((a.subscription_id, a.name) for a in store.accounts.list()) == [("default", "default"),
+                                                                                   ("sub-a", "shared")]
+
+
+def test_concurrent_accounts_of_one_name_make_one_and_409s(store: Store) -> None:
+    """Whichever request wins, the others get Conflict, never the database's IntegrityError."""
+    outcomes = run_in_threads(8, lambda: [_create_or_conflict(store, f"sub-{threading.get_ident()}")])
+
+    assert sorted(outcomes) == ["Conflict"] * 7 + ["created"]
+    assert [a.name for a in store.accounts.list()].count("race") == 1
+
+
+def _create_or_conflict(store: Store, subscription: str) -> str:
+    try:
+        store.accounts.create(subscription, "rg", "race")
+    except Conflict:
+        return "Conflict"
+    return "created"
