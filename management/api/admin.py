@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify
 
 from ..errors import Detail, Forbidden, NotFound, ValidationFailed
 from ..store import Account, get_store
-from .requests import current_token, json_body
+from .requests import is_admin, json_body
 from .schemas import validate
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -23,8 +23,7 @@ SCOPE_FIELDS = ("subscriptionId", "resourceGroupName", "accountName")
 
 @blueprint.before_request
 def _admins_only() -> None:
-    token = current_token()
-    if token is not None and not token.admin:
+    if not is_admin():
         raise Forbidden("administration needs an admin token")
 
 

@@ -271,7 +271,21 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
     "ComputeInfo": {
         "type": "object",
         "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "dockerHost": {"type": "string"},
-                       "createdAt": {"type": "string"}},
+                       "createdAt": {"type": "string"},
+                       "tls": ref("ComputeTls")},
+    },
+    "ComputeTls": {
+        "type": "object",
+        "description": "TLS to a tcp:// dockerHost, needed off loopback (admin tokens only): PEM files on the "
+                       "worker's host, absolute paths readable when the compute is added. Listed to other "
+                       "tokens as verify only.",
+        "properties": {
+            "verify": {"type": "boolean", "default": True, "description": "Verify the engine's certificate."},
+            "caCertPath": {"type": "string", "maxLength": 4096, "description": "Needed when verify is true."},
+            "clientCertPath": {"type": "string", "maxLength": 4096},
+            "clientKeyPath": {"type": "string", "maxLength": 4096},
+        },
+        "additionalProperties": False,
     },
     "ComputeList": {"type": "object", "properties": {"value": {"type": "array", "items": ref("ComputeInfo")}}},
     "CollectedDataFile": {
@@ -293,7 +307,9 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
             "name": NAME,
             "type": {"type": "string", "enum": ["swarm"]},
             "dockerHost": {"type": "string", "maxLength": 512,
-                           "description": "The swarm manager's Docker endpoint; default: the worker's engine."},
+                           "description": "The swarm manager's Docker endpoint, unix:///path or tcp://host:port "
+                                          "(admin tokens only); default: the worker's engine."},
+            "tls": ref("ComputeTls"),
         },
     },
     "AccountRequest": {

@@ -144,6 +144,24 @@ def test_computes(cli: Cli):
     assert again.returncode == 1 and "a compute named cluster exists" in again.stderr
 
 
+def test_a_compute_on_a_remote_engine_needs_tls(cli: Cli, tmp_path: Path):
+    refused = cli("compute", "add", "-n", "remote", "--docker-host", "tcp://10.0.0.5:2376", ok=False)
+    assert refused.returncode == 1 and "10.0.0.5 is not a loopback address: it needs tls" in refused.stderr
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tls / name).write_text("-----BEGIN X-----\nAA==\n-----END X-----\n")
+
+    added = cli.json(
+        "compute", "add", "-n", "remote", "--docker-host", "tcp://10.0.0.5:2376", "--tls-ca-cert", str(tls / "ca.pem"),
+        "--tls-cert", str(tls / "cert.pem"), "--tls-key", str(tls / "key.pem"))
+
+    assert added["tls"] == {"verify": True, "caCertPath": str(tls / "ca.pem"), "clientCertPath": str(tls / "cert.pem"),
+                            "clientKeyPath": str(tls / "key.pem")}
+    row = next(line.split() for line in cli("compute", "list").stdout.splitlines() if line.startswith("remote "))
+    assert row[:4] == ["remote", "swarm", "tcp://10.0.0.5:2376", "True"]
+
+
 def test_service_refusals_from_the_server(cli: Cli):
     refused = cli("service", "create", "realtime", "-n", "svc", "--image-id", "nope", ok=False)
     assert refused.returncode == 1 and "image nope is not in this account" in refused.stderr

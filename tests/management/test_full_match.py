@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from management.api import schemas, swagger
+from management.api import swagger
 from management.store import Store
 
-from .helpers import DEFAULT_SCOPE, Api, check_error, image_body, manifest_body, model_body
+from .helpers import Api, check_error, image_body, manifest_body, model_body
 
 ROOT = Path(__file__).parents[2]
 SCANNED = ["management/api", "management/store", "management/cli", "management/client.py", "management/config.py",
