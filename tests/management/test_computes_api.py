@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from management.store import Store
+from management.store import Compute, Store
+from management.store.migrations import upgrade
 
 from .helpers import DEFAULT_SCOPE, Api, check_error
 
@@ -191,3 +192,18 @@ def test_an_unreadable_tls_file_is_refused(api: Api, store: Store, pem: dict[str
     text = refused(api, store, {"dockerHost": "tcp://10.0.0.5:2376", "tls": pem})
 
     assert "tls.clientKeyPath: " in text and "cannot be read" in text
+
+
+def test_computes_of_an_older_schema_keep_working(tmp_path: Path) -> None:
+    """Migration 0003 adds computes.tls to a database that has computes already."""
+    old = Store(f"sqlite:///{tmp_path / 'moma.db'}")
+    upgrade(old.engine, "0002")
+    account = old.accounts.ensure_default()
+    with old.engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO computes (account_id, name, kind, docker_host, created_at) "
+                                   f"VALUES ({account.id}, 'cluster', 'swarm', 'tcp://127.0.0.1:2375', 'then')")
+
+    old.migrate()
+
+    assert old.computes.get(account.id, "cluster") == Compute("cluster", "swarm", "tcp://127.0.0.1:2375", "then", None)
+    old.close()
