@@ -35,6 +35,13 @@ def settings() -> Settings:
     return current_app.config["MOMA_SETTINGS"]
 
 
+def link(target: str) -> str:
+    """A link for clients to ``target`` (a path and query): on ``MOMA_PUBLIC_URL`` when it
+    is set, else host-relative; never on the request's Host header, which the client
+    chose and a link follower would trust."""
+    return settings().public_url.rstrip("/") + target
+
+
 def current_account() -> Account:
     return g.account
 

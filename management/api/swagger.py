@@ -3,12 +3,13 @@ requests, served at ``/swagger.json`` and at ``<account>/swagger.json``."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from ..config import SUPPORTED_API_VERSIONS
-from .requests import ACCOUNT_PREFIX
+from .requests import ACCOUNT_PREFIX, settings
 from .schemas import DEFINITIONS, ref, whole
 
 blueprint = Blueprint("swagger", __name__)
@@ -21,15 +22,18 @@ ERROR = {"description": "Error response that describes why the operation failed.
 
 @blueprint.get("/swagger.json")
 def document() -> Response:
-    return jsonify(swagger_document(request.host))
+    return jsonify(swagger_document(settings().public_url))
 
 
 @account_blueprint.get("/swagger.json")
 def account_document() -> Response:
-    return jsonify(swagger_document(request.host))
+    return jsonify(swagger_document(settings().public_url))
 
 
-def swagger_document(host: str) -> dict[str, Any]:
+def swagger_document(public_url: str = "") -> dict[str, Any]:
+    """The document; its ``host`` from ``public_url`` (MOMA_PUBLIC_URL), or absent, which
+    tells clients to use the host they fetched it from (never our request's Host header)."""
+    public = urllib.parse.urlsplit(public_url)
     return {
         "swagger": "2.0",
         "info": {
@@ -38,9 +42,9 @@ def swagger_document(host: str) -> dict[str, Any]:
             "description": "The Model Management Account API (models, manifests, images, operations). "
                            "Routes tagged 'moma extension' are additions for local use.",
         },
-        "host": host,
-        "basePath": "/",
-        "schemes": ["http"],
+        **({"host": public.netloc} if public.netloc else {}),
+        "basePath": public.path.rstrip("/") or "/",
+        "schemes": [public.scheme or "http"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
         "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header",

@@ -32,7 +32,7 @@ def service(tmp_path_factory):
     store.close()
 
 
-OPERATIONS = [f"{method.upper()} {path}" for path, item in swagger.swagger_document("localhost")["paths"].items()
+OPERATIONS = [f"{method.upper()} {path}" for path, item in swagger.swagger_document()["paths"].items()
               for method in item if method != "parameters"]
 
 

@@ -234,4 +234,4 @@ def _strict(schema: Any) -> Any:
     return schema
 
 
-DOCUMENT = SwaggerDocument(swagger.swagger_document("localhost"))
+DOCUMENT = SwaggerDocument(swagger.swagger_document())
