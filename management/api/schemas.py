@@ -32,6 +32,12 @@ SCOPE_PART = {"type": "string", "pattern": whole(r"[A-Za-z0-9._-]{1,64}"),
 ACCOUNT_NAME = {"type": "string", "pattern": whole(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"),
                 "description": "1 to 32 lower-case letters, digits and inner hyphens (it names image repositories)."}
 URL = {"type": "string", "minLength": 1, "maxLength": 8192}
+TOKEN_FIELDS = {
+    "id": {"type": "string"}, "name": {"type": "string"},
+    "accountId": {"type": "integer", "x-nullable": True, "description": "null for an admin token."},
+    "admin": {"type": "boolean"}, "createdAt": {"type": "string"},
+    "revokedAt": {"type": "string", "x-nullable": True},
+}
 TIME = {"type": "string", "format": "date-time", "readOnly": True}
 STATE = {"$ref": "#/definitions/AsyncOperationState"}
 
@@ -322,6 +328,23 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         },
         "additionalProperties": False,
     },
+    "AccountInfo": {
+        "type": "object",
+        "properties": {"subscriptionId": {"type": "string"}, "resourceGroupName": {"type": "string"},
+                       "accountName": {"type": "string"}, "createdAt": {"type": "string"},
+                       "path": {"type": "string", "description": "The account's path under which its routes are."}},
+    },
+    "AccountList": {"type": "object", "properties": {"value": {"type": "array", "items": ref("AccountInfo")}}},
+    "TokenInfo": {
+        "type": "object",
+        "properties": TOKEN_FIELDS,
+    },
+    "NewToken": {
+        "type": "object",
+        "properties": {**TOKEN_FIELDS, "token": {"type": "string", "description": "The secret, shown this once."}},
+    },
+    "TokenList": {"type": "object", "properties": {"value": {"type": "array", "items": ref("TokenInfo")}}},
+    "TokenRevoked": {"type": "object", "properties": {"id": {"type": "string"}, "revoked": {"type": "boolean"}}},
     "TokenRequest": {
         "type": "object",
         "required": ["name"],

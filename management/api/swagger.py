@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify
 from ..config import SUPPORTED_API_VERSIONS
 from .requests import ACCOUNT_PREFIX, settings
 from .schemas import DEFINITIONS, ref, whole
+from .swagger_links import with_links
 
 blueprint = Blueprint("swagger", __name__)
 account_blueprint = Blueprint("account_swagger", __name__)
@@ -51,7 +52,7 @@ def swagger_document(public_url: str = "") -> dict[str, Any]:
                                            "description": "Bearer <token>"}},
         "security": [{"Bearer": []}],
         "parameters": _shared_parameters(),
-        "paths": _paths(),
+        "paths": with_links({**_paths(), **_admin_paths()}),
         "definitions": DEFINITIONS,
     }
 
@@ -216,6 +217,37 @@ def _paths() -> dict[str, Any]:
                                     {"name": "body", "in": "body", "required": True,
                                      "schema": {"type": "string", "format": "binary"}}],
                      "responses": ok("Artifact", "Stored; use the url in models and manifests.")},
+        },
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    """Accounts and tokens: admin tokens only (403 for others), no api-version."""
+    tags = ["moma extension", "administration"]
+
+    def ok(definition: str, description: str = "Success.") -> dict[str, Any]:
+        return {"200": {"description": description, "schema": ref(definition)}, "default": ERROR}
+
+    def body(definition: str) -> dict[str, Any]:
+        return {"name": "body", "in": "body", "required": True, "schema": ref(definition)}
+
+    return {
+        "/api/admin/accounts": {
+            "get": {"operationId": "Accounts_List", "tags": tags, "responses": ok("AccountList")},
+            "post": {"operationId": "Accounts_Create", "tags": tags, "parameters": [body("AccountRequest")],
+                     "responses": {**ok("AccountInfo", "The new account."),
+                                   "409": {"description": "The account name is taken, in this scope or another.",
+                                           "schema": ref("ErrorResponse")}}},
+        },
+        "/api/admin/tokens": {
+            "get": {"operationId": "Tokens_List", "tags": tags, "responses": ok("TokenList")},
+            "post": {"operationId": "Tokens_Create", "tags": tags, "parameters": [body("TokenRequest")],
+                     "responses": ok("NewToken", "The new token, with its secret shown this once.")},
+        },
+        "/api/admin/tokens/{tokenId}": {
+            "parameters": [{"name": "tokenId", "in": "path", "required": True, "type": "string"}],
+            "delete": {"operationId": "Tokens_Revoke", "tags": tags,
+                       "responses": ok("TokenRevoked", "Revoked; requests with it fail from now on.")},
         },
     }
 
