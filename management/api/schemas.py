@@ -317,6 +317,7 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
                                           "(admin tokens only); default: the worker's engine."},
             "tls": ref("ComputeTls"),
         },
+        "additionalProperties": False,
     },
     "AccountRequest": {
         "type": "object",

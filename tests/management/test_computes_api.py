@@ -207,3 +207,10 @@ def test_computes_of_an_older_schema_keep_working(tmp_path: Path) -> None:
 
     assert old.computes.get(account.id, "cluster") == Compute("cluster", "swarm", "tcp://127.0.0.1:2375", "then", None)
     old.close()
+
+
+def test_a_misspelled_field_is_refused_not_ignored(api: Api, store: Store) -> None:
+    """A compute body is closed: "dockerhost" must not quietly make a compute on the server's engine."""
+    text = refused(api, store, {"dockerhost": "tcp://10.0.0.5:2376"})
+
+    assert "dockerhost: unknown field" in text

@@ -88,7 +88,7 @@ def test_the_response_check_is_strict() -> None:
 def test_it_lists_the_admin_routes_with_closed_bodies(document: dict[str, Any]) -> None:
     for route, methods in ADMIN_ROUTES.items():
         assert methods <= set(document["paths"][route]), route
-    for definition in ("AccountRequest", "TokenRequest", "ComputeTls"):
+    for definition in ("AccountRequest", "TokenRequest", "Compute", "ComputeTls"):
         assert document["definitions"][definition]["additionalProperties"] is False, definition
 
 
