@@ -64,8 +64,10 @@ def service(tmp_path_factory) -> Iterator[Service]:
     store.close()
 
 
-OPERATIONS = [f"{method.upper()} {path}" for path, item in swagger.swagger_document()["paths"].items()
-              for method in item if method != "parameters"]
+OPERATION_IDS = {f"{method.upper()} {path}": operation["operationId"]
+                 for path, item in swagger.swagger_document()["paths"].items()
+                 for method, operation in item.items() if method != "parameters"}
+OPERATIONS = list(OPERATION_IDS)
 
 
 def test_the_fuzz_reaches_the_admin_routes() -> None:
@@ -74,7 +76,7 @@ def test_the_fuzz_reaches_the_admin_routes() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("label", OPERATIONS)
+@pytest.mark.parametrize("label", OPERATIONS, ids=OPERATION_IDS.values())
 def test_api_never_fails_and_matches_its_document(service: Service, label: str) -> None:
     operations = {f"{op.method.upper()} {op.path}": op for op in (r.ok() for r in service.schema.get_all_operations())}
     operation = operations[label]
