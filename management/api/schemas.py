@@ -31,6 +31,8 @@ SCOPE_PART = {"type": "string", "pattern": whole(r"[A-Za-z0-9._-]{1,64}"),
               "description": "1 to 64 letters, digits, '.', '_', '-'."}
 ACCOUNT_NAME = {"type": "string", "pattern": whole(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"),
                 "description": "1 to 32 lower-case letters, digits and inner hyphens (it names image repositories)."}
+ACCOUNT_SCOPE = {"subscriptionId": {**SCOPE_PART, "default": "default"},
+                 "resourceGroupName": {**SCOPE_PART, "default": "default"}, "accountName": ACCOUNT_NAME}
 URL = {"type": "string", "minLength": 1, "maxLength": 8192}
 TOKEN_FIELDS = {
     "id": {"type": "string"}, "name": {"type": "string"},
@@ -322,11 +324,7 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
     "AccountRequest": {
         "type": "object",
         "required": ["accountName"],
-        "properties": {
-            "subscriptionId": {**SCOPE_PART, "default": "default"},
-            "resourceGroupName": {**SCOPE_PART, "default": "default"},
-            "accountName": ACCOUNT_NAME,
-        },
+        "properties": ACCOUNT_SCOPE,
         "additionalProperties": False,
     },
     "AccountInfo": {
@@ -353,9 +351,7 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         "properties": {
             "name": {**SCOPE_PART, "description": "A name to recognise the token by: " + SCOPE_PART["description"]},
             "admin": {"type": "boolean", "default": False},
-            "subscriptionId": {**SCOPE_PART, "default": "default"},
-            "resourceGroupName": {**SCOPE_PART, "default": "default"},
-            "accountName": ACCOUNT_NAME,
+            **ACCOUNT_SCOPE,
         },
         "additionalProperties": False,
     },
