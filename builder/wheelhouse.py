@@ -39,7 +39,7 @@ INSTALLER = "pip==26.3"
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (?P<requirement>.+?)"
-                         r"(?: \(from [^()]*\))? \(from versions: (?P<versions>[^()]*)\)$")
+                         r"(?: \(from [^()]*\))? \(from versions: (?P<versions>[^()]*)\)")
 _UNFIT_WHEEL = re.compile(r"(?P<wheel>\S+\.whl) is not a supported wheel on this platform")
 _COMPLETE = ".complete"
 
