@@ -1,10 +1,13 @@
-"""Models: register, list (by name, tag), get."""
+"""Models: register, list (by name, tag, and ``sha256``: uploaded with those bytes), get."""
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, jsonify, request
 
-from ..errors import NotFound
+from ..artifacts import SCHEME
+from ..errors import BadRequest, Detail, NotFound
 from ..store import get_store
 from .pagination import page_args, paginated
 from .requests import current_account, json_body
@@ -12,6 +15,7 @@ from .schemas import validate
 from .urls import check_url
 
 blueprint = Blueprint("models", __name__, url_prefix="/models")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @blueprint.post("")
@@ -25,8 +29,10 @@ def register() -> Response:
 def list_models() -> Response:
     count, after = page_args()
     filters = {"name": request.args.get("name"), "tag": request.args.get("tag")}
-    page = get_store().models.list(current_account().id, after=after, limit=count, **filters)
-    return jsonify(paginated(page, filters))
+    digest = request.args.get("sha256")
+    page = get_store().models.list(current_account().id, after=after, limit=count, url_prefix=_artifact_prefix(digest),
+                                   **filters)
+    return jsonify(paginated(page, {**filters, "sha256": digest}))
 
 
 @blueprint.get("/<model_id>")
@@ -35,3 +41,14 @@ def get_model(model_id: str) -> Response:
     if model is None:
         raise NotFound(f"model {model_id} not found")
     return jsonify(model)
+
+
+def _artifact_prefix(digest: str | None) -> str | None:
+    """Models uploaded with these bytes: their URL is ``artifact://sha256/<digest>/<file name>``.
+    How the CLI finds a model it would otherwise upload again."""
+    if digest is None:
+        return None
+    if not _SHA256.fullmatch(digest):
+        raise BadRequest(f"sha256 must be 64 lowercase hex digits, got {digest[:80]!r}",
+                         [Detail("InvalidSha256", "sha256: not a sha256 hex digest")])
+    return f"{SCHEME}://sha256/{digest}/"

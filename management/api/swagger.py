@@ -95,7 +95,7 @@ def _paths() -> dict[str, Any]:
             "parameters": account,
             "post": {"operationId": "Models_Register", "parameters": [body("Model")],
                      "responses": ok("Model", "The registered model.")},
-            "get": {"operationId": "Models_List", "parameters": [query("name"), query("tag"), *paging],
+            "get": {"operationId": "Models_List", "parameters": [query("name"), query("tag"), query("sha256"), *paging],
                     "responses": ok("PaginatedModelList")},
         },
         f"{base}/models/{{id}}": {

@@ -44,7 +44,11 @@ def cli(ctx: click.Context, url: str, token: str | None, subscription: str | Non
     """moma: register models, build images from manifests, run scoring services.
 
     \b
-    Examples, the whole lifecycle against a running server (`moma serve`):
+    A 2017 project in one command (models, manifest, image, service; what exists is reused):
+      moma service create realtime -n irisapp -f score.py -m model.pkl -s service_schema.json -r python
+
+    \b
+    Examples, the whole lifecycle step by step against a running server (`moma serve`):
       moma model register -m model.pkl -n iris
       moma manifest create -n iris -f score.py -r python -p requirements.txt -i MODEL_ID
       moma image create -n iris --manifest-id MANIFEST_ID

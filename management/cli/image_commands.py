@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from .context import CliContext, output_option, pass_context, print_record
-from .manifest_commands import create_manifest, manifest_inputs
-from .progress import BuildLog, BuildProgress, not_waiting, operation_id, resource_id, wait
+from .oneshot import follow_build, one_shot, prepare, project_inputs, project_options, start_build
+from .progress import not_waiting
 
 IMAGE_COLUMNS = (("ID", "id"), ("NAME", "name"), ("VERSION", "version"), ("STATE", "creationState"),
                  ("LOCATION", "imageLocation"), ("CREATED", "createdTime"))
@@ -32,51 +32,48 @@ def image() -> None:
 
 
 @image.command("create")
-@click.option("-n", "--image-name", "name", required=True, help="Image name: letters, digits, hyphens.")
+@click.option("-n", "--image-name", "name", required=True,
+              help="Image name: letters, digits, hyphens; with -f also the manifest's name.")
 @click.option("--image-description", "description", default="", help="Up to 512 characters.")
-@click.option("--manifest-id", help="Build this manifest. Or create one on the way with -f, -r and -m/-i.")
-@manifest_inputs(required=False)
+@click.option("--manifest-id", help="Build this manifest. Or build from the project's files with -f, -r and -m.")
+@project_options()
 @click.option("-q", "--quiet", is_flag=True, help="One progress line with the current Step N/M, not the build log.")
 @click.option("--no-wait", is_flag=True, help="Print the operation and return at once; the build goes on.")
 @output_option
 @pass_context
-def image_create(ctx: CliContext, name: str, description: str, manifest_id: str | None, quiet: bool, no_wait: bool,
-                 **inputs: Any) -> None:
-    """Create an image: the worker builds it while its log streams here. Identical content
-    is not built twice (the builder's content hash), so a repeated request takes seconds.
-    Ctrl-C stops watching, not the build.
+def image_create(ctx: CliContext, name: str, description: str, manifest_id: str | None, new_model_version: bool,
+                 quiet: bool, no_wait: bool, **params: Any) -> None:
+    """Create an image: the worker builds it while its log streams here (stderr; the image
+    goes to stdout). Ctrl-C stops watching, not the build.
+
+    Either build a manifest (--manifest-id), or, in one shot as `az ml image create` did,
+    the project's files: the models are registered (-m; a directory is uploaded as a
+    tar.gz the build unpacks), the manifest is created and the image built. What exists
+    is reused: a model of the same name with the same bytes (unless --new-model-version),
+    an identical manifest, and an image of this name built from it; so the same command
+    twice builds once.
 
     \b
     Examples:
+      moma image create -n iris -f score.py -r python -m model.pkl -s service_schema.json -p requirements.txt
       moma image create -n iris --manifest-id 0c8c9995-1b2d-4c3e-8f4a-5b6c7d8e9f00
-      moma image create -n iris -f score.py -r python -p requirements.txt -m model.pkl   # one shot
       moma image create -n iris --manifest-id MANIFEST_ID --quiet -o json
     """
-    given = any(value for value in inputs.values())
-    if manifest_id and given:
-        raise click.UsageError("give --manifest-id, or -f/-r/-m to create a manifest, not both")
-    if not manifest_id:
-        if not given:
-            raise click.UsageError("give --manifest-id, or -f, -r and -m/-i to create the manifest on the way")
-        created = create_manifest(ctx.client, name, "", **inputs)
-        click.echo(f"created manifest {created['name']} version {created['version']} ({created['id']})", err=True)
-        manifest_id = created["id"]
-    response = ctx.client.call("POST", "/images", json={
-        "name": name, "manifestId": manifest_id, "description": description, "imageType": "Docker",
-        "computeResourceId": "local"})
-    op_id = operation_id(response)
+    inputs = project_inputs(params)
+    building = one_shot(inputs, manifest_id, "--manifest-id")
+    if not building and not manifest_id:
+        raise click.UsageError("give --manifest-id, or -f, -r and -m/-i to create the manifest on the way")
+    if building:
+        manifest, built = prepare(ctx, name, inputs, new_model_version=new_model_version)
+        if built is not None:
+            ctx.emit(built, show_created)
+            return
+        manifest_id = manifest["id"]
+    op_id = start_build(ctx, name, manifest_id, description)
     if no_wait:
         not_waiting(ctx, op_id, f"image {name}")
         return
-    operation = ctx.client.call("GET", f"/operations/{op_id}").json()
-    pending = ctx.client.call("GET", f"/images/{resource_id(operation)}").json()
-    progress = BuildProgress(BuildLog(ctx.client, pending["imageBuildLogUri"]), quiet,
-                             f"image {name} version {pending['version']}")
-    try:
-        wait(ctx, op_id, progress)
-    finally:
-        progress.close()
-    ctx.emit(ctx.client.call("GET", f"/images/{pending['id']}").json(), show_created)
+    ctx.emit(follow_build(ctx, op_id, quiet), show_created)
 
 
 @image.command("list")

@@ -1,5 +1,5 @@
-"""``moma manifest create|list|show``. ``create_manifest`` also serves the one-shot
-``moma image create -f -r -m``."""
+"""``moma manifest create|list|show``. The inputs and the body they make also serve the
+one-shot commands (``oneshot.py``)."""
 
 from __future__ import annotations
 
@@ -26,26 +26,36 @@ MANIFEST_FIELDS = (("ID", "id"), ("Name", "name"), ("Version", "version"), ("Des
 ASSET_COLUMNS = (("ASSET", "id"), ("UNPACK", "unpack"), ("MIME TYPE", "mimeType"), ("URL", "url"))
 
 
-def manifest_inputs(required: bool) -> Callable[[F], F]:
+INPUTS = {"driver_file": "-f", "target_runtime": "-r", "schema_file": "-s", "dependencies": "-d",
+          "pip_requirements": "-p", "conda_env": "-c", "model_ids": "--model-id", "model_files": "-m"}
+
+
+def manifest_inputs(required: bool, model_id_flags: tuple[str, ...] = ("-i", "--model-id")) -> Callable[[F], F]:
     """The options that make a manifest (the original's flags), shared by ``manifest create``
-    (driver and runtime required) and the one-shot ``image create`` (all optional there)."""
+    (driver and runtime required) and the one-shot commands (all optional there; the
+    service commands spell the model id ``--model-id`` only, as ``-i`` is the service's)."""
     options = [
         click.option("-f", "--driver-file", required=required,
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="The driver (score.py): init() and run()."),
+                     help="The driver, e.g. score.py: init() loads the models by relative path, run() scores."),
         click.option("-r", "--target-runtime", required=required, type=click.Choice(sorted(RUNTIMES)),
-                     help="python, or spark-py (SparkPython)."),
+                     help="python, or spark-py (SparkPython: a local SparkSession as `spark` in the driver)."),
         click.option("-s", "--schema-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="A schema file written by generate_schema; it becomes service_schema.json."),
+                     help="A schema written by generate_schema, e.g. service_schema.json: input checked, "
+                          "DataFrames built, example in swagger.json."),
         click.option("-d", "--dependency", "dependencies", multiple=True, type=click.Path(exists=True, path_type=Path),
-                     help="A file or directory the driver needs (repeatable); directories are tarred and unpacked."),
+                     help="A file or directory the driver needs, beside it in the app root (repeatable); "
+                          "directories are tarred and unpacked. e.g. -d utils.py -d lookups/"),
         click.option("-p", "--pip-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="A requirements.txt."),
+                     help="A requirements.txt, installed into the image (no pip options such as --index-url)."),
         click.option("-c", "--conda-env", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="A conda environment file (its python version picks the base image)."),
-        click.option("-i", "--model-id", "model_ids", multiple=True, help="A registered model's id (repeatable)."),
+                     help="A conda environment file, e.g. aml_config/conda_dependencies.yml "
+                          "(its python version picks the base image)."),
+        click.option(*model_id_flags, "model_ids", multiple=True, metavar="MODEL_ID",
+                     help="A registered model's id (repeatable)."),
         click.option("-m", "--model-file", "model_files", multiple=True, metavar="PATH|URL",
-                     help="A model to register first, named after its file (repeatable)."),
+                     help="A model to register first, named after its file (model.pkl → model); a directory is "
+                          "tarred and unpacked under its own name (repeatable). e.g. -m model.pkl -m vocab/"),
     ]
 
     def decorate(command: F) -> F:
@@ -84,27 +94,46 @@ def manifest_create(ctx: CliContext, name: str, description: str, **inputs: Any)
     ctx.emit(create_manifest(ctx.client, name, description, **inputs), show_manifest)
 
 
-def create_manifest(client: ApiClient, name: str, description: str, *, driver_file: Path | None,
-                    target_runtime: str | None, schema_file: Path | None, dependencies: tuple[Path, ...],
-                    pip_requirements: Path | None, conda_env: Path | None, model_ids: tuple[str, ...],
-                    model_files: tuple[str, ...]) -> dict[str, Any]:
-    """Check every input first (usage errors before any upload), then upload and register."""
-    if driver_file is None:
+def create_manifest(client: ApiClient, name: str, description: str, **inputs: Any) -> dict[str, Any]:
+    """Check every input first (usage errors before any upload), then upload, register the
+    models given as files (a new version each) and record the manifest."""
+    check_inputs(inputs)
+    registered = [register_model(client, source, model_name(source))["id"] for source in inputs["model_files"]]
+    body = manifest_body(client, name, description, inputs, [*inputs["model_ids"], *registered])
+    return client.call("POST", "/manifests", json=body).json()
+
+
+def input_args(inputs: dict[str, Any]) -> list[str]:
+    """The flags that give these inputs again, for a command to paste."""
+    args: list[str] = []
+    for key, flag in INPUTS.items():
+        values = inputs[key] if isinstance(inputs[key], tuple) else (inputs[key],)
+        args += [part for value in values if value is not None for part in (flag, str(value))]
+    return args
+
+
+def check_inputs(inputs: dict[str, Any]) -> None:
+    """Usage errors for what a manifest needs: -f, -r, a model, local model paths that exist."""
+    if inputs["driver_file"] is None:
         raise click.UsageError("a driver file is required: -f score.py")
-    if target_runtime is None:
+    if inputs["target_runtime"] is None:
         raise click.UsageError("a target runtime is required: -r python or -r spark-py")
-    if not model_ids and not model_files:
-        raise click.UsageError("at least one model is required: -i MODEL_ID or -m MODEL_FILE")
-    for source in model_files:
+    if not inputs["model_ids"] and not inputs["model_files"]:
+        raise click.UsageError("at least one model is required: -m MODEL_FILE or --model-id MODEL_ID")
+    for source in inputs["model_files"]:
         if not is_url(source):
             local_path(source, "-m/--model-file")
 
-    assets = [{"id": DRIVER_ID, "url": upload_file(client, driver_file), "mimeType": "application/x-python"}]
-    if schema_file is not None:
-        assets.append({"id": SCHEMA_ID, "url": upload_file(client, schema_file, SCHEMA_FILE),
+
+def manifest_body(client: ApiClient, name: str, description: str, inputs: dict[str, Any],
+                  model_ids: list[str]) -> dict[str, Any]:
+    """The Manifest to POST, its files uploaded (the store keeps one copy of each content)."""
+    assets = [{"id": DRIVER_ID, "url": upload_file(client, inputs["driver_file"]), "mimeType": "application/x-python"}]
+    if inputs["schema_file"] is not None:
+        assets.append({"id": SCHEMA_ID, "url": upload_file(client, inputs["schema_file"], SCHEMA_FILE),
                        "mimeType": "application/json"})
     taken = {DRIVER_ID, SCHEMA_ID}
-    for dependency in dependencies:
+    for dependency in inputs["dependencies"]:
         uploaded = upload(client, dependency)
         asset: dict[str, Any] = {"id": asset_id(dependency, taken), "url": uploaded.url,
                                  "mimeType": uploaded.mime_type}
@@ -112,15 +141,14 @@ def create_manifest(client: ApiClient, name: str, description: str, *, driver_fi
             asset["unpack"] = True
         assets.append(asset)
     properties = {}
-    if pip_requirements is not None:
-        properties["pipRequirements"] = upload_file(client, pip_requirements)
-    if conda_env is not None:
-        properties["condaEnvFile"] = upload_file(client, conda_env)
-    registered = [register_model(client, source, model_name(source))["id"] for source in model_files]
-    body = {"name": name, "description": description, "driverProgram": DRIVER_ID, "modelType": "Registered",
-            "modelIds": [*model_ids, *registered], "webserviceType": "Realtime",
-            "targetRuntime": {"runtimeType": RUNTIMES[target_runtime], "properties": properties}, "assets": assets}
-    return client.call("POST", "/manifests", json=body).json()
+    if inputs["pip_requirements"] is not None:
+        properties["pipRequirements"] = upload_file(client, inputs["pip_requirements"])
+    if inputs["conda_env"] is not None:
+        properties["condaEnvFile"] = upload_file(client, inputs["conda_env"])
+    return {"name": name, "description": description, "driverProgram": DRIVER_ID, "modelType": "Registered",
+            "modelIds": model_ids, "webserviceType": "Realtime",
+            "targetRuntime": {"runtimeType": RUNTIMES[inputs["target_runtime"]], "properties": properties},
+            "assets": assets}
 
 
 @manifest.command("list")

@@ -37,9 +37,10 @@ def resource_id(operation: dict[str, Any]) -> str:
 
 
 def wait(ctx: CliContext, op_id: str, on_poll: Callable[[dict[str, Any]], None] = lambda operation: None,
-         ) -> dict[str, Any]:
+         then: str = "") -> dict[str, Any]:
     """Poll the operation until it ends; Succeeded returns it, Failed or Cancelled raise
-    OperationFailed. Ctrl-C stops waiting (exit 130) and says how to check on it later."""
+    OperationFailed. Ctrl-C stops waiting (exit 130) and says how to check on it later,
+    and ``then``, the command that finishes what this one would have done after it."""
     try:
         while True:
             operation = ctx.client.call("GET", f"/operations/{op_id}").json()
@@ -49,7 +50,8 @@ def wait(ctx: CliContext, op_id: str, on_poll: Callable[[dict[str, Any]], None] 
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         click.echo(f"\nstopped waiting; the server carries on with operation {op_id}.\n"
-                   f"check it with: {ctx.command_line('operation', 'show', '-i', op_id)}", err=True)
+                   f"check it with: {ctx.command_line('operation', 'show', '-i', op_id, '--wait')}"
+                   + (f"\nonce it has succeeded: {then}" if then else ""), err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     if operation["state"] != "Succeeded":
         raise OperationFailed.of(operation)

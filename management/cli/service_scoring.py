@@ -133,24 +133,7 @@ def service_usage(ctx: CliContext, service_id: str, data: str | None) -> None:
     Example:
       moma service usage realtime -i SERVICE_ID -d '{"data": [[5.1, 3.5, 1.4, 0.2]]}'
     """
-    found, key = _running(ctx, service_id)
-    if data is None:
-        try:
-            example = _swagger_example(found, key)
-        except (ServerError, ServerUnreachable):
-            example = None
-        data = json.dumps(example) if example is not None else None
-    sample = data if data is not None else PLACEHOLDER
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-    usage = {
-        "scoringUri": found["scoringUri"], "swaggerUri": found.get("swaggerUri"), "headers": headers,
-        "sampleInput": json.loads(data) if data is not None else None,
-        "run": ctx.command_line("service", "run", "realtime", "-i", found["id"], "-d", sample),
-        "curl": shlex.join(["curl", "-s", "-X", "POST", found["scoringUri"],
-                            *(part for name, value in headers.items() for part in ("-H", f"{name}: {value}")),
-                            "-d", sample]),
-    }
-    ctx.emit(usage, show_usage)
+    ctx.emit(usage_of(ctx, service_id, data), show_usage)
 
 
 @click.command("logs")
@@ -204,6 +187,28 @@ def new_lines(previous: list[str], current: list[str]) -> list[str]:
         if current[end - len(window):end] == window:
             return current[end:]
     return current
+
+
+def usage_of(ctx: CliContext, service_id: str, data: str | None = None) -> dict[str, Any]:
+    """URL, headers (with the primary key) and commands to paste; the sample input is
+    ``data``, else the example of the service's swagger.json, else a placeholder."""
+    found, key = _running(ctx, service_id)
+    if data is None:
+        try:
+            example = _swagger_example(found, key)
+        except (ServerError, ServerUnreachable):
+            example = None
+        data = json.dumps(example) if example is not None else None
+    sample = data if data is not None else PLACEHOLDER
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    return {
+        "scoringUri": found["scoringUri"], "swaggerUri": found.get("swaggerUri"), "headers": headers,
+        "sampleInput": json.loads(data) if data is not None else None,
+        "run": ctx.command_line("service", "run", "realtime", "-i", found["id"], "-d", sample),
+        "curl": shlex.join(["curl", "-s", "-X", "POST", found["scoringUri"],
+                            *(part for name, value in headers.items() for part in ("-H", f"{name}: {value}")),
+                            "-d", sample]),
+    }
 
 
 def show_usage(usage: dict[str, Any]) -> None:

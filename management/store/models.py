@@ -53,11 +53,13 @@ class Models:
         return {row.id: model_json(row) for row in rows}
 
     def list(self, account_id: int, *, name: str | None = None, tag: str | None = None,
-             after: int | None = None, limit: int = 100) -> Page:
+             url_prefix: str | None = None, after: int | None = None, limit: int = 100) -> Page:
         where: list[Any] = [models.c.account_id == account_id]
         select_from = None
         if name is not None:
             where.append(models.c.name == name)
+        if url_prefix is not None:
+            where.append(models.c.url.startswith(url_prefix, autoescape=True))
         if tag is not None:
             select_from = models.join(model_tags, model_tags.c.model_seq == models.c.seq)
             where += [model_tags.c.account_id == account_id, model_tags.c.tag == tag]

@@ -21,6 +21,7 @@ from tests.server import MomaServer
 
 MOMA = str(Path(sys.executable).parent / "moma")
 RUNTIME_FIXTURES = Path(__file__).parents[1] / "runtime" / "fixtures"
+EXAMPLE_2017 = Path(__file__).parents[2] / "examples" / "iris-2017-cli"
 COMMAND_TIMEOUT = 600  # a cold image build on a busy 2-core machine
 
 
@@ -103,4 +104,15 @@ def project(tmp_path: Path) -> Path:
     shutil.copy(RUNTIME_FIXTURES / "score.py", directory / "score_df.py")
     shutil.copy(RUNTIME_FIXTURES / "service_schema.json", directory / "iris-schema.json")
     train(directory)
+    return directory
+
+
+@pytest.fixture
+def project_2017(tmp_path: Path) -> Path:
+    """examples/iris-2017-cli with its model directory trained: score.py, iris_model/,
+    service_schema.json, requirements.txt."""
+    directory = tmp_path / "iris-2017-cli"
+    shutil.copytree(EXAMPLE_2017, directory, ignore=shutil.ignore_patterns("iris_model", "__pycache__"))
+    subprocess.run([sys.executable, str(directory / "train.py"), str(directory)], check=True,
+                   stdout=subprocess.DEVNULL)
     return directory

@@ -121,8 +121,8 @@ def test_no_wait_and_ctrl_c_leave_the_work_going(docker_client, cli: Cli, projec
     assert process.returncode == 130, stderr
     assert "stopped waiting; the server carries on with operation" in stderr and "Traceback" not in stderr
     command = stderr.split("check it with: ")[1].split()
-    assert command[:2] == ["moma", "--url"] and command[3:6] == ["operation", "show", "-i"]
-    operation = cli.json(*command[3:], "--wait")
+    assert command[:2] == ["moma", "--url"] and command[3:6] == ["operation", "show", "-i"] and command[7] == "--wait"
+    operation = cli.json(*command[3:8])
     assert operation["state"] == "Succeeded", "the server went on with the work"
 
 

@@ -123,3 +123,30 @@ def test_file_urls_only_under_the_configured_roots(api: Api, tmp_path, monkeypat
     assert inside.status_code == 200
     assert [r.status_code for r in (escaping, outside, other_host)] == [400, 400, 400]
     assert "allowed root" in check_error(outside)["message"]
+
+
+def test_list_by_content_digest_finds_uploads_of_those_bytes(api: Api) -> None:
+    """What the one-shot CLI asks before uploading a model again: a model of this name
+    whose artifact has this sha256 (any file name; the CLI compares names itself)."""
+    def upload(content: bytes, name: str) -> dict:
+        return api.ok("POST", "/artifacts", params={"name": name}, data=content,
+                      content_type="application/octet-stream")
+
+    first, other = upload(b"weights", "model.pkl"), upload(b"other weights", "model.pkl")
+    same = api.register_model(name="m", url=first["url"], unpack=False)
+    renamed = api.register_model(name="m", url=upload(b"weights", "other.pkl")["url"], unpack=False)
+    api.register_model(name="m", url=other["url"], unpack=False)
+    api.register_model(name="n", url=first["url"], unpack=False)
+    api.register_model(name="m", url=f"{HTTPS}/{first['sha256']}/model.pkl")
+
+    assert api.ok("GET", "/models", params={"name": "m", "sha256": first["sha256"]})["value"] == [same, renamed]
+    assert api.ok("GET", "/models", params={"sha256": first["sha256"]})["value"][-1]["name"] == "n"
+    assert api.ok("GET", "/models", params={"name": "m", "sha256": "ef" * 32})["value"] == []
+
+
+@pytest.mark.parametrize("digest", ["AB" * 32, "ab" * 31, "ab" * 32 + "\n", "ab" * 31 + "%%", "x"])
+def test_list_by_a_malformed_digest_is_400(api: Api, digest: str) -> None:
+    response = api.get("/models", params={"sha256": digest})
+
+    assert response.status_code == 400
+    assert "sha256" in check_error(response)["message"]

@@ -1,0 +1,31 @@
+"""Train the iris classifier into the model DIRECTORY iris_model/ (the weights and the
+class labels), as 2017 projects often registered a folder rather than one file.
+
+    python examples/iris-2017/train.py [PROJECT_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import joblib
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+
+def train(project: Path) -> Path:
+    iris = load_iris()
+    model = LogisticRegression(max_iter=1000).fit(iris.data, iris.target)
+    directory = project / "iris_model"
+    directory.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, directory / "model.pkl")
+    (directory / "labels.json").write_text(json.dumps(list(iris.target_names)) + "\n")
+    return directory
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("project", nargs="?", type=Path, default=Path(__file__).parent)
+    print(train(parser.parse_args().project))
