@@ -2,7 +2,12 @@
 (containers on one Docker engine) and ``swarm`` (Docker Swarm services) implement it
 over the Docker SDK, and one contract test suite runs against both.
 
-Nothing above this package imports ``docker``: engine failures leave as EngineError.
+Nothing above this package imports ``docker``: engine failures leave as EngineError,
+mapped from the SDK's errors in one place (``docker_errors.py``).
+
+EngineError                  the engine could not do what was asked (it said why)
+└── EngineUnavailable   503  no engine answers at the compute's address
+    └── EngineTimeout   504  the engine did not answer in time
 """
 
 from __future__ import annotations
@@ -35,7 +40,13 @@ class EngineError(MomaError):
 
 
 class EngineUnavailable(EngineError):
+    status = 503
     code = "EngineUnavailable"
+
+
+class EngineTimeout(EngineUnavailable):
+    status = 504
+    code = "EngineTimeout"
 
 
 @dataclass(frozen=True)

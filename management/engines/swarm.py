@@ -45,12 +45,13 @@ spec and waits for swarm to converge on it.
   registry digest when they have one): swarm then uses them as they are instead of
   trying to pull a tag from a registry.
 
-Only ``docker`` errors are caught here; they leave as EngineError with the cause kept.
+Docker SDK errors leave every method through ``docker_errors`` as EngineError, the cause kept.
 """
 
 from __future__ import annotations
 
 import copy
+from contextlib import suppress
 import gzip
 import hashlib
 import ipaddress
@@ -72,6 +73,7 @@ from docker import types
 
 from . import (KEYS_FILE, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
                EngineStatus, EngineUnavailable, ServiceSpec)
+from .docker_errors import docker_errors, explain
 
 log = logging.getLogger("moma.engines")
 
@@ -145,12 +147,10 @@ class SwarmEngine:
                  publish: str = "auto") -> "SwarmEngine":
         """The engine for the swarm whose manager ``docker_host`` (default: the local
         engine) is; EngineUnavailable when it is not a swarm manager."""
-        try:
+        with docker_errors(f"swarm engine at {docker_host or 'the local socket'}"):
             client = (docker.DockerClient(base_url=docker_host, timeout=120) if docker_host
                       else docker.from_env(timeout=120))
             swarm = client.info().get("Swarm") or {}
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise EngineUnavailable(f"no Docker engine answers: {exc}") from exc
         if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
             where = docker_host or "the local Docker engine"
             raise EngineUnavailable(
@@ -171,32 +171,24 @@ class SwarmEngine:
     # -- the Engine protocol ------------------------------------------------------------
 
     def deploy(self, spec: ServiceSpec) -> Endpoint:
-        with self._lock(spec.service_id):
-            try:
-                deadline = time.monotonic() + spec.ready_seconds
-                secret = self._keys_secret(spec.service_id, spec.key_hashes, _secret_labels(self._labels(spec)))
-                service = self._service(spec.service_id)
-                if service is None:
-                    return self._create(spec, secret, deadline)
-                return self._update(spec, service, secret, deadline)
-            except docker.errors.DockerException as exc:
-                raise EngineError(f"swarm engine: {_explain(exc)}") from exc
+        with self._lock(spec.service_id), self._errors(f"cannot deploy service {spec.service_id}"):
+            deadline = time.monotonic() + spec.ready_seconds
+            secret = self._keys_secret(spec.service_id, spec.key_hashes, _secret_labels(self._labels(spec)))
+            service = self._service(spec.service_id)
+            if service is None:
+                return self._create(spec, secret, deadline)
+            return self._update(spec, service, secret, deadline)
 
     def remove(self, service_id: str) -> None:
-        with self._lock(service_id):
-            try:
-                self._remove(service_id)
-            except docker.errors.DockerException as exc:
-                raise EngineError(f"swarm engine: cannot remove service {service_id}: {_explain(exc)}") from exc
+        with self._lock(service_id), self._errors(f"cannot remove service {service_id}"):
+            self._remove(service_id)
 
     def status(self, service_id: str) -> EngineStatus:
-        try:
+        with self._errors(f"cannot read the state of service {service_id}"):
             service = self._service(service_id)
             if service is None:
                 return EngineStatus(present=False)
             tasks = self._tasks(service)
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"swarm engine: {_explain(exc)}") from exc
         running = [task for task in tasks if _running(task)]
         generations = [int(_task_label(task, LABEL_GENERATION) or 0) for task in running]
         if any(_task_label(task, LABEL_REVISION) == _revision(service.attrs["Spec"]) for task in running):
@@ -211,13 +203,11 @@ class SwarmEngine:
                             message=message)
 
     def logs(self, service_id: str, tail: int = 50) -> str:
-        try:
+        with self._errors(f"cannot read the logs of service {service_id}"):
             service = self._service(service_id)
             if service is None:
                 return ""
             return b"".join(service.logs(stdout=True, stderr=True, tail=tail, follow=False)).decode(errors="replace")
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"swarm engine: {_explain(exc)}") from exc
 
     def scale(self, service_id: str, replicas: int) -> None:
         """Change the number of replicas and nothing else; returns once swarm has the
@@ -231,48 +221,40 @@ class SwarmEngine:
             spec["Mode"] = {"Replicated": {"Replicas": replicas}}
             return spec
 
-        try:
+        with self._errors(f"cannot scale service {service_id}"):
             if not self._change(service_id, change):
                 raise EngineError(f"no swarm service runs service {service_id}")
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"swarm engine: cannot scale service {service_id}: {_explain(exc)}") from exc
 
     def set_keys(self, service_id: str, key_hashes: tuple[str, ...], generation: int) -> None:
         """Mount a secret with exactly these key hashes, by a rolling update; nothing
         happens when the service already mounts them (or does not exist yet: deploy
         creates the secret with the service)."""
-        with self._lock(service_id):
-            try:
-                service = self._service(service_id)
-                if service is None or _keys_secret_name(service.attrs["Spec"]) == _secret_name(service_id,
-                                                                                                 key_hashes):
-                    return
-                container = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
-                secret = self._keys_secret(service_id, key_hashes, _secret_labels(container.get("Labels") or {}))
-                revision = _new_revision()
+        with self._lock(service_id), self._errors(f"cannot change the keys of {service_id}"):
+            service = self._service(service_id)
+            if service is None or _keys_secret_name(service.attrs["Spec"]) == _secret_name(service_id, key_hashes):
+                return
+            container = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+            secret = self._keys_secret(service_id, key_hashes, _secret_labels(container.get("Labels") or {}))
+            revision = _new_revision()
 
-                def swap(spec: dict[str, Any]) -> dict[str, Any]:
-                    container_spec = spec["TaskTemplate"]["ContainerSpec"]
-                    others = [ref for ref in container_spec.get("Secrets") or [] if ref.get("File", {}).get("Name")
-                              != KEYS_FILE]
-                    container_spec["Secrets"] = others + [_secret_reference(secret)]
-                    container_spec.setdefault("Labels", {})[LABEL_REVISION] = revision
-                    return spec
+            def swap(spec: dict[str, Any]) -> dict[str, Any]:
+                container_spec = spec["TaskTemplate"]["ContainerSpec"]
+                others = [ref for ref in container_spec.get("Secrets") or [] if ref.get("File", {}).get("Name")
+                          != KEYS_FILE]
+                container_spec["Secrets"] = others + [_secret_reference(secret)]
+                container_spec.setdefault("Labels", {})[LABEL_REVISION] = revision
+                return spec
 
-                self._change(service_id, swap)
-                self._converge(service_id, revision, time.monotonic() + self.keys_seconds)
-                self._collect_secrets(service_id, keep=secret.name)
-            except docker.errors.DockerException as exc:
-                raise EngineError(f"swarm engine: cannot change the keys of {service_id}: {_explain(exc)}") from exc
+            self._change(service_id, swap)
+            self._converge(service_id, revision, time.monotonic() + self.keys_seconds)
+            self._collect_secrets(service_id, keep=secret.name)
 
     def service_ids(self) -> set[str]:
         """Services this engine runs for moma, and those whose key secrets are left."""
-        try:
+        with self._errors("cannot list the services"):
             mine = {"label": [LABEL_SERVICE, f"{LABEL_INSTALLATION}={self.installation}"]}
             services = self.client.services.list(filters=mine)
             secrets = self.client.secrets.list(filters=mine)
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"swarm engine: {_explain(exc)}") from exc
         return ({s.attrs["Spec"]["Labels"][LABEL_SERVICE] for s in services}
                 | {s.attrs["Spec"]["Labels"][LABEL_SERVICE] for s in secrets})
 
@@ -285,7 +267,7 @@ class SwarmEngine:
         try:
             self._create_service(body)
         except docker.errors.APIError as exc:
-            if not spec.port or "in use" not in _explain(exc):
+            if not spec.port or "in use" not in explain(exc):
                 raise
             log.warning("port %s of service %s is taken; publishing on another one", spec.port, spec.service_id)
             body = self._service_spec(spec, secret, self._port_for_new(None))
@@ -434,16 +416,17 @@ class SwarmEngine:
         """Put the previous spec back (its tasks still run: updates start new tasks
         first) unless swarm already did, and wait until the failed tasks are gone."""
         try:
-            self._change(service_id, lambda current: previous if _revision(current) == failed_revision else None)
-            deadline = time.monotonic() + ROLLBACK_SECONDS
-            while time.monotonic() < deadline:
-                service = self._service(service_id)
-                if service is None or not any(_task_label(task, LABEL_REVISION) == failed_revision
-                                              and task["Status"]["State"] in ACTIVE for task in self._tasks(service)):
-                    return
-                time.sleep(POLL_SECONDS)
+            with self._errors(f"cannot roll service {service_id} back"):
+                self._change(service_id, lambda current: previous if _revision(current) == failed_revision else None)
+                deadline = time.monotonic() + ROLLBACK_SECONDS
+                while time.monotonic() < deadline:
+                    service = self._service(service_id)
+                    if service is None or not any(_task_label(task, LABEL_REVISION) == failed_revision and
+                                                  task["Status"]["State"] in ACTIVE for task in self._tasks(service)):
+                        return
+                    time.sleep(POLL_SECONDS)
             log.warning("tasks of the failed update of %s are still running after the rollback", service_id)
-        except docker.errors.DockerException:
+        except EngineError:
             log.exception("rolling service %s back failed", service_id)
 
     def _failure_logs(self, service: Any, revision: str) -> str:
@@ -464,11 +447,9 @@ class SwarmEngine:
                 except docker.errors.NotFound:
                     continue
         if not any("\n" in part for part in parts):
-            try:
+            with suppress(EngineError), self._errors(f"cannot read the logs of {service.name}"):
                 parts.append(b"".join(service.logs(stdout=True, stderr=True, tail=LOG_LINES, follow=False))
                              .decode(errors="replace"))
-            except docker.errors.DockerException:
-                pass
         return "\n".join(part.rstrip("\n") for part in parts if part)
 
     # -- removing -----------------------------------------------------------------------
@@ -506,7 +487,7 @@ class SwarmEngine:
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
-                if "in use" not in _explain(exc):
+                if "in use" not in explain(exc):
                     raise
                 done = False
         return done
@@ -552,7 +533,7 @@ class SwarmEngine:
                     endpoint_spec=spec.get("EndpointSpec"))
                 return True
             except docker.errors.APIError as exc:
-                if "out of sequence" not in _explain(exc) or attempt == 5:
+                if "out of sequence" not in explain(exc) or attempt == 5:
                     raise
                 time.sleep(0.1)
         return True
@@ -621,6 +602,10 @@ class SwarmEngine:
 
     def _tasks(self, service: Any) -> list[dict[str, Any]]:
         return self.client.api.tasks(filters={"service": service.id})
+
+    @staticmethod
+    def _errors(action: str) -> Any:
+        return docker_errors(f"swarm engine: {action}")
 
     def _lock(self, service_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -725,6 +710,3 @@ def _ignore_missing(action: Callable[[], Any]) -> None:
     except docker.errors.NotFound:
         pass
 
-
-def _explain(exc: Exception) -> str:
-    return str(getattr(exc, "explanation", None) or exc)

@@ -3,6 +3,12 @@ named lease): a service whose containers vanished is deployed again, one whose
 engine is gone is marked Failed with the reason, keys are pushed where they changed,
 containers of services that no longer exist are removed, and the autoscaler runs.
 
+Services are reconciled one by one, each on its own: whatever goes wrong with one
+(its engine refuses, a bug) is logged once for it in that pass, and the others go on.
+A redeploy that failed (``RedeployFailed``: the reconciler's own attempt, not the
+user's deploy) is tried again in later passes, waiting twice as long each time up to
+``MAX_RETRY_SECONDS``, as an orchestrator restarts a crashing container.
+
 The autoscaler also runs between passes, every ``AUTOSCALE_TICK`` seconds, so that a
 service is looked at every ``refreshPeriodInSeconds`` (the ``autoscale`` callback
 keeps its own time per service) even when passes are further apart."""
@@ -14,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..engines import EngineError, EngineUnavailable
+from ..engines import EngineError
 from ..store import Service
 from ..store.operations import FAILED, SUCCEEDED
 from .service_deployments import Deployer
@@ -22,6 +28,8 @@ from .service_deployments import Deployer
 log = logging.getLogger("moma.reconciler")
 LEASE = "reconciler"
 AUTOSCALE_TICK = 0.5
+MAX_RETRY_SECONDS = 300.0
+RETRIED = ("EngineLost", "RedeployFailed")  # failures of the reconciler's own making, tried again
 
 
 class Reconciler:
@@ -33,6 +41,8 @@ class Reconciler:
         self.interval = interval
         self.autoscale = autoscale
         self._keys_pushed: dict[str, int] = {}
+        self._retries: dict[str, tuple[float, float]] = {}  # service id -> (next attempt, wait after it)
+        self._broken: dict[str, str] = {}  # service id -> the unexpected error last logged with its traceback
 
     def run(self, stop: threading.Event) -> None:
         tick = min(self.interval, AUTOSCALE_TICK) if self.autoscale is not None else self.interval
@@ -52,8 +62,12 @@ class Reconciler:
     def reconcile_once(self) -> None:
         live = self.store.services.all_live()
         for service in live:
-            self._reconcile(service)
-        self._remove_orphans({service.id for service in live})
+            self._isolated(service, self._reconcile)
+        live_ids = {service.id for service in live}
+        self._remove_orphans(live_ids)
+        for remembered in (self._keys_pushed, self._retries, self._broken):
+            for service_id in remembered.keys() - live_ids:
+                del remembered[service_id]
 
     def autoscale_once(self) -> None:
         """The autoscale step alone, for the services running as they should."""
@@ -62,14 +76,23 @@ class Reconciler:
         for service in self.store.services.all_live():
             if service.state != SUCCEEDED or not (service.spec.get("autoScaler") or {}).get("autoscaleEnabled"):
                 continue
-            try:
-                engine = self.deployer.engine(service)
-            except EngineError:
-                continue  # the next pass marks it
-            self.autoscale(service, engine)
+            self._isolated(service, lambda service: self.autoscale(service, self.deployer.engine(service)))
+
+    def _isolated(self, service: Service, step: Callable[[Service], None]) -> None:
+        """Run one service's step; its failure is logged (once per pass) and stops no other."""
+        try:
+            step(service)
+        except EngineError as exc:
+            log.warning("service %s: %s", service.id, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a bug: its traceback once, then a line per pass
+            first = self._broken.get(service.id) != repr(exc)
+            self._broken[service.id] = repr(exc)
+            log.error("service %s: reconciling it failed: %r", service.id, exc, exc_info=first)
+        else:
+            self._broken.pop(service.id, None)
 
     def _reconcile(self, service: Service) -> None:
-        if service.state not in (SUCCEEDED, FAILED) or (service.state == FAILED and not _engine_lost(service)):
+        if service.state not in (SUCCEEDED, FAILED) or (service.state == FAILED and not _retried(service)):
             return
         try:
             engine = self.deployer.engine(service)
@@ -81,10 +104,13 @@ class Reconciler:
                                                               "message": f"the compute's engine is gone: {exc.message}"})
             return
         if not status.present or status.running == 0 or status.generation != service.generation:
-            self._redeploy(service, engine, "its containers are gone" if not status.running else "generation differs")
+            if self._due(service.id):
+                self._redeploy(service, engine, "its containers are gone" if not status.running
+                               else "generation differs")
             return
         if service.state == FAILED:  # the engine is back and the service still runs there
             self.store.services.mark(service.id, SUCCEEDED, None)
+        self._retries.pop(service.id, None)
         self._push_keys(service, engine)
         if self.autoscale is not None:
             self.autoscale(service, engine)
@@ -95,14 +121,29 @@ class Reconciler:
             spec = self.deployer.spec(service)
             endpoint = engine.deploy(spec)
         except EngineError as exc:
+            retry_in = self._failed_again(service.id)
+            log.warning("service %s: deploying it again failed (next try in %.0f s): %s", service.id, retry_in,
+                        exc.message)
             self.store.services.mark(service.id, FAILED, {"code": "RedeployFailed", "statusCode": 500,
                                                           "message": f"{why}, and deploying again failed: "
                                                                      f"{exc.message}"})
             return
+        self._retries.pop(service.id, None)
         if endpoint.port != service.scoring_port:
             log.warning("service %s: port %s was taken, now %s", service.id, service.scoring_port, endpoint.port)
         self.store.services.mark(service.id, SUCCEEDED, None, replicas=spec.replicas, scoring_port=endpoint.port)
         self._keys_pushed[service.id] = service.keys_version
+
+    def _due(self, service_id: str) -> bool:
+        next_attempt, _ = self._retries.get(service_id, (0.0, 0.0))
+        return time.monotonic() >= next_attempt
+
+    def _failed_again(self, service_id: str) -> float:
+        """Schedule the next redeploy of a service after a failed one; returns the wait."""
+        _, wait = self._retries.get(service_id, (0.0, self.interval / 2))
+        wait = min(MAX_RETRY_SECONDS, max(wait * 2, self.interval))
+        self._retries[service_id] = (time.monotonic() + wait, wait)
+        return wait
 
     def _push_keys(self, service: Service, engine: Any) -> None:
         if self._keys_pushed.get(service.id) == service.keys_version:
@@ -117,9 +158,9 @@ class Reconciler:
                 for service_id in orphans:
                     log.warning("removing containers of service %s, which no longer exists", service_id)
                     engine.remove(service_id)
-            except EngineUnavailable:
-                continue
+            except EngineError as exc:
+                log.warning("removing what is left of deleted services: %s", exc.message)
 
 
-def _engine_lost(service: Service) -> bool:
-    return bool(service.error) and service.error.get("code") == "EngineLost"  # type: ignore[union-attr]
+def _retried(service: Service) -> bool:
+    return bool(service.error) and service.error.get("code") in RETRIED  # type: ignore[union-attr]

@@ -188,6 +188,40 @@ def test_container_removed_behind_our_back_comes_back(server, images, docker_cli
     assert client.call("GET", f"/services/{service['id']}").json()["scoringUri"] == service["scoringUri"]
 
 
+def test_containers_removed_while_the_reconciler_redeploys_come_back(server, images, docker_client):
+    """What made the test above fail on a loaded machine: the reconciler saw the scoring
+    container gone and redeployed into the port holder that was being removed next;
+    that redeploy failed, and a failed redeploy was never tried again."""
+    client = server.client()
+    service = service_of(server, create_service(client, images["iris-a"], "raced"))
+    key = client.call("GET", f"/services/{service['id']}/keys").json()["primaryKey"]
+
+    def scoring() -> list:
+        return [c for c in docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"})
+                if c.labels["moma.role"] == "scoring"]
+
+    first = scoring()[0]
+    first.remove(force=True)
+    deadline = time.monotonic() + 30
+    while not [c for c in scoring() if c.id != first.id]:
+        assert time.monotonic() < deadline, "the reconciler did not start a new container"
+        time.sleep(0.05)
+    for container in docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"}):
+        container.remove(force=True)
+
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if score(service["scoringUri"], key).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        state = client.call("GET", f"/services/{service['id']}").json()
+        assert time.monotonic() < deadline, f"the service did not come back: {state['state']} {state.get('error')}"
+        time.sleep(0.5)
+    assert client.call("GET", f"/services/{service['id']}").json()["state"] == "Succeeded"
+
+
 def test_delete_leaves_nothing(server, images, docker_client):
     client = server.client()
     service = service_of(server, create_service(client, images["iris-a"], "doomed"))
