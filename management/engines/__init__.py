@@ -50,6 +50,19 @@ class EngineTimeout(EngineUnavailable):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What every scoring container gets whatever its service asks: a cap on processes
+    and threads (a fork bomb stops there), and a memory limit when the service reserves
+    none."""
+
+    pids: int | None = None
+    memory: int | None = None  # bytes
+
+    def memory_for(self, spec: "ServiceSpec") -> int | None:
+        return spec.memory or self.memory
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """Everything an engine needs to run one service, in our own terms."""
 

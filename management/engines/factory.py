@@ -7,7 +7,8 @@ import threading
 
 from ..config import Settings
 from ..store import Compute
-from . import Engine, EngineError
+from ..quantities import parse_memory
+from . import Engine, EngineError, Limits
 
 
 class Engines:
@@ -16,6 +17,7 @@ class Engines:
         self.installation = installation
         self._engines: dict[tuple[str, str], Engine] = {}
         self._lock = threading.Lock()
+        self.limits = container_limits(settings)
 
     def for_compute(self, compute: Compute) -> Engine:
         key = (compute.kind, compute.docker_host)
@@ -29,13 +31,22 @@ class Engines:
             return list(self._engines.values())
 
     def _make(self, compute: Compute) -> Engine:
+        limits = self.limits
         if compute.kind == "local":
             from .local import LocalEngine
 
             return LocalEngine.from_env(self.settings.services_dir, self.settings.scoring_host, compute.docker_host,
-                                        self.installation)
+                                        self.installation, limits=limits)
         if compute.kind == "swarm":
             from .swarm import SwarmEngine
 
-            return SwarmEngine.from_env(self.settings.scoring_host, compute.docker_host, self.installation)
+            return SwarmEngine.from_env(self.settings.scoring_host, compute.docker_host, self.installation,
+                                        limits=limits)
         raise EngineError(f"unknown compute type {compute.kind!r}")
+
+
+def container_limits(settings: Settings) -> Limits:
+    """The limits every scoring container gets (``0`` turns one off); a bad setting fails here, at start."""
+    memory = settings.service_default_memory.strip()
+    return Limits(pids=settings.service_pids_limit or None,
+                  memory=None if memory in ("", "0") else parse_memory(memory))

@@ -11,7 +11,8 @@ container's listening socket when it closes move to the new one instead of being
 reset (without it a busy service lost a few requests per update). Containers run as the image's
 non-root user, with all capabilities dropped, no-new-privileges, a read-only root
 file system, a tmpfs at /tmp and the key-hash directory mounted read-only; a service that
-collects model data to the local sink gets its data directory mounted read-write.
+collects model data to the local sink gets its data directory mounted read-write. Each has
+the engine's :class:`Limits`: a pids limit, and a memory limit when the service sets none.
 """
 
 from __future__ import annotations
@@ -28,19 +29,22 @@ import docker.errors
 import requests
 
 from . import (DATA_MOUNT, KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE,
-               Endpoint, EngineError, EngineStatus, ServiceSpec, keys_dir)
+               Endpoint, EngineError, EngineStatus, Limits, ServiceSpec, keys_dir)
 from .docker_errors import docker_errors, explain
 
 CONTAINER_PORT = "5001/tcp"
 HOLDER, SCORING = "port-holder", "scoring"
+HOLDER_PIDS = 16
 STOP_SECONDS = 35  # longer than the runtime's graceful shutdown
 MIGRATE_SYSCTL = "net.ipv4.tcp_migrate_req"
 
 
 class LocalEngine:
     def __init__(self, client: docker.DockerClient, services_dir: Path, host: str = "127.0.0.1",
-                 installation: str = "default", migrate_connections: bool | None = None) -> None:
+                 installation: str = "default", migrate_connections: bool | None = None,
+                 limits: Limits = Limits()) -> None:
         self.client = client
+        self.limits = limits
         self.services_dir = services_dir
         self.host = host
         self.installation = installation
@@ -50,13 +54,14 @@ class LocalEngine:
 
     @classmethod
     def from_env(cls, services_dir: Path, host: str = "127.0.0.1", docker_host: str = "",
-                 installation: str = "default") -> "LocalEngine":
+                 installation: str = "default", limits: Limits = Limits()) -> "LocalEngine":
         with docker_errors(f"local engine at {docker_host or 'the local socket'}"):
             client = (docker.DockerClient(base_url=docker_host, timeout=120) if docker_host
                       else docker.from_env(timeout=120))
             client.ping()
         remote = docker_host.startswith(("tcp://", "ssh://", "http://", "https://"))
-        return cls(client, services_dir, host, installation, migrate_connections=False if remote else None)
+        return cls(client, services_dir, host, installation, migrate_connections=False if remote else None,
+                   limits=limits)
 
     def deploy(self, spec: ServiceSpec) -> Endpoint:
         if spec.replicas != 1:
@@ -148,6 +153,7 @@ class LocalEngine:
             name=f"{spec.name}-net", detach=True, labels=self._labels(spec, HOLDER),
             command=["python", "-c", "import signal; signal.pause()"], restart_policy={"Name": "unless-stopped"},
             read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit=32 * 1024 * 1024,
+            pids_limit=HOLDER_PIDS,
             sysctls={MIGRATE_SYSCTL: "1"} if self.migrate_connections else None,
             healthcheck={"test": ["NONE"]},
         )
@@ -170,10 +176,10 @@ class LocalEngine:
             name=f"{spec.name}-g{spec.generation}", detach=True, network_mode=f"container:{holder.id}",
             environment=environment, labels=self._labels(spec, SCORING), volumes=volumes,
             restart_policy={"Name": "unless-stopped"}, read_only=True, tmpfs={"/tmp": "rw,size=256m"},
-            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=self.limits.pids,
         )
-        if spec.memory:
-            options["mem_limit"] = spec.memory
+        if self.limits.memory_for(spec):
+            options["mem_limit"] = self.limits.memory_for(spec)
         if spec.cpu:
             options["nano_cpus"] = int(spec.cpu * 1e9)
         return self.client.containers.run(spec.image, **options)

@@ -36,7 +36,9 @@ spec and waits for swarm to converge on it.
   unchanged key keeps working throughout); secrets no task uses any more are then
   removed. ``set_keys`` with the keys already mounted changes nothing.
 - **Security.** The image's non-root user, read-only root file system, a tmpfs at
-  /tmp, all capabilities dropped, CPU and memory reserved *and* limited. Docker 20.10
+  /tmp, all capabilities dropped, CPU and memory reserved *and* limited; a pids limit,
+  and the engine's default memory limit (not reserved) when the service sets none
+  (:class:`Limits`; ``Limits.Pids`` needs API 1.41, Docker 20.10). Docker 20.10
   (API 1.41) applies ``CapabilityDrop`` to service tasks but ignores
   ``Privileges.NoNewPrivileges`` (newer engines apply it; it is always sent).
   Dropping every capability empties the bounding set, so a set-uid binary still
@@ -72,7 +74,7 @@ import requests
 from docker import types
 
 from . import (KEYS_FILE, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
-               EngineStatus, EngineUnavailable, ServiceSpec)
+               EngineStatus, EngineUnavailable, Limits, ServiceSpec)
 from .docker_errors import docker_errors, explain
 
 log = logging.getLogger("moma.engines")
@@ -129,7 +131,8 @@ sys.exit(1)
 
 class SwarmEngine:
     def __init__(self, client: docker.DockerClient, scoring_host: str = "127.0.0.1", installation: str = "default",
-                 publish: str = PUBLISH_INGRESS, health_interval: float = 2.0, local_docker: bool = True) -> None:
+                 publish: str = PUBLISH_INGRESS, health_interval: float = 2.0, local_docker: bool = True,
+                 limits: Limits = Limits()) -> None:
         if publish not in (PUBLISH_INGRESS, PUBLISH_HOST):
             raise ValueError(f"publish must be {PUBLISH_INGRESS} or {PUBLISH_HOST}, got {publish!r}")
         self.client = client
@@ -138,13 +141,14 @@ class SwarmEngine:
         self.publish = publish
         self.health_interval = health_interval
         self.local_docker = local_docker
+        self.limits = limits
         self.keys_seconds = 120.0  # how long set_keys waits for the rolling update
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
     @classmethod
     def from_env(cls, scoring_host: str, docker_host: str = "", installation: str = "default",
-                 publish: str = "auto") -> "SwarmEngine":
+                 publish: str = "auto", limits: Limits = Limits()) -> "SwarmEngine":
         """The engine for the swarm whose manager ``docker_host`` (default: the local
         engine) is; EngineUnavailable when it is not a swarm manager."""
         with docker_errors(f"swarm engine at {docker_host or 'the local socket'}"):
@@ -166,7 +170,7 @@ class SwarmEngine:
             log.warning("%s is 0 on this node: connections queued on a replica's socket when it stops are reset "
                         "(a few failed requests per update under load); `sysctl -w %s=1` moves them to the other "
                         "replicas", MIGRATE_SYSCTL, MIGRATE_SYSCTL)
-        return cls(client, scoring_host, installation, publish=publish, local_docker=local)
+        return cls(client, scoring_host, installation, publish=publish, local_docker=local, limits=limits)
 
     # -- the Engine protocol ------------------------------------------------------------
 
@@ -320,8 +324,10 @@ class SwarmEngine:
         )
         container["Privileges"] = {"NoNewPrivileges": True}  # ignored by engines before API 1.4x
         nano_cpus = int(spec.cpu * 1e9) if spec.cpu else None
-        resources = types.Resources(cpu_limit=nano_cpus, cpu_reservation=nano_cpus, mem_limit=spec.memory,
-                                    mem_reservation=spec.memory)
+        resources = types.Resources(cpu_limit=nano_cpus, cpu_reservation=nano_cpus,
+                                    mem_limit=self.limits.memory_for(spec), mem_reservation=spec.memory)
+        if self.limits.pids:
+            resources.setdefault("Limits", {})["Pids"] = self.limits.pids
         template: dict[str, Any] = dict(types.TaskTemplate(
             container, resources=resources or None,
             restart_policy=types.RestartPolicy("on-failure", delay=2 * NS)))

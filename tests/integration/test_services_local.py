@@ -81,6 +81,7 @@ def test_minimal_create_scores_with_a_key(server, images, docker_client):
                      if c.labels["moma.role"] == "scoring")
     host_config = container.attrs["HostConfig"]
     assert host_config["ReadonlyRootfs"] and host_config["CapDrop"] == ["ALL"]
+    assert (host_config["PidsLimit"], host_config["Memory"]) == (2048, 2 * 2**30), "the default limits"
     assert "no-new-privileges" in host_config["SecurityOpt"]
     assert host_config["RestartPolicy"]["Name"] == "unless-stopped"
     assert container.attrs["Config"]["User"] == "10001:10001"
