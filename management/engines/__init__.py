@@ -125,6 +125,9 @@ class Engine(Protocol):
     def service_ids(self) -> set[str]:
         """Ids of every service this engine runs for this installation (to find orphans)."""
 
+    def close(self) -> None:
+        """Let go of the connections to the engine."""
+
 
 def keys_dir(services_dir: Path, service_id: str) -> Path:
     return services_dir / service_id / "keys"

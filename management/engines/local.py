@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import docker
 import docker.errors
@@ -30,6 +30,7 @@ import requests
 
 from . import (DATA_MOUNT, KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE,
                Endpoint, EngineError, EngineStatus, Limits, ServiceSpec, keys_dir)
+from .clients import WORKER_TIMEOUT, docker_client, on_this_machine
 from .docker_errors import docker_errors, explain
 
 CONTAINER_PORT = "5001/tcp"
@@ -54,14 +55,14 @@ class LocalEngine:
 
     @classmethod
     def from_env(cls, services_dir: Path, host: str = "127.0.0.1", docker_host: str = "",
-                 installation: str = "default", limits: Limits = Limits()) -> "LocalEngine":
+                 installation: str = "default", limits: Limits = Limits(), tls: Mapping[str, Any] | None = None,
+                 timeout: float = WORKER_TIMEOUT) -> "LocalEngine":
+        """The engine of the Docker host ``docker_host`` (see :func:`docker_client`)."""
+        client = docker_client(docker_host, tls, timeout)
         with docker_errors(f"local engine at {docker_host or 'the local socket'}"):
-            client = (docker.DockerClient(base_url=docker_host, timeout=120) if docker_host
-                      else docker.from_env(timeout=120))
             client.ping()
-        remote = docker_host.startswith(("tcp://", "ssh://", "http://", "https://"))
-        return cls(client, services_dir, host, installation, migrate_connections=False if remote else None,
-                   limits=limits)
+        return cls(client, services_dir, host, installation,
+                   migrate_connections=None if on_this_machine(docker_host) else False, limits=limits)
 
     def deploy(self, spec: ServiceSpec) -> Endpoint:
         if spec.replicas != 1:
@@ -113,6 +114,9 @@ class LocalEngine:
             if not containers:
                 return ""
             return containers[-1].logs(tail=tail).decode(errors="replace")
+
+    def close(self) -> None:
+        self.client.close()
 
     def scale(self, service_id: str, replicas: int) -> None:
         if replicas != 1:

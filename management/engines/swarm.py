@@ -66,7 +66,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import docker
 import docker.errors
@@ -75,6 +75,7 @@ from docker import types
 
 from . import (KEYS_FILE, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
                EngineStatus, EngineUnavailable, Limits, ServiceSpec)
+from .clients import WORKER_TIMEOUT, docker_client, on_this_machine
 from .docker_errors import docker_errors, explain
 
 log = logging.getLogger("moma.engines")
@@ -148,19 +149,19 @@ class SwarmEngine:
 
     @classmethod
     def from_env(cls, scoring_host: str, docker_host: str = "", installation: str = "default",
-                 publish: str = "auto", limits: Limits = Limits()) -> "SwarmEngine":
+                 publish: str = "auto", limits: Limits = Limits(), tls: Mapping[str, Any] | None = None,
+                 timeout: float = WORKER_TIMEOUT) -> "SwarmEngine":
         """The engine for the swarm whose manager ``docker_host`` (default: the local
-        engine) is; EngineUnavailable when it is not a swarm manager."""
+        engine; see :func:`docker_client`) is; EngineUnavailable when it is not a swarm manager."""
+        client = docker_client(docker_host, tls, timeout)
         with docker_errors(f"swarm engine at {docker_host or 'the local socket'}"):
-            client = (docker.DockerClient(base_url=docker_host, timeout=120) if docker_host
-                      else docker.from_env(timeout=120))
             swarm = client.info().get("Swarm") or {}
         if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
             where = docker_host or "the local Docker engine"
             raise EngineUnavailable(
                 f"{where} is not a swarm manager (swarm state: {swarm.get('LocalNodeState') or 'unknown'}); run "
                 "`docker swarm init` on it, or point the compute at a manager node of the swarm")
-        local = _is_local(docker_host or os.environ.get("DOCKER_HOST", ""))
+        local = on_this_machine(docker_host or os.environ.get("DOCKER_HOST", ""))
         if publish == "auto":
             publish = PUBLISH_HOST if local and _kernel_has_ipvs() is False else PUBLISH_INGRESS
             if publish == PUBLISH_HOST:
@@ -212,6 +213,9 @@ class SwarmEngine:
             if service is None:
                 return ""
             return b"".join(service.logs(stdout=True, stderr=True, tail=tail, follow=False)).decode(errors="replace")
+
+    def close(self) -> None:
+        self.client.close()
 
     def scale(self, service_id: str, replicas: int) -> None:
         """Change the number of replicas and nothing else; returns once swarm has the
@@ -688,10 +692,6 @@ def _sysctl(name: str) -> str | None:
         return Path("/proc/sys", *name.split(".")).read_text().strip()
     except OSError:
         return None
-
-
-def _is_local(docker_host: str) -> bool:
-    return not docker_host or docker_host.startswith(("unix://", "npipe://"))
 
 
 def _kernel_has_ipvs() -> bool | None:

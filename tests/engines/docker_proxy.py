@@ -2,7 +2,8 @@
 client certificates) in front of the local engine's socket, passing bytes both ways.
 
 - ``stall()``: connections are still accepted, but nothing a client sends reaches the
-  engine (and so nothing comes back) until ``resume()`` — a host that hangs;
+  engine (and so nothing comes back) until ``resume()`` — a host that hangs; ``held``
+  counts what clients sent meanwhile;
 - ``close()``: the port is closed and every connection cut — a host that is gone.
 """
 
@@ -28,6 +29,7 @@ class DockerProxy:
         self.port = self.listener.getsockname()[1]
         self.url = f"tcp://127.0.0.1:{self.port}"
         self.connections = 0
+        self.held = 0
         self._open = threading.Event()
         self._open.set()
         self._closed = False
@@ -89,7 +91,8 @@ class DockerProxy:
                 data = source.recv(CHUNK)
                 if not data:
                     break
-                if gated:
+                if gated and not self._open.is_set():
+                    self.held += 1
                     self._open.wait()
                 if self._closed:
                     break

@@ -5,6 +5,7 @@ reconciler's own making are tried again."""
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -88,3 +89,27 @@ def test_a_redeploy_that_docker_refuses_is_tried_again(world, engine_image, dock
 
     wait_for(back, timeout=30, interval=0.2, what="the service to be deployed again")
     assert running(docker_client, service.id)
+
+
+def test_a_hanging_docker_host_holds_up_only_its_own_services(world, proxy, engine_image, docker_client):
+    image = world.add_image(engine_image)
+    world.add_compute("remote", proxy.url)
+    remote = world.add_service(image, compute="remote")
+    local = world.add_service(image)
+    stop = threading.Event()
+    reconciling = threading.Thread(target=world.reconciler.run, args=(stop,), daemon=True)
+    try:
+        proxy.stall()
+        reconciling.start()
+        wait_for(lambda: proxy.held, timeout=10, what="the reconciler to wait for the hanging host")
+        remove_containers(docker_client, local.id)
+        wait_for(lambda: running(docker_client, local.id) and world.service(local.id).state == SUCCEEDED,
+                 timeout=30, what="the service on the working engine to come back while the other engine hangs")
+        assert world.service(remote.id).state == SUCCEEDED, "nothing is known about the hanging one yet"
+
+        proxy.close()  # the hanging calls end: the service there is seen lost
+        wait_for(lambda: world.service(remote.id).state == FAILED, timeout=30, what="the lost service marked")
+        assert world.service(remote.id).error["code"] == "EngineLost"
+    finally:
+        stop.set()
+        reconciling.join(30)
