@@ -26,6 +26,7 @@ LABEL_ACCOUNT = "moma.account"
 LABEL_GENERATION = "moma.generation"
 LABEL_ROLE = "moma.role"
 LABEL_INSTALLATION = "moma.installation"  # engines label all they create with it and see only their own
+LABEL_IMAGE = "moma.image"  # the image reference a service named; its containers run the image it resolved to
 
 
 class EngineError(MomaError):

@@ -13,6 +13,8 @@ non-root user, with all capabilities dropped, no-new-privileges, a read-only roo
 file system, a tmpfs at /tmp and the key-hash directory mounted read-only; a service that
 collects model data to the local sink gets its data directory mounted read-write. Each has
 the engine's :class:`Limits`: a pids limit, and a memory limit when the service sets none.
+Containers run the image by its id, resolved from the service's image reference when it
+is deployed (``moma.image`` keeps the reference): a tag moved later changes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,8 +31,8 @@ import docker
 import docker.errors
 import requests
 
-from . import (DATA_MOUNT, KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE,
-               Endpoint, EngineError, EngineStatus, Limits, ServiceSpec, keys_dir)
+from . import (DATA_MOUNT, KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_IMAGE, LABEL_INSTALLATION, LABEL_ROLE,
+               LABEL_SERVICE, Endpoint, EngineError, EngineStatus, Limits, ServiceSpec, keys_dir)
 from .clients import WORKER_TIMEOUT, docker_client, on_this_machine
 from .docker_errors import docker_errors, explain
 
@@ -69,6 +72,8 @@ class LocalEngine:
             raise EngineError("the local engine runs one container per service; use a swarm compute for replicas")
         self.set_keys(spec.service_id, spec.key_hashes, spec.generation)
         with self._errors(f"cannot deploy service {spec.service_id}"):
+            spec = replace(spec, image=self.client.images.get(spec.image).id,
+                           labels={**spec.labels, LABEL_IMAGE: spec.image})
             holder = self._holder(spec)
             endpoint = Endpoint(self.host, self._published_port(holder))
             previous = [c for c in self._scoring(spec.service_id)]

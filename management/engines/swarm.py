@@ -43,9 +43,10 @@ spec and waits for swarm to converge on it.
   ``Privileges.NoNewPrivileges`` (newer engines apply it; it is always sent).
   Dropping every capability empties the bounding set, so a set-uid binary still
   gains no capability.
-- **Images** that exist on a single-node swarm are referenced by id (or by their
-  registry digest when they have one): swarm then uses them as they are instead of
-  trying to pull a tag from a registry.
+- **Images** are referenced by their registry digest when they have one, else (on a
+  single-node swarm) by id, resolved from the service's reference at each deploy: swarm
+  uses them as they are instead of pulling a tag, and a tag moved later changes nothing
+  that runs (``moma.image`` keeps the reference).
 
 Docker SDK errors leave every method through ``docker_errors`` as EngineError, the cause kept.
 """
@@ -73,8 +74,8 @@ import docker.errors
 import requests
 from docker import types
 
-from . import (KEYS_FILE, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
-               EngineStatus, EngineUnavailable, Limits, ServiceSpec)
+from . import (KEYS_FILE, LABEL_GENERATION, LABEL_IMAGE, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint,
+               EngineError, EngineStatus, EngineUnavailable, Limits, ServiceSpec)
 from .clients import WORKER_TIMEOUT, docker_client, on_this_machine
 from .docker_errors import docker_errors, explain
 
@@ -87,7 +88,6 @@ LABEL_REVISION = "moma.revision"
 LABEL_SPEC_HASH = "moma.spec-hash"
 LABEL_PUBLISH = "moma.publish"
 LABEL_PORT = "moma.port"
-LABEL_IMAGE = "moma.image"
 MIGRATE_SYSCTL = "net.ipv4.tcp_migrate_req"
 RUNTIME_UID = "10001"  # the user the image templates create
 STOP_SECONDS = 35  # longer than the runtime's graceful shutdown

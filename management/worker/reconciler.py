@@ -253,4 +253,4 @@ def _reconciled(service: Service) -> bool:
     """Running services, and those failed by the reconciler itself (tried again)."""
     if service.state == SUCCEEDED:
         return True
-    return service.state == FAILED and bool(service.error) and service.error.get("code") in RETRIED  # type: ignore[union-attr]
+    return service.state == FAILED and (service.error or {}).get("code") in RETRIED

@@ -170,3 +170,23 @@ def test_containers_get_a_pids_limit_and_a_default_memory_limit(engine, make_spe
     print(f"\n{type(engine).__name__}: {answer.text} threads of 1000 under a pids limit of 96")
     assert answer.status_code == 200 and 0 < answer.json()["started"] < 96, answer.text
     assert requests.get(f"{endpoint.base_url}/readyz", timeout=5).status_code == 200, "the service outlives it"
+
+
+def test_containers_run_the_image_by_id_and_keep_the_reference_in_a_label(engine, make_spec, engine_image,
+                                                                          docker_client, test_run_id):
+    alias = f"moma-engine-test-alias:{test_run_id}"
+    docker_client.images.get(engine_image).tag(alias)
+    try:
+        spec = make_spec("pinned", image=alias)
+        engine.deploy(spec)
+        containers = docker_client.containers.list(filters={"label": [f"{LABEL_SERVICE}={spec.service_id}",
+                                                                      "moma.role=scoring"]})
+        assert containers and {c.attrs["Config"]["Image"] for c in containers} == {
+            docker_client.images.get(engine_image).id}
+        if isinstance(engine, LocalEngine):
+            assert {c.labels["moma.image"] for c in containers} == {alias}
+        else:
+            [service] = docker_client.services.list(filters={"label": f"{LABEL_SERVICE}={spec.service_id}"})
+            assert service.attrs["Spec"]["Labels"]["moma.image"] == alias
+    finally:
+        docker_client.images.remove(alias)

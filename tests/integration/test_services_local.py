@@ -7,13 +7,12 @@ import time
 from typing import Any, Iterator
 
 import pytest
-import requests
 
 from management.client import ServerError
 from tests.api_flow import create_image, register_iris, wait_operation
 from tests.conftest import TEST_RUN_LABEL
 from tests.server import MomaServer
-from tests.services_flow import ContinuousClient, create_service, operation_id, score
+from tests.services_flow import ContinuousClient, create_service, operation_id, score, wait_until_it_scores
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -177,15 +176,7 @@ def test_container_removed_behind_our_back_comes_back(server, images, docker_cli
     key = client.call("GET", f"/services/{service['id']}/keys").json()["primaryKey"]
     for container in docker_client.containers.list(filters={"label": f"moma.service-id={service['id']}"}):
         container.remove(force=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if score(service["scoringUri"], key).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, "the reconciler did not bring the service back"
-        time.sleep(0.5)
+    wait_until_it_scores(client, service, key)
     assert client.call("GET", f"/services/{service['id']}").json()["scoringUri"] == service["scoringUri"]
 
 
@@ -198,8 +189,8 @@ def test_containers_removed_while_the_reconciler_redeploys_come_back(server, ima
     key = client.call("GET", f"/services/{service['id']}/keys").json()["primaryKey"]
 
     def scoring() -> list:
-        return [c for c in docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"})
-                if c.labels["moma.role"] == "scoring"]
+        containers = docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"})
+        return [c for c in containers if c.labels["moma.role"] == "scoring"]
 
     first = scoring()[0]
     first.remove(force=True)
@@ -210,16 +201,7 @@ def test_containers_removed_while_the_reconciler_redeploys_come_back(server, ima
     for container in docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"}):
         container.remove(force=True)
 
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if score(service["scoringUri"], key).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        state = client.call("GET", f"/services/{service['id']}").json()
-        assert time.monotonic() < deadline, f"the service did not come back: {state['state']} {state.get('error')}"
-        time.sleep(0.5)
+    wait_until_it_scores(client, service, key, timeout=90)
     assert client.call("GET", f"/services/{service['id']}").json()["state"] == "Succeeded"
 
 

@@ -24,7 +24,7 @@ from tests.engines.conftest import swarm  # noqa: F401  (the fixture)
 from tests.engines.docker_proxy import DockerProxy
 from tests.integration.conftest import EXAMPLE, train
 from tests.server import MomaServer
-from tests.services_flow import ContinuousClient, create_service, operation_id, score
+from tests.services_flow import ContinuousClient, create_service, operation_id, score, wait_until_it_scores
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -205,10 +205,7 @@ def test_a_hanging_docker_host_slows_only_its_own_services(server, images, docke
 
         for container in docker_client.containers.list(filters={"label": f"moma.service-id={local['id']}"}):
             container.remove(force=True)
-        deadline = time.monotonic() + 60
-        while not _scores(local["scoringUri"], key):
-            assert time.monotonic() < deadline, "the reconciler did not bring the local service back"
-            time.sleep(0.5)
+        wait_until_it_scores(client, local, key)
 
         hanging.resume()
         deadline = time.monotonic() + 30
@@ -227,10 +224,3 @@ def logs_call(server: MomaServer, service_id: str) -> tuple[int, str, float]:
                           headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
     code = answer.json().get("code", "") if answer.status_code >= 400 else ""
     return answer.status_code, code, round(time.monotonic() - started, 2)
-
-
-def _scores(url: str, key: str) -> bool:
-    try:
-        return score(url, key).status_code == 200
-    except requests.RequestException:
-        return False
