@@ -80,7 +80,9 @@ def fetch_manifest(spec: ManifestSpec, work: Path, config: BuilderConfig) -> Fet
 
 def _policy(spec: ManifestSpec, config: BuilderConfig) -> FetchPolicy:
     roots = config.file_roots + ((spec.base_dir,) if spec.base_dir else ())
-    return FetchPolicy(allowed_roots=roots, max_bytes=config.max_asset_bytes, allow_link_local=config.allow_link_local)
+    return FetchPolicy(allowed_roots=roots, max_bytes=config.max_asset_bytes, allow_link_local=config.allow_link_local,
+                       deadline_seconds=config.download_deadline_seconds,
+                       min_bytes_per_second=config.download_min_bytes_per_second)
 
 
 def _fetch_asset(asset: AssetSpec, index: int, spec: ManifestSpec, work: Path, policy: FetchPolicy) -> FetchedFile:

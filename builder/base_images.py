@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.resources
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,6 +17,7 @@ from .config import BuilderConfig
 from .engine import DockerEngine
 from .errors import BaseImageError
 from .processes import run_streaming
+from .scratch import scratch_directory
 
 LineSink = Callable[[str], None]
 BOOTSTRAP_LABEL = "moma.bootstrapped-from"
@@ -112,12 +112,12 @@ def bootstrap(engine: DockerEngine, config: BuilderConfig, recipe: Recipe, refer
         )
     if os.geteuid() != 0:
         raise BaseImageError(f"{reference} cannot be pulled; bootstrapping it with debootstrap needs root")
-    with tempfile.TemporaryDirectory(prefix="moma-base-") as work:
-        rootfs = Path(work) / "rootfs"
+    with scratch_directory("moma-base-") as work:
+        rootfs = work / "rootfs"
         _run([debootstrap, f"--variant={recipe.variant}", f"--include={','.join(recipe.include)}",
               recipe.suite, str(rootfs), config.debian_mirror], log, "debootstrap")
         _trim(rootfs, recipe.trim)
-        tarball = Path(work) / "rootfs.tar"
+        tarball = work / "rootfs.tar"
         _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], log, "tar")
         changes = [*recipe.changes, f'LABEL {BOOTSTRAP_LABEL}="debootstrap {recipe.suite} {recipe.name}"']
         image_id = engine.import_rootfs(tarball, reference, changes)

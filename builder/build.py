@@ -26,6 +26,7 @@ from .engine import DockerEngine, split_reference
 from .errors import BuilderError, BuildError, ManifestError
 from .manifest import NAME_PATTERN, ManifestSpec
 from .requirements import parse_pip_requirements, requirement_name
+from .scratch import scratch_directory
 from .unpack import UnpackLimits
 from .wheelhouse import WheelSet, Wheelhouse
 
@@ -33,8 +34,8 @@ LineSink = Callable[[str], None]
 OUTPUTS = ("image", "tar", "context")
 LABEL_PREFIX = "moma."
 CONTENT_HASH_LABEL = "moma.content-hash"
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_REGISTRY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,9 @@ class Builder:
         build_id = options.build_id or uuid.uuid4().hex
         log_path = self.config.build_log_dir / f"{build_id}.log"
         started = time.monotonic()
-        with BuildLog(log_path, on_log) as log, tempfile.TemporaryDirectory(prefix="moma-build-") as work:
+        with BuildLog(log_path, on_log) as log, scratch_directory("moma-build-") as work:
             try:
-                outcome = self._build(spec, options, build_id, Path(work), log)
+                outcome = self._build(spec, options, build_id, work, log)
             except BuilderError as exc:
                 if isinstance(exc, BuildError) and exc.log_path is None:
                     exc.log_path = log_path
@@ -203,7 +204,9 @@ class Builder:
 
     def _unpack_limits(self) -> UnpackLimits:
         return UnpackLimits(max_total_bytes=self.config.max_unpacked_bytes,
-                            max_members=self.config.max_archive_members)
+                            max_members=self.config.max_archive_members,
+                            max_inflation_ratio=self.config.max_inflation_ratio,
+                            inflation_grace_bytes=self.config.inflation_grace_bytes)
 
 
 class BuildLog:
@@ -257,7 +260,7 @@ def _spark_label(wheels: WheelSet) -> dict[str, str]:
 
 def image_name(name: str) -> str:
     """Docker repositories are lower case; moma names are letters, digits and hyphens."""
-    if not re.match(NAME_PATTERN, name):
+    if not re.fullmatch(NAME_PATTERN, name):
         raise ManifestError("name", f"{name!r} is not a valid image name (letters, digits and inner hyphens, up to 32)")
     return name.lower()
 
@@ -303,9 +306,9 @@ def moma_version() -> str:
 def _check_options(options: BuildOptions) -> None:
     if options.output not in OUTPUTS:
         raise ManifestError("--output", f"{options.output!r} is not one of {', '.join(OUTPUTS)}")
-    if not _TAG.match(options.tag):
+    if not _TAG.fullmatch(options.tag):
         raise ManifestError("--tag", f"{options.tag!r} is not a valid image tag")
-    if options.push and not _REGISTRY.match(options.push):
+    if options.push and not _REGISTRY.fullmatch(options.push):
         raise ManifestError("--push", f"{options.push!r} is not a registry address like 127.0.0.1:5000")
     if options.push and options.output != "image":
         raise ManifestError("--push", "pushing needs --output image")

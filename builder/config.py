@@ -22,7 +22,11 @@ class BuilderConfig:
     max_asset_bytes: int = 10 * GiB
     max_unpacked_bytes: int = 10 * GiB
     max_archive_members: int = 100_000
+    max_inflation_ratio: int = 100  # archive bombs: uncompressed : compressed, past the grace size
+    inflation_grace_bytes: int = 1024**2
     allow_link_local: bool = False
+    download_deadline_seconds: int = 1800  # one asset's HTTP download, retries included
+    download_min_bytes_per_second: int = 16 * 1024
     app_uid: int = 10001
 
     @property
@@ -61,6 +65,10 @@ class BuilderConfig:
             ("max_asset_bytes", "MOMA_MAX_ASSET_BYTES"),
             ("max_unpacked_bytes", "MOMA_MAX_UNPACKED_BYTES"),
             ("max_archive_members", "MOMA_MAX_ARCHIVE_MEMBERS"),
+            ("max_inflation_ratio", "MOMA_MAX_INFLATION_RATIO"),
+            ("inflation_grace_bytes", "MOMA_INFLATION_GRACE_BYTES"),
+            ("download_deadline_seconds", "MOMA_DOWNLOAD_DEADLINE_SECONDS"),
+            ("download_min_bytes_per_second", "MOMA_DOWNLOAD_MIN_BYTES_PER_SECOND"),
         ):
             if env.get(name):
                 overrides[key] = _positive_int(name, env[name])

@@ -22,11 +22,11 @@ TEMPLATES = {"Python": "Python.Dockerfile.j2", "SparkPython": "SparkPython.Docke
 NOT_YET_SUPPORTED: dict[str, str] = {}
 
 _IMAGE_REF = re.compile(
-    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?"
+    r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
 )
-LABEL_KEY_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,126}[a-z0-9])?$"
+LABEL_KEY_PATTERN = r"[a-z0-9](?:[a-z0-9._-]{0,126}[a-z0-9])?"  # whole value: re.fullmatch
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -66,7 +66,7 @@ def check_runtime_supported(runtime_type: str) -> None:
 
 def image_ref(value: str) -> Escaped:
     """A Docker image reference, validated (references cannot be quoted in FROM)."""
-    if not isinstance(value, str) or not _IMAGE_REF.match(value):
+    if not isinstance(value, str) or not _IMAGE_REF.fullmatch(value):
         raise TemplateError(f"{value!r} is not a valid image reference")
     return Escaped(value)
 
@@ -83,7 +83,7 @@ def json_string(value: Any) -> Escaped:
 
 def label_key(value: str) -> Escaped:
     """A label key: lower-case reverse-DNS style, validated (keys are not quoted)."""
-    if not isinstance(value, str) or not _LABEL_KEY.match(value):
+    if not isinstance(value, str) or not _LABEL_KEY.fullmatch(value):
         raise TemplateError(f"{value!r} is not a valid label key")
     return Escaped(value)
 

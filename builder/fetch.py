@@ -10,6 +10,13 @@ is left as it was.
 Query strings can hold secrets (a SAS token's ``sig``), so every URL that reaches a
 message or a log goes through :func:`redact` first.
 
+An HTTP download ends, one way or another: it has an overall deadline (attempts and
+the waits between them included; a wait that would pass it is not made) and a minimum
+rate, checked like curl's ``--speed-limit``/``--speed-time``: fewer than
+``min_bytes_per_second`` over any ``rate_window_seconds`` fails the attempt, and so does
+a server that sends nothing for one window (the socket read timeout is the window).
+A stalled server is thus given up within the deadline plus at most one window.
+
 :class:`Fetcher` holds the openers of the extra schemes; :func:`fetch` and
 :func:`register_scheme` use one default instance, which is what the builder uses.
 """
@@ -66,6 +73,9 @@ class FetchPolicy:
     backoff_seconds: float = 0.5           # doubles after each attempt, capped at 30 s
     timeout_seconds: float = 60.0          # connect timeout, and read timeout per socket read
     allow_link_local: bool = False         # link-local and cloud metadata addresses are refused unless True
+    deadline_seconds: float = 1800.0       # the whole HTTP fetch, retries and waits included
+    min_bytes_per_second: int = 16 * 1024  # slower than this over a rate window fails the attempt
+    rate_window_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -156,15 +166,18 @@ class Fetcher:
 
     def _fetch_http(self, url: str, policy: FetchPolicy, staging: _Staging) -> None:
         attempts = max(policy.retries, 0) + 1
+        deadline = time.monotonic() + policy.deadline_seconds
         with requests.Session() as session:
             for attempt in range(1, attempts + 1):
                 try:
-                    _download(session, url, policy, staging)
+                    _download(session, url, policy, staging, deadline)
                     return
                 except _Transient as failure:
                     last = failure
                 if attempt < attempts:
                     delay = _delay(policy, attempt, last.retry_after)
+                    if time.monotonic() + delay >= deadline:
+                        raise _deadline_failure(url, policy, last)
                     log.info("fetching %s failed (%s); attempt %d of %d in %.2f s",
                              redact(url), last.reason, attempt + 1, attempts, delay)
                     staging.reset()
@@ -331,19 +344,63 @@ class _Transient(Exception):
         self.cause = cause
 
 
-def _download(session: requests.Session, url: str, policy: FetchPolicy, staging: _Staging) -> None:
-    """One attempt: follow redirects by hand, checking each hop's address, then stream the body."""
+def _download(session: requests.Session, url: str, policy: FetchPolicy, staging: _Staging,
+              deadline: float) -> None:
+    """One attempt: follow redirects by hand, checking each hop's address, then stream the body.
+    A failure once the deadline has passed is final."""
     current = url
-    for _ in range(_MAX_REDIRECTS + 1):
-        _check_address(current, policy)
-        with _get(session, current, policy) as response:
-            if response.status_code in _REDIRECT_STATUSES:
-                current = _redirect_target(current, response)
-                continue
-            _check_status(url, response)
-            _stream_body(response, staging)
-            return
+    try:
+        for _ in range(_MAX_REDIRECTS + 1):
+            _check_address(current, policy)
+            read_timeout = _read_timeout(policy, deadline)
+            with _get(session, current, policy, read_timeout) as response:
+                if response.status_code in _REDIRECT_STATUSES:
+                    current = _redirect_target(current, response)
+                    continue
+                _check_status(url, response)
+                _stream_body(response, staging, _Pace(policy, deadline, read_timeout))
+                return
+    except _Transient as failure:
+        if time.monotonic() >= deadline:
+            raise _deadline_failure(url, policy, failure) from failure.cause
+        raise
     raise DownloadFailed(f"{redact(url)}: more than {_MAX_REDIRECTS} redirects")
+
+
+def _read_timeout(policy: FetchPolicy, deadline: float) -> float:
+    """The wait for the headers and for each socket read: nothing for a whole rate
+    window is already too slow, and no wait goes past the deadline."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _Transient("the deadline passed before the request")
+    return min(policy.timeout_seconds, policy.rate_window_seconds, remaining)
+
+
+def _deadline_failure(url: str, policy: FetchPolicy, last: "_Transient") -> DownloadFailed:
+    return DownloadFailed(f"{redact(url)}: not complete within the download deadline of "
+                          f"{policy.deadline_seconds:g} s ({last.reason})")
+
+
+class _Pace:
+    """Checks a body's progress after each read: the deadline, and the minimum rate over
+    each rate window."""
+
+    def __init__(self, policy: FetchPolicy, deadline: float, read_timeout: float) -> None:
+        self.policy, self.deadline, self.read_timeout = policy, deadline, read_timeout
+        self.window_start, self.window_bytes = time.monotonic(), 0
+
+    def advance(self, received: int, total: int) -> None:
+        now = time.monotonic()
+        if now >= self.deadline:
+            raise _Transient(f"{total} bytes received when it passed")
+        self.window_bytes += received
+        elapsed = now - self.window_start
+        if elapsed < self.policy.rate_window_seconds:
+            return
+        if self.window_bytes < self.policy.min_bytes_per_second * elapsed:
+            raise _Transient(f"slower than {self.policy.min_bytes_per_second} bytes/s: "
+                             f"{self.window_bytes} bytes in {elapsed:.1f} s")
+        self.window_start, self.window_bytes = now, 0
 
 
 def _check_address(url: str, policy: FetchPolicy) -> None:
@@ -379,7 +436,7 @@ def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address in _METADATA_ADDRESSES or any(address in network for network in _LINK_LOCAL_NETWORKS)
 
 
-def _get(session: requests.Session, url: str, policy: FetchPolicy) -> requests.Response:
+def _get(session: requests.Session, url: str, policy: FetchPolicy, read_timeout: float) -> requests.Response:
     """Send the request, without following redirects.
 
     ``Accept-Encoding: identity`` and reading the raw stream keep the bytes exactly as
@@ -390,10 +447,13 @@ def _get(session: requests.Session, url: str, policy: FetchPolicy) -> requests.R
     """
     try:
         return session.get(url, stream=True, allow_redirects=False, headers={"Accept-Encoding": "identity"},
-                           timeout=(policy.timeout_seconds, policy.timeout_seconds))
+                           timeout=(min(policy.timeout_seconds, read_timeout), read_timeout))
     except requests.exceptions.SSLError as exc:
         cause = _underlying(exc)
         raise DownloadFailed(f"{redact(url)}: TLS failure: {_describe(cause)}") from cause
+    except requests.exceptions.ReadTimeout as exc:
+        raise _Transient(f"nothing received for {read_timeout:.1f} s while waiting for the headers",
+                         cause=_underlying(exc)) from None
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         cause = _underlying(exc)
         raise _Transient(f"request to {urllib.parse.urlsplit(url).netloc.rpartition('@')[2]} failed: "
@@ -454,15 +514,26 @@ def _retry_after(response: requests.Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
-def _stream_body(response: requests.Response, staging: _Staging) -> None:
+def _stream_body(response: requests.Response, staging: _Staging, pace: _Pace) -> None:
     length = _content_length(response)
     staging.expect_size(length)
     try:
-        staging.write_all(response.raw.stream(_CHUNK, decode_content=False))
+        staging.write_all(_paced_chunks(response, staging, pace))
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise _Transient(f"nothing received for {pace.read_timeout:.1f} s after {staging.size} bytes",
+                         cause=exc) from None
     except urllib3.exceptions.HTTPError as exc:
         raise _Transient(f"connection broken after {staging.size} bytes: {_describe(exc)}", cause=exc) from None
     if length is not None and staging.size < length:
         raise _Transient(f"body ended after {staging.size} of {length} bytes")
+
+
+def _paced_chunks(response: requests.Response, staging: _Staging, pace: _Pace) -> Iterator[bytes]:
+    """What each socket read brings (``read1``: a full chunk would wait for all of it, so
+    a dribbling server would never be checked), the pace checked after each."""
+    while chunk := response.raw.read1(_CHUNK, decode_content=False):
+        yield chunk
+        pace.advance(len(chunk), staging.size)
 
 
 def _content_length(response: requests.Response) -> int | None:

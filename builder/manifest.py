@@ -12,18 +12,20 @@ YAML file or a dict, plus two builder-level extensions:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import jsonschema
 import yaml
 
 from .errors import ManifestError
 
-NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$"
-ASSET_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
-SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
+# Patterns match a whole value (re.fullmatch; the schema's "pattern" is full-match too).
+NAME_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?"
+ASSET_ID_PATTERN = r"[A-Za-z0-9_.-]{1,32}"
+SHA256_PATTERN = r"[0-9a-fA-F]{64}"
 RUNTIME_TYPES = ("Python", "SparkPython")
 RUNTIME_PROPERTIES = ("pipRequirements", "condaEnvFile")
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -76,7 +78,7 @@ SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "required": ["name", "url"],
                 "properties": {
-                    "id": {"type": "string", "pattern": r"^[A-Za-z0-9-]{1,64}$"},
+                    "id": {"type": "string", "pattern": r"[A-Za-z0-9-]{1,64}"},
                     "name": {"type": "string", "pattern": NAME_PATTERN},
                     "version": {"type": "integer", "minimum": 1},
                     "url": _URL,
@@ -92,7 +94,16 @@ SCHEMA: dict[str, Any] = {
         },
     },
 }
-_VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
+
+
+def _full_match(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+    """JSON Schema's ``pattern`` searches, so ``^x$`` would accept ``"x\\n"``; ours must match
+    the whole string."""
+    if validator.is_type(instance, "string") and not re.fullmatch(pattern, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_VALIDATOR = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _full_match})(SCHEMA)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 Only plain requirement specifiers are accepted. Option lines (``-r``, ``-e``,
 ``--index-url``, ``--find-links`` ...) are refused because they would let a manifest
-redirect the host-side resolver to other indexes or local paths. From a conda file we
+redirect the host-side resolver to other indexes or local paths. A ``$`` anywhere is
+refused too: pip expands ``${VAR}`` from its environment in requirement files, shells
+and Dockerfiles expand ``$VAR``, and no tenant text may pull the operator's environment
+into a build (a literal ``$`` has no use in a requirement). From a conda file we
 take the Python version and the ``pip:`` list; packages conda itself would install are
 refused by name, since images install from PyPI only.
 """
@@ -109,6 +112,9 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _requirement(text: str, where: str) -> str:
+    if "$" in text:
+        raise RequirementsError(f"{where}: {text!r} contains '$': requirements are never expanded from "
+                                "environment variables here; write the value itself")
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:

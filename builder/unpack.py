@@ -5,10 +5,20 @@ Every member is checked before anything is written: its path, its type, where a 
 points, and the declared sizes against :class:`UnpackLimits`. Extraction happens in a
 staging directory next to ``dest`` and only a complete, validated tree is moved into
 ``dest``, so an archive that fails any check leaves ``dest`` as it was.
+
+Archive bombs are refused by their inflation ratio, as Apache POI's ``ZipSecureFile``
+does: past a grace size, a zip member (and a zip as a whole) may not declare more than
+``max_inflation_ratio`` times its compressed size, and a compressed tar's stream may not
+inflate past that ratio at any point while it is read. The tar stream is checked as it
+is decompressed, while the headers are read and before anything is written, so a bomb
+stops after a few MiB of its output, not after all of it.
 """
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import gzip
 import lzma
 import os
 import re
@@ -20,7 +30,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .errors import UnpackError
 
@@ -43,11 +53,20 @@ _ZIP_SPECIAL_TYPES = {stat.S_IFCHR: "character device", stat.S_IFBLK: "block dev
 
 _FILE, _DIR, _SYMLINK, _HARDLINK = "file", "directory", "symbolic link", "hard link"
 
+# How each compressed tar starts, and how to read it as a stream of tar bytes.
+_TAR_COMPRESSIONS: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
+    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
+    (b"BZh", lambda raw: bz2.BZ2File(raw)),
+    (b"\xfd7zXZ\x00", lambda raw: lzma.LZMAFile(raw)),
+)
+
 
 @dataclass(frozen=True)
 class UnpackLimits:
     max_total_bytes: int = 10 * 1024**3   # sum of uncompressed member sizes
     max_members: int = 100_000
+    max_inflation_ratio: int = 100        # uncompressed : compressed bytes
+    inflation_grace_bytes: int = 1024**2  # outputs up to this size are not held to the ratio
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,47 @@ class _DeclaredTally:
             raise _member_error(self.label, name, f"brings the declared uncompressed size to "
                                 f"{self.total} bytes, over the limit of "
                                 f"{self.limits.max_total_bytes}")
+
+
+def _check_inflation(limits: UnpackLimits, label: str, what: str, compressed: int, inflated: int) -> None:
+    if inflated > limits.inflation_grace_bytes and inflated > limits.max_inflation_ratio * compressed:
+        raise UnpackError(f"{label}: {what} inflates {compressed} bytes to {inflated}, more than "
+                          f"{limits.max_inflation_ratio}:1; refused as a likely archive bomb")
+
+
+class _InflationGuard:
+    """The decompressed stream of a compressed tar, as tarfile reads it. Every read checks
+    the output so far against the compressed input consumed so far. Seeking forward
+    (tarfile skipping a member's data) is done by reading, so it is checked too; seeking
+    back goes over bytes already checked."""
+
+    def __init__(self, raw: BinaryIO, stream: BinaryIO, limits: UnpackLimits, label: str) -> None:
+        self._raw, self._stream = raw, stream
+        self._limits, self._label = limits, label
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Decompresses at most ``_CHUNK`` bytes between two checks."""
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
+        pieces = []
+        while size > 0 and (piece := self._stream.read(min(size, _CHUNK))):
+            _check_inflation(self._limits, self._label, "the compressed stream", self._raw.tell(), self.tell())
+            pieces.append(piece)
+            size -= len(piece)
+        return b"".join(pieces)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence not in (os.SEEK_SET, os.SEEK_CUR):
+            raise OSError(f"cannot seek from the end of a compressed stream (whence={whence})")
+        target = offset if whence == os.SEEK_SET else self.tell() + offset
+        if target < self.tell():
+            self._stream.seek(target)
+        while self.tell() < target and self.read(min(_CHUNK, target - self.tell())):
+            pass
+        return self.tell()
 
 
 class _WrittenBudget:
@@ -283,7 +343,7 @@ def _writable_target(root: Path, entry: _Entry, label: str) -> Path:
 
 def _extract_tar(archive: Path, root: Path, limits: UnpackLimits, label: str) -> None:
     try:
-        with tarfile.open(archive, "r:*", errorlevel=2) as tar:
+        with _open_tar(archive, limits, label) as tar:
             members = _read_tar_members(tar, limits, label)
             entries = [_tar_entry(member, label) for member in members]
             _check_entries(entries, label)
@@ -292,6 +352,23 @@ def _extract_tar(archive: Path, root: Path, limits: UnpackLimits, label: str) ->
                 _extract_tar_member(tar, member, entry, root, budget, label)
     except _LIBRARY_ERRORS as exc:
         raise UnpackError(f"{label}: corrupt or unreadable tar archive: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _open_tar(archive: Path, limits: UnpackLimits, label: str) -> Iterator[tarfile.TarFile]:
+    """The tar, read through an :class:`_InflationGuard` when it is compressed."""
+    with open(archive, "rb") as raw:
+        magic = raw.read(8)
+        raw.seek(0)
+        opener = next((opener for prefix, opener in _TAR_COMPRESSIONS if magic.startswith(prefix)), None)
+        if opener is None:
+            with tarfile.open(fileobj=raw, mode="r:", errorlevel=2) as tar:
+                yield tar
+            return
+        with opener(raw) as stream:
+            guard = _InflationGuard(raw, stream, limits, label)
+            with tarfile.open(fileobj=guard, mode="r:", errorlevel=2) as tar:
+                yield tar
 
 
 def _read_tar_members(tar: tarfile.TarFile, limits: UnpackLimits,
@@ -311,6 +388,9 @@ def _read_tar_members(tar: tarfile.TarFile, limits: UnpackLimits,
 
 
 def _tar_entry(member: tarfile.TarInfo, label: str) -> _Entry:
+    if member.issparse():
+        raise _member_error(label, member.name, "is a sparse file, which is not supported (its holes "
+                            "would inflate past what the archive holds); archive it without --sparse")
     if member.isreg():
         return _Entry(member.name, _member_path(member.name, label), _FILE, member.size)
     if member.isdir():
@@ -359,6 +439,8 @@ def _extract_zip(archive: Path, root: Path, limits: UnpackLimits, label: str) ->
             tally = _DeclaredTally(limits, label)
             for info in infos:
                 tally.add(info.filename, info.file_size)
+                _check_inflation(limits, label, f"member {info.filename!r}", info.compress_size, info.file_size)
+            _check_inflation(limits, label, "the archive as a whole", archive.stat().st_size, tally.total)
             entries = [_zip_entry(info, label) for info in infos]
             _check_entries(entries, label)
             budget = _WrittenBudget(limits, label)

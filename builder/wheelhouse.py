@@ -4,6 +4,8 @@ downloaded (or built) on the host, so ``docker build`` needs no network.
 A wheel set is resolved once per distinct requirement list and kept under
 ``$MOMA_HOME/wheelhouse/sets/<key>``; later builds with the same requirements reuse it
 without touching the network, which also pins what an unpinned requirement resolved to.
+pip runs in the stripped :func:`~builder.environment.tool_environment`, with its cache
+under ``$MOMA_HOME/wheelhouse/pip-cache`` unless the operator set ``PIP_CACHE_DIR``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .processes import run_streaming
 
 LineSink = Callable[[str], None]
 INSTALLER = "pip==26.3"
-_WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.+!-]+\.whl$")
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
 _COMPLETE = ".complete"
 
@@ -78,12 +80,10 @@ class Wheelhouse:
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".resolving-"))
         try:
-            requirements_file = work / "requirements.txt"
-            requirements_file.write_text("".join(f"{line}\n" for line in requirements), encoding="utf-8")
             wheels = work / "wheels"
             log(f"Python packages: resolving {len(requirements)} requirements on the host")
-            self._pip(self._wheel_command(requirements_file, wheels, python_version), log)
-            (wheels / "requirements.txt").write_text(requirements_file.read_text(encoding="utf-8"), encoding="utf-8")
+            self._pip(self._wheel_command(requirements, wheels, python_version), log)
+            (wheels / "requirements.txt").write_text("".join(f"{line}\n" for line in requirements), encoding="utf-8")
             (wheels / _COMPLETE).write_text(json.dumps({"requirements": list(requirements)}), encoding="utf-8")
             try:
                 os.rename(wheels, target)
@@ -93,21 +93,24 @@ class Wheelhouse:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _wheel_command(self, requirements_file: Path, wheels: Path, python_version: str) -> list[str]:
+    def _wheel_command(self, requirements: Sequence[str], wheels: Path, python_version: str) -> list[str]:
+        """Requirements go on the command line, never in a file: pip expands ``${VAR}``
+        in requirement files (and only there)."""
         host_version = f"{sys.version_info.major}.{sys.version_info.minor}"
         if python_version == host_version:
-            return ["wheel", "--prefer-binary", "--wheel-dir", str(wheels), "-r", str(requirements_file)]
+            return ["wheel", "--prefer-binary", "--wheel-dir", str(wheels), "--", *requirements]
         # Another interpreter in the image: only binary wheels can be chosen for it here.
         return ["download", "--only-binary=:all:", "--python-version", python_version,
                 "--implementation", "cp", "--platform", "manylinux2014_x86_64",
                 "--platform", "manylinux_2_28_x86_64", "--platform", "linux_x86_64",
-                "--dest", str(wheels), "-r", str(requirements_file)]
+                "--dest", str(wheels), "--", *requirements]
 
     def _pip(self, arguments: list[str], log: LineSink) -> None:
         subcommand, *options = arguments
         command = [self.python, "-m", "pip", subcommand, "--disable-pip-version-check", "--no-input",
                    "--progress-bar", "off", *options]
-        code, output = run_streaming(command, log, hide=_pip_noise, indent="  ")
+        code, output = run_streaming(command, log, hide=_pip_noise, indent="  ",
+                                     defaults={"PIP_CACHE_DIR": str(self.root / "pip-cache")})
         if code != 0:
             raise RequirementsError(_pip_failure(output))
 
@@ -124,7 +127,7 @@ def _key(requirements: Sequence[str], python_version: str) -> str:
 def _wheel_files(directory: Path) -> tuple[str, ...]:
     names = sorted(p.name for p in directory.glob("*.whl"))
     for name in names:
-        if not _WHEEL_NAME.match(name):
+        if not _WHEEL_NAME.fullmatch(name):
             raise RequirementsError(f"unexpected file name in wheel set {directory}: {name!r}")
     return tuple(names)
 

@@ -19,7 +19,7 @@ from builder.errors import AssetNotAllowed
 from .errors import BadRequest, PayloadTooLarge
 
 SCHEME = "artifact"
-_HEX = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
 
 
@@ -65,7 +65,7 @@ class ArtifactStore:
         return StoredArtifact(sha256, size, filename)
 
     def path(self, sha256: str) -> Path:
-        if not _HEX.match(sha256):
+        if not _HEX.fullmatch(sha256):
             raise BadRequest(f"{sha256!r} is not a sha256 hex digest")
         return self.root / sha256[:2] / sha256
 
@@ -82,6 +82,6 @@ class ArtifactStore:
 def parse_url(parts: urllib.parse.SplitResult) -> str:
     """The sha256 of an artifact URL; ValueError when it is not one."""
     segments = parts.path.strip("/").split("/")
-    if parts.scheme != SCHEME or parts.netloc != "sha256" or len(segments) != 2 or not _HEX.match(segments[0]):
+    if parts.scheme != SCHEME or parts.netloc != "sha256" or len(segments) != 2 or not _HEX.fullmatch(segments[0]):
         raise ValueError(f"not an artifact URL: {parts.geturl()}")
     return segments[0]

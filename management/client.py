@@ -3,6 +3,7 @@ as the same error classes the server raised, with the server's message and reque
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator
 
@@ -20,6 +21,12 @@ _BY_STATUS: dict[int, type[MomaError]] = {
 
 class ServerUnreachable(MomaError):
     code = "ServerUnreachable"
+
+
+class ForeignLink(MomaError):
+    """A link from the server to another origin than the one this client was given."""
+
+    code = "ForeignLink"
 
 
 class ServerError(MomaError):
@@ -59,21 +66,26 @@ class ApiClient:
         raises ServerError for any error answer."""
         url = f"{self.url}{self.scope.path if account else ''}{path}"
         query = {"api-version": SUPPORTED_API_VERSIONS[0], **(params or {})}
+        return self._send(method, url, json=json, params=query, data=data, headers=headers)
+
+    def get_url(self, url: str) -> requests.Response:
+        """GET a link the server handed out (nextLink, imageBuildLogUri), verbatim, when it
+        is on this client's server (a host-relative one is): the request carries the token."""
+        target = urllib.parse.urljoin(self.url + "/", url)
+        if _origin(target) != _origin(self.url):
+            raise ForeignLink(f"the server handed out a link to another server, {_origin_text(target)} "
+                              f"(in {url[:200]!r}); not followed, as it would carry the token there. If the server "
+                              f"is {self.url} under another name, set its MOMA_PUBLIC_URL to {self.url}")
+        return self._send("GET", target)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         try:
-            response = self.session.request(method, url, json=json, params=query, data=data, headers=headers,
-                                            timeout=self.timeout)
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.ConnectionError as exc:
             raise ServerUnreachable(f"cannot reach the moma server at {self.url} (is `moma serve` running? "
                                     "set --url or MOMA_URL)") from exc
         except requests.Timeout as exc:
             raise ServerUnreachable(f"the moma server at {self.url} did not answer within {self.timeout:.0f} s") from exc
-        if response.status_code >= 400:
-            raise _error(response)
-        return response
-
-    def get_url(self, url: str) -> requests.Response:
-        """GET an absolute URL the server handed out (nextLink), verbatim."""
-        response = self.session.get(url, timeout=self.timeout)
         if response.status_code >= 400:
             raise _error(response)
         return response
@@ -85,6 +97,22 @@ class ApiClient:
             if not body.get("nextLink"):
                 return
             body = self.get_url(body["nextLink"]).json()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in; a malformed port is
+    no port, which matches no configured server."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}" if host else repr(url[:200])
 
 
 def _error(response: requests.Response) -> ServerError:

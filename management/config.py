@@ -4,6 +4,7 @@ what a caller (a test, a CLI flag) passes."""
 from __future__ import annotations
 
 import os
+import urllib.parse
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,6 +36,14 @@ class Settings:
     # Azure Storage connection string: services with dataCollection.storageEnabled write
     # there (AML_MODEL_DC_STORAGE) instead of a local directory; must be reachable from containers
     data_collection_storage: str = ""
+    # The API's address as its clients reach it, e.g. https://moma.example: absolute links
+    # (nextLink, imageBuildLogUri) start with it. Empty: host-relative links. Links never
+    # come from a request's Host header. `moma serve` defaults it from its bind address.
+    public_url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.public_url:
+            _check_public_url(self.public_url)
 
     @property
     def db_url(self) -> str:
@@ -79,6 +88,17 @@ class Settings:
     def as_env(self) -> dict[str, str]:
         """The environment that makes ``Settings.load()`` in another process return these settings."""
         return {f"MOMA_{item.name.upper()}": str(getattr(self, item.name)) for item in fields(self)}
+
+
+def _check_public_url(url: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if (parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname
+            or "@" in parts.netloc or "?" in url or "#" in url or any(ord(c) < 0x21 or ord(c) == 0x7f for c in url)):
+        raise ValueError(f"MOMA_PUBLIC_URL={url!r} is not http(s)://host[:port][/path] (no user, query or fragment)")
 
 
 def _convert(name: str, raw: str, kind: Any) -> Any:

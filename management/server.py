@@ -15,6 +15,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from builder.build import Builder
+from builder.scratch import sweep_scratch_directories
 
 from .artifacts import ArtifactStore
 from .config import Settings
@@ -108,6 +109,7 @@ def _start_worker_process() -> subprocess.Popen:
 
 def run_worker(settings: Settings) -> None:
     """Carry out operations until SIGTERM or SIGINT; the current one finishes first."""
+    sweep_scratch_directories()
     store = prepare(settings)
     ArtifactStore(settings.artifact_dir).register()
     builder = Builder(settings.builder_config())

@@ -9,8 +9,8 @@ from flask import Flask
 
 from ..config import Settings
 from ..store import Store
-from . import (admin, artifacts, errors, images, manifests, models, operations, requests, service_data, services,
-               swagger)
+from . import (admin, artifacts, computes, errors, images, manifests, models, operations, requests, service_data,
+               services, swagger)
 
 
 def create_app(config: dict[str, Any] | None = None, store: Store | None = None) -> Flask:
@@ -29,7 +29,7 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
     requests.init_app(app)
     errors.init_app(app)
     account = requests.account_blueprint()
-    for module in (models, manifests, images, operations, artifacts, services, service_data):
+    for module in (models, manifests, images, operations, artifacts, services, service_data, computes):
         account.register_blueprint(module.blueprint)
     account.register_blueprint(swagger.account_blueprint)
     app.register_blueprint(account)

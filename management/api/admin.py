@@ -1,27 +1,29 @@
 """Administration (a moma extension): accounts and API tokens, for ``moma account``
-and ``moma token``. Needs an admin token."""
+and ``moma token``. Needs an admin token.
+
+Bodies are validated whole: an unknown field is a 400, never ignored. An admin token is
+made only when the body says ``"admin": true``; every other token request must name its
+account, so a misspelled or empty ``accountName`` cannot turn into an admin token."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint, Response, jsonify
 
-from ..errors import BadRequest, Detail, Forbidden, NotFound
+from ..errors import Detail, Forbidden, NotFound, ValidationFailed
 from ..store import Account, get_store
-from .requests import current_token, json_body
+from .requests import is_admin, json_body
+from .schemas import validate
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 
-ACCOUNT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
-SCOPE_PART = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+SCOPE_FIELDS = ("subscriptionId", "resourceGroupName", "accountName")
 
 
 @blueprint.before_request
 def _admins_only() -> None:
-    token = current_token()
-    if token is not None and not token.admin:
+    if not is_admin():
         raise Forbidden("administration needs an admin token")
 
 
@@ -32,8 +34,8 @@ def list_accounts() -> Response:
 
 @blueprint.post("/accounts")
 def create_account() -> Response:
-    sub, rg, name = _scope(json_body())
-    return jsonify(get_store().accounts.create(sub, rg, name).as_json())
+    body = validate(json_body(), "AccountRequest")
+    return jsonify(get_store().accounts.create(*_scope(body)).as_json())
 
 
 @blueprint.get("/tokens")
@@ -43,12 +45,20 @@ def list_tokens() -> Response:
 
 @blueprint.post("/tokens")
 def create_token() -> Response:
-    body = json_body()
-    name = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(name, str) or not SCOPE_PART.match(name):
-        raise BadRequest("name is required: 1 to 64 of letters, digits, '.', '_', '-'")
-    account = _account(*_scope(body)) if body.get("accountName") else None
-    secret, token = get_store().tokens.create(name, account.id if account else None)
+    body = validate(json_body(), "TokenRequest")
+    named = [field for field in SCOPE_FIELDS if field in body]
+    if body.get("admin"):
+        if named:
+            _refuse("an admin token belongs to no account: leave out subscriptionId, resourceGroupName and "
+                    "accountName, or leave out \"admin\" for a token of that account",
+                    f"{', '.join(named)}: not allowed with \"admin\": true")
+        account_id = None
+    elif "accountName" not in body:
+        _refuse('accountName is required for an account token; ask for an admin token with "admin": true',
+                "accountName: is required")
+    else:
+        account_id = _account(*_scope(body)).id
+    secret, token = get_store().tokens.create(body["name"], account_id)
     return jsonify({**token.as_json(), "token": secret})
 
 
@@ -59,19 +69,8 @@ def revoke_token(token_id: str) -> Response:
     return jsonify({"id": token_id, "revoked": True})
 
 
-def _scope(body: Any) -> tuple[str, str, str]:
-    if not isinstance(body, dict):
-        raise BadRequest("expected a JSON object with subscriptionId, resourceGroupName, accountName")
-    sub, rg, name = (body.get(key, "default") for key in ("subscriptionId", "resourceGroupName", "accountName"))
-    problems = [Detail("InvalidField", f"{key}: {value!r} is not allowed")
-                for key, value in (("subscriptionId", sub), ("resourceGroupName", rg))
-                if not isinstance(value, str) or not SCOPE_PART.match(value)]
-    if not isinstance(name, str) or not ACCOUNT_NAME.match(name):
-        problems.append(Detail("InvalidField", f"accountName: {name!r} must be 1 to 32 lower-case letters, digits "
-                                               "and inner hyphens (it names image repositories)"))
-    if problems:
-        raise BadRequest(problems[0].message, problems)
-    return sub, rg, name
+def _scope(body: dict[str, Any]) -> tuple[str, str, str]:
+    return body.get("subscriptionId", "default"), body.get("resourceGroupName", "default"), body["accountName"]
 
 
 def _account(sub: str, rg: str, name: str) -> Account:
@@ -79,3 +78,7 @@ def _account(sub: str, rg: str, name: str) -> Account:
     if account is None:
         raise NotFound(f"account {sub}/{rg}/{name} not found")
     return account
+
+
+def _refuse(message: str, detail: str) -> NoReturn:
+    raise ValidationFailed(message, [Detail("InvalidField", detail)])

@@ -14,7 +14,7 @@ from ..config import SUPPORTED_API_VERSIONS
 from ..errors import BadRequest, Detail, NotFound
 from ..store import get_store
 from .pagination import page_args, paginated
-from .requests import current_account, empty_response, json_body, settings
+from .requests import current_account, empty_response, json_body, link, settings
 from .schemas import validate
 
 blueprint = Blueprint("images", __name__, url_prefix="/images")
@@ -69,8 +69,8 @@ def _image(image_id: str) -> dict[str, Any]:
 
 
 def _external(image: dict[str, Any]) -> dict[str, Any]:
-    """Host-relative links become absolute for clients."""
+    """Host-relative links become absolute on MOMA_PUBLIC_URL when it is set."""
     uri = image.get("imageBuildLogUri", "")
     if uri.startswith("/"):
-        image["imageBuildLogUri"] = request.host_url.rstrip("/") + uri
+        image["imageBuildLogUri"] = link(uri)
     return image

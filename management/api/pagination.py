@@ -1,4 +1,4 @@
-"""``count`` and ``$skipToken`` in, ``nextLink`` out. The token is an opaque, signed-free
+"""``count`` and ``$skipToken`` in, ``nextLink`` out (on ``MOMA_PUBLIC_URL``, or host-relative). The token is an opaque, signed-free
 base64 of the last ``seq`` served (keyset pagination: stable under concurrent
 inserts, and as fast at the end of a list as at its start)."""
 
@@ -13,6 +13,7 @@ from flask import request
 
 from ..errors import BadRequest, Detail
 from ..store.common import Page
+from .requests import link
 
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
@@ -28,7 +29,7 @@ def paginated(page: Page, filters: dict[str, str | None], items: list[dict[str, 
     if page.next_after is not None:
         query = {"api-version": request.args["api-version"], **{k: v for k, v in filters.items() if v is not None},
                  "count": str(_count()), "$skipToken": _token(page.next_after)}
-        body["nextLink"] = f"{request.base_url}?{urlencode(query)}"
+        body["nextLink"] = link(f"{request.path}?{urlencode(query)}")
     return body
 
 
@@ -47,7 +48,9 @@ def _after() -> int | None:
     if not raw:
         return None
     try:
-        after = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))["after"]
+        # validate=True: a character outside the alphabet (a newline...) fails rather than being skipped
+        after = json.loads(base64.b64decode(raw.encode() + b"=" * (-len(raw) % 4), altchars=b"-_",
+                                            validate=True))["after"]
         if type(after) is not int or not 0 <= after <= MAX_SEQ:  # type(): True is an int too
             raise ValueError(after)
     except (ValueError, KeyError, TypeError) as exc:

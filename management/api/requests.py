@@ -35,12 +35,25 @@ def settings() -> Settings:
     return current_app.config["MOMA_SETTINGS"]
 
 
+def link(target: str) -> str:
+    """A link for clients to ``target`` (a path and query): on ``MOMA_PUBLIC_URL`` when it
+    is set, else host-relative; never on the request's Host header, which the client
+    chose and a link follower would trust."""
+    return settings().public_url.rstrip("/") + target
+
+
 def current_account() -> Account:
     return g.account
 
 
 def current_token() -> Token | None:
     return g.get("token")
+
+
+def is_admin() -> bool:
+    """An admin token, or authentication switched off."""
+    token = current_token()
+    return token is None or token.admin
 
 
 def json_body() -> Any:

@@ -15,9 +15,31 @@ import jsonschema
 
 from ..errors import Detail, ValidationFailed
 
-NAME = {"type": "string", "pattern": r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$",
+
+def whole(pattern: str) -> str:
+    """A JSON Schema ``pattern`` that matches whole strings only. jsonschema runs patterns
+    with ``re.search``, where ``$`` also matches before a final newline: the lookahead
+    refuses that, and changes nothing for ECMA-262 clients, whose ``$`` ends the string."""
+    return f"^{pattern}$(?!\\n)"
+
+
+NAME = {"type": "string", "pattern": whole(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?"),
         "description": "Letters, digits and inner hyphens, 1 to 32 characters."}
+TAG = {"type": "string", "minLength": 1, "maxLength": 29, "pattern": whole(r"[^\x00-\x1f\x7f-\x9f]+"),
+       "description": "Up to 29 characters, no control characters."}
+SCOPE_PART = {"type": "string", "pattern": whole(r"[A-Za-z0-9._-]{1,64}"),
+              "description": "1 to 64 letters, digits, '.', '_', '-'."}
+ACCOUNT_NAME = {"type": "string", "pattern": whole(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"),
+                "description": "1 to 32 lower-case letters, digits and inner hyphens (it names image repositories)."}
+ACCOUNT_SCOPE = {"subscriptionId": {**SCOPE_PART, "default": "default"},
+                 "resourceGroupName": {**SCOPE_PART, "default": "default"}, "accountName": ACCOUNT_NAME}
 URL = {"type": "string", "minLength": 1, "maxLength": 8192}
+TOKEN_FIELDS = {
+    "id": {"type": "string"}, "name": {"type": "string"},
+    "accountId": {"type": "integer", "x-nullable": True, "description": "null for an admin token."},
+    "admin": {"type": "boolean"}, "createdAt": {"type": "string"},
+    "revokedAt": {"type": "string", "x-nullable": True},
+}
 TIME = {"type": "string", "format": "date-time", "readOnly": True}
 STATE = {"$ref": "#/definitions/AsyncOperationState"}
 
@@ -31,7 +53,8 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["id", "url"],
         "properties": {
-            "id": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,32}$", "description": "Asset ID."},
+            "id": {"type": "string", "pattern": whole(r"[A-Za-z0-9_.-]{1,32}"),
+                   "description": "Asset ID: 1 to 32 letters, digits, '_', '.', '-'."},
             "mimeType": {"type": "string", "maxLength": 255},
             "unpack": {"type": "boolean"},
             "url": URL,
@@ -104,7 +127,7 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
             "driverProgram": {"type": "string", "minLength": 1, "maxLength": 32},
             "id": {"type": "string", "readOnly": True},
             "modelIds": {"type": "array", "maxItems": 100,
-                         "items": {"type": "string", "pattern": r"^[0-9a-f]{32}$"}},
+                         "items": {"type": "string", "pattern": whole("[0-9a-f]{32}")}},
             "modelType": {"type": "string", "enum": ["Registered"]},
             "name": NAME,
             "targetRuntime": ref("TargetRuntime"),
@@ -121,7 +144,7 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
             "id": {"type": "string", "readOnly": True},
             "mimeType": {"type": "string", "minLength": 1, "maxLength": 255},
             "name": NAME,
-            "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 29}},
+            "tags": {"type": "array", "maxItems": 50, "items": TAG},
             "unpack": {"type": "boolean"},
             "url": URL,
             "version": {"type": "integer", "readOnly": True},
@@ -256,7 +279,21 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
     "ComputeInfo": {
         "type": "object",
         "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "dockerHost": {"type": "string"},
-                       "createdAt": {"type": "string"}},
+                       "createdAt": {"type": "string"},
+                       "tls": ref("ComputeTls")},
+    },
+    "ComputeTls": {
+        "type": "object",
+        "description": "TLS to a tcp:// dockerHost, needed off loopback (admin tokens only): PEM files on the "
+                       "worker's host, absolute paths readable when the compute is added. Listed to other "
+                       "tokens as verify only.",
+        "properties": {
+            "verify": {"type": "boolean", "default": True, "description": "Verify the engine's certificate."},
+            "caCertPath": {"type": "string", "maxLength": 4096, "description": "Needed when verify is true."},
+            "clientCertPath": {"type": "string", "maxLength": 4096},
+            "clientKeyPath": {"type": "string", "maxLength": 4096},
+        },
+        "additionalProperties": False,
     },
     "ComputeList": {"type": "object", "properties": {"value": {"type": "array", "items": ref("ComputeInfo")}}},
     "CollectedDataFile": {
@@ -278,8 +315,45 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
             "name": NAME,
             "type": {"type": "string", "enum": ["swarm"]},
             "dockerHost": {"type": "string", "maxLength": 512,
-                           "description": "The swarm manager's Docker endpoint; default: the worker's engine."},
+                           "description": "The swarm manager's Docker endpoint, unix:///path or tcp://host:port "
+                                          "(admin tokens only); default: the worker's engine."},
+            "tls": ref("ComputeTls"),
         },
+        "additionalProperties": False,
+    },
+    "AccountRequest": {
+        "type": "object",
+        "required": ["accountName"],
+        "properties": ACCOUNT_SCOPE,
+        "additionalProperties": False,
+    },
+    "AccountInfo": {
+        "type": "object",
+        "properties": {"subscriptionId": {"type": "string"}, "resourceGroupName": {"type": "string"},
+                       "accountName": {"type": "string"}, "createdAt": {"type": "string"},
+                       "path": {"type": "string", "description": "The account's path under which its routes are."}},
+    },
+    "AccountList": {"type": "object", "properties": {"value": {"type": "array", "items": ref("AccountInfo")}}},
+    "TokenInfo": {
+        "type": "object",
+        "properties": TOKEN_FIELDS,
+    },
+    "NewToken": {
+        "type": "object",
+        "properties": {**TOKEN_FIELDS, "token": {"type": "string", "description": "The secret, shown this once."}},
+    },
+    "TokenList": {"type": "object", "properties": {"value": {"type": "array", "items": ref("TokenInfo")}}},
+    "TokenRevoked": {"type": "object", "properties": {"id": {"type": "string"}, "revoked": {"type": "boolean"}}},
+    "TokenRequest": {
+        "type": "object",
+        "required": ["name"],
+        "description": 'An admin token with "admin": true and no account fields; else a token of the named account.',
+        "properties": {
+            "name": {**SCOPE_PART, "description": "A name to recognise the token by: " + SCOPE_PART["description"]},
+            "admin": {"type": "boolean", "default": False},
+            **ACCOUNT_SCOPE,
+        },
+        "additionalProperties": False,
     },
     "Artifact": {
         "type": "object",
@@ -341,15 +415,25 @@ def _path(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         missing = error.message.split("'")[1]
         text = f"{text}.{missing}" if text else missing
+    if error.validator == "additionalProperties":
+        unknown = ", ".join(_unknown_fields(error))
+        text = f"{text}.{unknown}" if text else unknown
     return text or "body"
 
 
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return "is required"
+    if error.validator == "additionalProperties":
+        return f"unknown field; the fields are {', '.join(error.schema.get('properties', {}))}"
     if error.validator == "pattern":
         return f"{error.instance!r} is not allowed ({error.schema.get('description') or error.validator_value})"
     return error.message
+
+
+def _unknown_fields(error: jsonschema.ValidationError) -> list[str]:
+    known = error.schema.get("properties", {})
+    return sorted(str(key) for key in error.instance if key not in known)
 
 
 _VALIDATORS: dict[str, jsonschema.Draft4Validator] = {}

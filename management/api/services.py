@@ -1,6 +1,6 @@
 """Services: create / update (202, carried out by the worker), list with the spec's
-filters, get, delete (200, or 204 when absent), keys and regenerateKeys; deployments;
-and compute resources (a moma extension)."""
+filters, get, delete (200, or 204 when absent), keys and regenerateKeys; deployments.
+Compute resources are in ``computes.py``."""
 
 from __future__ import annotations
 
@@ -128,18 +128,6 @@ def get_deployment(deployment_id: str) -> Response:
     if deployment is None:
         raise NotFound(f"deployment {deployment_id} not found")
     return jsonify(deployment)
-
-
-@blueprint.get("/computes")
-def list_computes() -> Response:
-    return jsonify({"value": [c.as_json() for c in get_store().computes.list(current_account().id)]})
-
-
-@blueprint.post("/computes")
-def add_compute() -> Response:
-    body = validate(json_body(), "Compute")
-    compute = get_store().computes.add(current_account().id, body["name"], body["type"], body.get("dockerHost", ""))
-    return jsonify(compute.as_json())
 
 
 def service_json(account: Account, service: Service) -> dict[str, Any]:

@@ -3,13 +3,15 @@ requests, served at ``/swagger.json`` and at ``<account>/swagger.json``."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from ..config import SUPPORTED_API_VERSIONS
-from .requests import ACCOUNT_PREFIX
-from .schemas import DEFINITIONS, ref
+from .requests import ACCOUNT_PREFIX, settings
+from .schemas import DEFINITIONS, ref, whole
+from .swagger_links import with_links
 
 blueprint = Blueprint("swagger", __name__)
 account_blueprint = Blueprint("account_swagger", __name__)
@@ -21,15 +23,18 @@ ERROR = {"description": "Error response that describes why the operation failed.
 
 @blueprint.get("/swagger.json")
 def document() -> Response:
-    return jsonify(swagger_document(request.host))
+    return jsonify(swagger_document(settings().public_url))
 
 
 @account_blueprint.get("/swagger.json")
 def account_document() -> Response:
-    return jsonify(swagger_document(request.host))
+    return jsonify(swagger_document(settings().public_url))
 
 
-def swagger_document(host: str) -> dict[str, Any]:
+def swagger_document(public_url: str = "") -> dict[str, Any]:
+    """The document; its ``host`` from ``public_url`` (MOMA_PUBLIC_URL), or absent, which
+    tells clients to use the host they fetched it from (never our request's Host header)."""
+    public = urllib.parse.urlsplit(public_url)
     return {
         "swagger": "2.0",
         "info": {
@@ -38,22 +43,22 @@ def swagger_document(host: str) -> dict[str, Any]:
             "description": "The Model Management Account API (models, manifests, images, operations). "
                            "Routes tagged 'moma extension' are additions for local use.",
         },
-        "host": host,
-        "basePath": "/",
-        "schemes": ["http"],
+        **({"host": public.netloc} if public.netloc else {}),
+        "basePath": public.path.rstrip("/") or "/",
+        "schemes": [public.scheme or "http"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
         "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header",
                                            "description": "Bearer <token>"}},
         "security": [{"Bearer": []}],
         "parameters": _shared_parameters(),
-        "paths": _paths(),
+        "paths": with_links({**_paths(), **_admin_paths()}),
         "definitions": DEFINITIONS,
     }
 
 
 def _shared_parameters() -> dict[str, Any]:
-    path = {"in": "path", "required": True, "type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}$"}
+    path = {"in": "path", "required": True, "type": "string", "pattern": whole(r"[A-Za-z0-9._-]{1,64}")}
     return {
         "subscriptionId": {"name": "subscriptionId", **path},
         "resourceGroupName": {"name": "resourceGroupName", **path},
@@ -212,6 +217,37 @@ def _paths() -> dict[str, Any]:
                                     {"name": "body", "in": "body", "required": True,
                                      "schema": {"type": "string", "format": "binary"}}],
                      "responses": ok("Artifact", "Stored; use the url in models and manifests.")},
+        },
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    """Accounts and tokens: admin tokens only (403 for others), no api-version."""
+    tags = ["moma extension", "administration"]
+
+    def ok(definition: str, description: str = "Success.") -> dict[str, Any]:
+        return {"200": {"description": description, "schema": ref(definition)}, "default": ERROR}
+
+    def body(definition: str) -> dict[str, Any]:
+        return {"name": "body", "in": "body", "required": True, "schema": ref(definition)}
+
+    return {
+        "/api/admin/accounts": {
+            "get": {"operationId": "Accounts_List", "tags": tags, "responses": ok("AccountList")},
+            "post": {"operationId": "Accounts_Create", "tags": tags, "parameters": [body("AccountRequest")],
+                     "responses": {**ok("AccountInfo", "The new account."),
+                                   "409": {"description": "The account name is taken, in this scope or another.",
+                                           "schema": ref("ErrorResponse")}}},
+        },
+        "/api/admin/tokens": {
+            "get": {"operationId": "Tokens_List", "tags": tags, "responses": ok("TokenList")},
+            "post": {"operationId": "Tokens_Create", "tags": tags, "parameters": [body("TokenRequest")],
+                     "responses": ok("NewToken", "The new token, with its secret shown this once.")},
+        },
+        "/api/admin/tokens/{tokenId}": {
+            "parameters": [{"name": "tokenId", "in": "path", "required": True, "type": "string"}],
+            "delete": {"operationId": "Tokens_Revoke", "tags": tags,
+                       "responses": ok("TokenRevoked", "Revoked; requests with it fail from now on.")},
         },
     }
 

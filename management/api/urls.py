@@ -1,7 +1,8 @@
 """Which asset and model URLs the API accepts: ``http(s)://`` (blob SAS URLs
 included), ``file://`` only under the configured roots, and ``artifact://`` URLs of
 files this account uploaded. Checked at registration, so a bad URL fails at once
-rather than later in a build."""
+rather than later in a build. Control characters are refused: ``urlsplit`` silently
+drops tabs and newlines, so the URL checked would not be the URL stored."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from .requests import current_account, settings
 
 
 def check_url(url: str, field: str) -> None:
+    if any(ord(char) < 0x20 or ord(char) == 0x7f for char in url):
+        _refuse(field, "contains a control character (a newline, a tab...); percent-encode it")
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:

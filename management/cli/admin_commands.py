@@ -102,14 +102,17 @@ def token() -> None:
 @output_option
 @pass_context
 def token_create(ctx: CliContext, name: str, admin: bool) -> None:
-    """Create a token; it is shown once.
+    """Create a token; it is shown once. It belongs to the current account unless --admin.
 
     \b
-    Example:
+    Examples:
       moma --account team-a token create -n ci
+      moma token create -n ops --admin
     """
-    body: dict[str, str] = {"name": name}
-    if not admin:
+    body: dict[str, str | bool] = {"name": name}
+    if admin:
+        body["admin"] = True
+    else:
         body |= {"subscriptionId": ctx.scope.subscription_id, "resourceGroupName": ctx.scope.resource_group,
                  "accountName": ctx.scope.account}
     created = ctx.client.call("POST", "/api/admin/tokens", account=False, json=body).json()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -44,6 +46,7 @@ def build(manifest: Path, name: str | None, tag: str, output: str, dest: Path | 
       moma build manifest.yml --push 127.0.0.1:5000
       moma build manifest.yml --output context --dest ./iris-context && docker build ./iris-context
     """
+    signal.signal(signal.SIGTERM, _unwind)
     config = BuilderConfig.from_env().with_file_roots(*(root.resolve() for root in allow_roots))
     spec = load_manifest(manifest)
     options = BuildOptions(name=name, tag=tag, output=output, dest=dest, push=push, labels=labels, no_cache=no_cache)
@@ -56,11 +59,19 @@ def build(manifest: Path, name: str | None, tag: str, output: str, dest: Path | 
     click.echo(f"log:      {result.log_path}")
 
 
+def _unwind(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends the build the way Ctrl-C does: by an exception, so that its scratch
+    directories are removed and its helper processes stopped on the way out. A second
+    SIGTERM does not interrupt that clean-up (SIGKILL still does)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
+
+
 def _labels(values: tuple[str, ...]) -> dict[str, str]:
     labels = {}
     for value in values:
         key, separator, text = value.partition("=")
-        if not separator or not re.match(LABEL_KEY_PATTERN, key):
+        if not separator or not re.fullmatch(LABEL_KEY_PATTERN, key):
             raise click.BadParameter(f"{value!r}: expected KEY=VALUE with a lower-case key like team.owner=alice",
                                      param_hint="--label")
         labels[key] = text

@@ -10,6 +10,7 @@ click.exceptions.Exit .............. its code (130 after "stopped waiting")
 MomaError .......................... 1  "error: <message> (request id ...)" and its details
 ├── client.ServerError               the server's answer
 ├── client.ServerUnreachable         "cannot reach the moma server at ..."
+├── client.ForeignLink               a link from the server to another server, not followed
 └── OperationFailed                  an operation that ended Failed or Cancelled
 BuilderError ....................... 1  (``moma build``)
 requests.RequestException, OSError . 1  (a scoring URL that does not answer, an unreadable file)

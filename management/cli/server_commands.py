@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 import click
@@ -17,7 +18,11 @@ from ..server import run_worker, serve as run_server
 @click.option("--no-worker", is_flag=True, help="Do not start an operation worker beside the API.")
 @click.option("--no-auth", is_flag=True, help="Accept requests without a token (loopback addresses only).")
 @click.option("--registry", default=None, help="Push built images to this registry, e.g. 127.0.0.1:5000.")
-def serve(host: str, port: int, workers: int, no_worker: bool, no_auth: bool, registry: str | None) -> None:
+@click.option("--public-url", envvar="MOMA_PUBLIC_URL", default=None,
+              help="The URL clients reach the API by, for absolute links (MOMA_PUBLIC_URL). "
+                   "Default: http://HOST:PORT, unless HOST is a wildcard address (then links are host-relative).")
+def serve(host: str, port: int, workers: int, no_worker: bool, no_auth: bool, registry: str | None,
+          public_url: str | None) -> None:
     """Run the management API (gunicorn) and an operation worker, on embedded defaults:
     SQLite in $MOMA_HOME (default ~/.moma), images on the local Docker engine.
 
@@ -27,14 +32,33 @@ def serve(host: str, port: int, workers: int, no_worker: bool, no_auth: bool, re
     \b
     Examples:
       moma serve
-      moma serve --host 0.0.0.0 --port 8081 --registry 127.0.0.1:5000
+      moma serve --host 0.0.0.0 --port 8081 --public-url http://moma.example:8081
       MOMA_DATABASE_URL=postgresql://moma@db/moma moma serve --no-worker
     """
-    overrides: dict[str, object] = {"auth": not no_auth}
+    overrides: dict[str, object] = {"auth": not no_auth, "public_url": public_url or default_public_url(host, port)}
     if registry:
         overrides["registry"] = registry
     _logging()
-    run_server(Settings.load(**overrides), host, port, workers, with_worker=not no_worker)
+    if not overrides["public_url"]:
+        logging.getLogger("moma.server").warning(
+            "--host %s is every address: nextLink and imageBuildLogUri are host-relative; set MOMA_PUBLIC_URL "
+            "(or --public-url) to the URL clients use, for clients that need absolute links", host)
+    try:
+        settings = Settings.load(**overrides)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--public-url") from None
+    run_server(settings, host, port, workers, with_worker=not no_worker)
+
+
+def default_public_url(host: str, port: int) -> str:
+    """``http://host:port`` for a bind address clients can use; "" for a wildcard one."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        return ""
+    return f"http://[{host}]:{port}" if address.version == 6 else f"http://{host}:{port}"
 
 
 @click.command()

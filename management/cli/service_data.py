@@ -14,7 +14,7 @@ from .service_scoring import realtime
 
 FILE_COLUMNS = (("IDENTIFIER", "identifier"), ("DATE", "date"), ("MODEL", "model"), ("FORMAT", "format"),
                 ("BYTES", "bytes"), ("PATH", "path"))
-_AGO = re.compile(r"^(\d+)([smhd])$")
+_AGO = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -23,7 +23,7 @@ def since_value(text: str | None, now: datetime | None = None) -> str | None:
     ``1d``) turned into one; the server checks the ISO form."""
     if not text:
         return None
-    match = _AGO.match(text.strip())
+    match = _AGO.fullmatch(text.strip())
     if match is None:
         return text
     moment = (now or datetime.now(timezone.utc)) - timedelta(**{_UNITS[match[2]]: int(match[1])})

@@ -9,7 +9,7 @@ callers that build the same engine at once both may; the first one stored is kep
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Hashable, TypeVar
+from typing import Callable, Hashable, TypeVar
 
 from ..config import Settings
 from ..quantities import parse_memory
@@ -57,7 +57,7 @@ class Engines:
             return list(self._engines.values())
 
     def _make(self, compute: Compute) -> Engine:
-        tls = getattr(compute, "tls", None)
+        tls = compute.tls
         if compute.kind == "local":
             from .local import LocalEngine
 
@@ -72,8 +72,7 @@ class Engines:
 
 
 def engine_key(compute: Compute) -> Hashable:
-    tls: dict[str, Any] = getattr(compute, "tls", None) or {}
-    return compute.kind, compute.docker_host, tuple(sorted(tls.items()))
+    return compute.kind, compute.docker_host, tuple(sorted((compute.tls or {}).items()))
 
 
 def container_limits(settings: Settings) -> Limits:

@@ -49,16 +49,30 @@ class Accounts:
         return Account(**row._mapping) if row else None
 
     def create(self, subscription_id: str, resource_group: str, name: str) -> Account:
-        with writing(self.engine) as connection:
-            exists = connection.execute(sa.select(accounts.c.id).where(
-                accounts.c.subscription_id == subscription_id, accounts.c.resource_group == resource_group,
-                accounts.c.name == name)).first()
-            if exists:
-                raise Conflict(f"account {subscription_id}/{resource_group}/{name} exists")
-            values = {"subscription_id": subscription_id, "resource_group": resource_group, "name": name,
-                      "created_at": now_iso()}
-            account_id = connection.execute(sa.insert(accounts).values(**values)).inserted_primary_key[0]
+        """A new account; Conflict when its name is taken, in this scope or another: names
+        are unique in an installation, as they name its image repositories and containers."""
+        values = {"subscription_id": subscription_id, "resource_group": resource_group, "name": name,
+                  "created_at": now_iso()}
+        try:
+            with writing(self.engine) as connection:
+                self._refuse_taken(connection, values)
+                account_id = connection.execute(sa.insert(accounts).values(**values)).inserted_primary_key[0]
+        except sa.exc.IntegrityError:  # another writer took the name after our check (PostgreSQL)
+            with reading(self.engine) as connection:
+                self._refuse_taken(connection, values)
+            raise
         return Account(id=account_id, **values)
+
+    def _refuse_taken(self, connection: sa.Connection, values: dict[str, str]) -> None:
+        row = connection.execute(sa.select(accounts).where(accounts.c.name == values["name"])).first()
+        if row is None:
+            return
+        taken = f"{row.subscription_id}/{row.resource_group}/{row.name}"
+        if (row.subscription_id, row.resource_group) == (values["subscription_id"], values["resource_group"]):
+            raise Conflict(f"account {taken} exists")
+        raise Conflict(f"account name {row.name} is taken by {taken}: account names are unique in a moma "
+                       "installation, whatever the subscription and resource group (they name its image "
+                       "repositories and containers)")
 
     def ensure(self, subscription_id: str, resource_group: str, name: str) -> Account:
         found = self.find(subscription_id, resource_group, name)
@@ -67,7 +81,10 @@ class Accounts:
         try:
             return self.create(subscription_id, resource_group, name)
         except Conflict:
-            return self.find(subscription_id, resource_group, name)  # type: ignore[return-value]
+            found = self.find(subscription_id, resource_group, name)
+            if found is None:
+                raise
+            return found
 
     def ensure_default(self) -> Account:
         return self.ensure(*DEFAULT)

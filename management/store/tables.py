@@ -158,6 +158,8 @@ computes = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),  # local | swarm
     sa.Column("docker_host", sa.String(512), nullable=False),  # "" = the worker's DOCKER_HOST
     sa.Column("created_at", TIME, nullable=False),
+    # {"verify", "caCertPath", "clientCertPath", "clientKeyPath"}: PEM files on the worker's host
+    sa.Column("tls", sa.JSON, nullable=True),
 )
 
 services = sa.Table(

@@ -121,3 +121,27 @@ def test_runtime_pins_do_not_yield():
 
     merged = image_requirements("Python", ("flask==2.0.0",))
     assert "flask==3.1.3" in merged and "flask==2.0.0" in merged, "a conflict pip reports, not a silent swap"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "six @ https://example.org/${MOMA_DATABASE_URL}/six-1.16.0-py2.py3-none-any.whl",
+        "six==${SECRET}",
+        'six==1.16.0; python_version == "${SECRET}"',
+        "six @ https://example.org/$HOME/six-1.16.0-py2.py3-none-any.whl",
+    ],
+)
+def test_dollar_signs_are_refused_before_any_tool_can_expand_them(line):
+    with pytest.raises(RequirementsError) as caught:
+        parse_pip_requirements(f"numpy\n{line}\n")
+    assert str(caught.value) == (
+        f"requirements.txt line 2: {line!r} contains '$': requirements are never expanded from "
+        "environment variables here; write the value itself"
+    )
+
+
+def test_dollar_signs_in_a_conda_pip_list_are_refused():
+    text = "dependencies:\n  - pip:\n    - six @ https://example.org/${MOMA_DATA_COLLECTION_STORAGE}/six.whl\n"
+    with pytest.raises(RequirementsError, match=r"conda.yml dependencies\[0\].pip\[0\]: .* contains '\$'"):
+        parse_conda_env(text)

@@ -49,3 +49,51 @@ def test_a_wheel_set_is_resolved_once_then_reused(tmp_path: Path):
     second = house.wheels_for(["six==1.16.0"], "3.11", lines.append)
     assert second == first
     assert lines == [f"Python packages: reusing wheel set {first.key[:12]} (1 requirements)"]
+
+
+SECRET = "s3cr3t-operator-value-7d1f"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "requirement",
+    [
+        "six @ https://127.0.0.1:9/${MOMA_TEST_SECRET}/six-1.16.0-py2.py3-none-any.whl",
+        'six==1.16.0; python_version == "${MOMA_TEST_SECRET}"',
+        "six==${MOMA_TEST_SECRET}",
+    ],
+    ids=["direct-reference", "marker", "version"],
+)
+def test_the_real_resolver_never_expands_the_environment(requirement: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    """Past the parser (which refuses '$'), pip itself must not see the server's environment
+    nor read the requirements from a file it would expand."""
+    monkeypatch.setenv("MOMA_TEST_SECRET", SECRET)
+    lines: list[str] = []
+    try:
+        Wheelhouse(tmp_path).wheels_for([requirement], "3.11", lines.append)
+    except RequirementsError as exc:
+        lines.append(str(exc))
+    assert lines, "pip said nothing"
+    assert not [line for line in lines if SECRET in line]
+
+
+def test_host_tools_get_only_the_allowed_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The wheelhouse runs its python with the tool environment: a stand-in that prints it."""
+    monkeypatch.setenv("MOMA_TEST_SECRET", SECRET)
+    monkeypatch.setenv("MOMA_DATABASE_URL", f"postgresql://moma:{SECRET}@db/moma")
+    monkeypatch.setenv("PIP_INDEX_URL", "https://index.example.org/simple")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
+    printer = tmp_path / "python"
+    printer.write_text("#!/bin/sh\nenv\nexit 3\n")
+    printer.chmod(0o755)
+    lines: list[str] = []
+    with pytest.raises(RequirementsError):
+        Wheelhouse(tmp_path / "house", python=str(printer)).wheels_for(["six==1.16.0"], "3.11", lines.append)
+    environment = dict(line.strip().split("=", 1) for line in lines if "=" in line and not line.startswith("Python"))
+    assert not [line for line in lines if SECRET in line]
+    assert environment["PIP_INDEX_URL"] == "https://index.example.org/simple"
+    assert environment["HTTPS_PROXY"] == "http://proxy.example.org:3128"
+    assert environment["PATH"]
+    assert environment["HOME"] != str(Path.home()) and not Path(environment["HOME"]).exists()
+    assert "MOMA_DATABASE_URL" not in environment and "MOMA_TEST_SECRET" not in environment

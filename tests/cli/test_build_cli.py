@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -85,3 +90,89 @@ def test_base_ensure_names_the_base_image_of_each_runtime(tmp_path: Path):
         assert result.stdout.splitlines()[-1].startswith(f"{reference} sha256:"), result.stdout
     wrong = moma("base", "ensure", "--runtime", "java", home=tmp_path)
     assert wrong.returncode == 2 and "'java' is not one of" in wrong.stderr
+
+
+def test_a_label_key_with_a_trailing_newline_is_a_usage_error(tmp_path: Path, project: Path):
+    result = moma("build", str(project / "manifest.yml"), "--label", "team.owner\n=alice", "--output", "context",
+                  "--dest", str(tmp_path / "ctx"), home=tmp_path)
+    assert result.returncode == 2 and "expected KEY=VALUE" in result.stderr
+    assert not (tmp_path / "ctx").exists()
+
+
+class Stall:
+    """An HTTP server on 127.0.0.1 that answers nothing: each request is noted, then held
+    until the test ends."""
+
+    def __init__(self) -> None:
+        self.requested, self.release = threading.Event(), threading.Event()
+        stall = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stall.requested.set()
+                stall.release.wait(120)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def stall() -> Iterator[Stall]:
+    server = Stall()
+    yield server
+    server.close()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def scratch(tmp: Path) -> list[str]:
+    return sorted(path.name for path in tmp.iterdir() if path.name.startswith("moma-"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("stage", ["download", "pip"])
+def test_a_signalled_build_leaves_no_scratch_directory(signum: int, stage: str, tmp_path: Path, project: Path,
+                                                       stall: Stall):
+    """Stopped while fetching an asset from a server that never answers, or while pip waits
+    on a package index that never answers: the build's directories go, and so does pip."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {"MOMA_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp), "HOME": str(tmp_path),
+           "PIP_INDEX_URL": f"{stall.url}/simple", "PIP_DEFAULT_TIMEOUT": "600", "PIP_FIND_LINKS": ""}
+    if stage == "download":
+        manifest = project / "manifest.yml"
+        manifest.write_text(manifest.read_text().replace("url: model.pkl", f"url: {stall.url}/model.pkl"))
+    build = subprocess.Popen([MOMA, "build", str(project / "manifest.yml"), "--output", "context", "--dest",
+                              str(tmp_path / "ctx")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    try:
+        assert stall.requested.wait(120), "the build never reached the stalling server"
+        assert scratch(tmp) and scratch(tmp)[0].startswith("moma-build-")
+        helpers = children(build.pid)
+        assert bool(helpers) == (stage == "pip")
+        build.send_signal(signum)
+        output, _ = build.communicate(timeout=60)
+    finally:
+        build.kill()
+    assert build.returncode != 0, output
+    assert "Traceback" not in output
+    assert scratch(tmp) == [], output
+    assert [pid for pid in helpers if Path(f"/proc/{pid}").exists()] == [], "pip outlived the build"
+    assert not [path for path in (tmp_path / "home").rglob(".resolving-*")]

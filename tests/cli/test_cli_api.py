@@ -144,8 +144,43 @@ def test_computes(cli: Cli):
     assert again.returncode == 1 and "a compute named cluster exists" in again.stderr
 
 
+def test_a_compute_on_a_remote_engine_needs_tls(cli: Cli, tmp_path: Path):
+    refused = cli("compute", "add", "-n", "remote", "--docker-host", "tcp://10.0.0.5:2376", ok=False)
+    assert refused.returncode == 1 and "10.0.0.5 is not a loopback address: it needs tls" in refused.stderr
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tls / name).write_text("-----BEGIN X-----\nAA==\n-----END X-----\n")
+
+    added = cli.json(
+        "compute", "add", "-n", "remote", "--docker-host", "tcp://10.0.0.5:2376", "--tls-ca-cert", str(tls / "ca.pem"),
+        "--tls-cert", str(tls / "cert.pem"), "--tls-key", str(tls / "key.pem"))
+
+    assert added["tls"] == {"verify": True, "caCertPath": str(tls / "ca.pem"), "clientCertPath": str(tls / "cert.pem"),
+                            "clientKeyPath": str(tls / "key.pem")}
+    row = next(line.split() for line in cli("compute", "list").stdout.splitlines() if line.startswith("remote "))
+    assert row[:4] == ["remote", "swarm", "tcp://10.0.0.5:2376", "True"]
+
+
 def test_service_refusals_from_the_server(cli: Cli):
     refused = cli("service", "create", "realtime", "-n", "svc", "--image-id", "nope", ok=False)
     assert refused.returncode == 1 and "image nope is not in this account" in refused.stderr
     no_compute = cli("service", "create", "-n", "svc", "--image-id", "nope", "--compute", "elsewhere", ok=False)
     assert no_compute.returncode == 1 and "compute elsewhere does not exist" in no_compute.stderr
+
+
+def test_accounts_and_tokens(cli: Cli, server: MomaServer, tmp_path: Path):
+    scope = ("--subscription", "sub-cli", "--resource-group", "rg-cli", "--account", "team-cli")
+    created = cli.json("account", "create", "-n", "team-cli", "--subscription", "sub-cli", "--resource-group", "rg-cli")
+    assert created["path"] == "/api/subscriptions/sub-cli/resourceGroups/rg-cli/accounts/team-cli"
+
+    account_token = cli.json(*scope, "token", "create", "-n", "ci")
+    admin_token = cli.json("token", "create", "-n", "ops", "--admin")
+
+    assert (account_token["admin"], admin_token["admin"]) == (False, True)
+    as_team = Cli(tmp_path / "team", server.url, {"MOMA_TOKEN": account_token["token"]})
+    assert as_team.json(*scope, "model", "list") == []
+    refused = as_team("token", "list", ok=False)
+    assert refused.returncode == 1 and "administration needs an admin token" in refused.stderr
+    as_ops = Cli(tmp_path / "ops", server.url, {"MOMA_TOKEN": admin_token["token"]})
+    assert {token["name"] for token in as_ops.json("token", "list")} >= {"ci", "ops"}

@@ -6,7 +6,6 @@ certificates made for each test."""
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,13 +26,6 @@ from .docker_proxy import DockerProxy
     ("tcp://localhost:2375", True), ("tcp://10.0.0.5:2376", False), ("ssh://moma@manager.example", False)])
 def test_an_engine_on_a_loopback_address_is_on_this_machine(docker_host: str, here: bool):
     assert on_this_machine(docker_host) is here
-
-
-@dataclass(frozen=True)
-class TlsCompute(Compute):
-    """A compute as the store describes it once computes carry TLS settings."""
-
-    tls: dict[str, Any] | None = None
 
 
 @pytest.fixture
@@ -67,7 +59,7 @@ def settings_for(authority: Authority, **changes: Any) -> dict[str, Any]:
 def test_an_engine_over_tls_with_a_client_certificate(engines, tls_host, authority, kind, request):
     if kind == "swarm":
         request.getfixturevalue("swarm")
-    engine = engines.for_compute(TlsCompute("secure", kind, tls_host.url, tls=settings_for(authority)))
+    engine = engines.for_compute(Compute("secure", kind, tls_host.url, tls=settings_for(authority)))
     assert isinstance(engine.service_ids(), set)
     assert tls_host.connections >= 1
 
@@ -76,7 +68,7 @@ def test_an_engine_over_tls_with_a_client_certificate(engines, tls_host, authori
 def test_without_a_client_certificate_the_host_refuses(engines, tls_host, authority):
     tls = settings_for(authority, clientCertPath=None, clientKeyPath=None)
     with pytest.raises(EngineUnavailable):
-        engines.for_compute(TlsCompute("secure", "local", tls_host.url, tls=tls))
+        engines.for_compute(Compute("secure", "local", tls_host.url, tls=tls))
 
 
 @pytest.mark.docker
@@ -86,8 +78,8 @@ def test_a_host_whose_certificate_the_ca_did_not_sign_is_refused_unless_told_not
     stranger = Authority(tmp_path / "other-ca", name="another CA")
     tls = settings_for(authority, caCertPath=str(stranger.cert))
     with pytest.raises(EngineUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
-        engines.for_compute(TlsCompute("secure", "local", tls_host.url, tls=tls))
-    unverified = engines.for_compute(TlsCompute("lax", "local", tls_host.url, tls={**tls, "verify": False}))
+        engines.for_compute(Compute("secure", "local", tls_host.url, tls=tls))
+    unverified = engines.for_compute(Compute("lax", "local", tls_host.url, tls={**tls, "verify": False}))
     assert isinstance(unverified.service_ids(), set)
 
 
@@ -95,13 +87,13 @@ def test_a_host_whose_certificate_the_ca_did_not_sign_is_refused_unless_told_not
 def test_missing_certificate_files_are_an_engine_error(engines, tls_host, authority, tmp_path):
     tls = settings_for(authority, clientCertPath=str(tmp_path / "missing.pem"))
     with pytest.raises(EngineError, match="certificate"):
-        engines.for_compute(TlsCompute("secure", "local", tls_host.url, tls=tls))
+        engines.for_compute(Compute("secure", "local", tls_host.url, tls=tls))
 
 
 @pytest.mark.docker
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_the_tls_settings_are_part_of_the_engine_identity(engines, tls_host, authority):
     tls = settings_for(authority)
-    first = engines.for_compute(TlsCompute("a", "local", tls_host.url, tls=tls))
-    assert engines.for_compute(TlsCompute("b", "local", tls_host.url, tls=dict(tls))) is first
-    assert engines.for_compute(TlsCompute("c", "local", tls_host.url, tls={**tls, "verify": False})) is not first
+    first = engines.for_compute(Compute("a", "local", tls_host.url, tls=tls))
+    assert engines.for_compute(Compute("b", "local", tls_host.url, tls=dict(tls))) is first
+    assert engines.for_compute(Compute("c", "local", tls_host.url, tls={**tls, "verify": False})) is not first

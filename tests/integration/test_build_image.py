@@ -110,3 +110,44 @@ def test_unsafe_model_archive_fails_before_building(builder, options, iris_proje
         builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-unsafe", tag="1"))
     assert {image.id for image in docker_client.images.list()} == before
     assert not (iris_project.parent / "escape.pkl").exists()
+
+
+def test_archive_bomb_model_fails_before_building(builder, options, iris_project: Path, docker_client):
+    from tests.builder.test_unpack_bombs import tar_gz_of_zeros
+
+    tar_gz_of_zeros(iris_project / "model.tar.gz", "model.pkl", 1024)
+    manifest = (iris_project / "manifest.yml").read_text().replace("url: model.pkl", "url: model.tar.gz\n    unpack: true")
+    (iris_project / "manifest.yml").write_text(manifest)
+    before = {image.id for image in docker_client.images.list()}
+
+    with pytest.raises(UnpackError, match=r"model.tar.gz: the compressed stream inflates \d+ bytes to \d+, more than 100:1"):
+        builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-bomb", tag="1"))
+    assert {image.id for image in docker_client.images.list()} == before
+
+
+SECRET = "postgresql://moma:s3cr3t-4b1e@db.internal/moma"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "six @ https://127.0.0.1:9/${MOMA_DATABASE_URL}/six-1.16.0-py2.py3-none-any.whl",
+        'six==1.16.0; python_version == "${MOMA_DATABASE_URL}"',
+    ],
+    ids=["direct-reference", "marker"],
+)
+def test_requirements_cannot_read_the_servers_environment(line: str, builder, options, iris_project: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    from builder.errors import RequirementsError
+
+    monkeypatch.setenv("MOMA_DATABASE_URL", SECRET)
+    (iris_project / "requirements.txt").write_text(f"scikit-learn==1.9.1\n{line}\n")
+    lines: list[str] = []
+    with pytest.raises(RequirementsError) as caught:
+        builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-env", tag="1"),
+                      on_log=lines.append)
+
+    assert f"line 2: {line!r} contains '$': requirements are never expanded" in str(caught.value)
+    log = builder.config.build_log_dir.glob("*.log")
+    assert not [path for path in log if "s3cr3t" in path.read_text()]
+    assert not [entry for entry in lines if "s3cr3t" in entry]

@@ -205,7 +205,7 @@ class SwaggerDocument:
 
     def response(self, method: str, path: str, status: int) -> dict[str, Any] | None:
         """The document's response object for a route, method and status; None for
-        routes it does not describe (administration)."""
+        routes it does not describe."""
         for pattern, item in self.routes:
             if pattern.match(path) and method.lower() in item:
                 response = item[method.lower()]["responses"].get(str(status))
@@ -225,13 +225,16 @@ class SwaggerDocument:
 
 
 def _strict(schema: Any) -> Any:
+    """Objects without undocumented properties; Swagger 2.0's ``x-nullable`` as JSON Schema's null type."""
     if isinstance(schema, dict):
         schema = {key: _strict(value) for key, value in schema.items()}
         if schema.get("type") == "object" and "properties" in schema:
             schema.setdefault("additionalProperties", False)
+        if schema.pop("x-nullable", False):
+            schema["type"] = [schema["type"], "null"]
     elif isinstance(schema, list):
         schema = [_strict(item) for item in schema]
     return schema
 
 
-DOCUMENT = SwaggerDocument(swagger.swagger_document("localhost"))
+DOCUMENT = SwaggerDocument(swagger.swagger_document())

@@ -4,14 +4,16 @@ path; an unknown account and a forbidden one answer alike."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 import pytest
 from flask import Flask
 
+from management.errors import Conflict
 from management.store import Store
 
-from .helpers import DEFAULT_SCOPE, Api, account_path, check_error, image_body, manifest_body
+from .helpers import DEFAULT_SCOPE, Api, account_path, check_error, image_body, manifest_body, run_in_threads
 
 Scope = tuple[str, str, str]
 
@@ -202,3 +204,100 @@ def test_bad_account_scopes_are_400(api: Api, body: Any) -> None:
 
     assert response.status_code == 400
     check_error(response)
+
+
+SCOPE = {"subscriptionId": "default", "resourceGroupName": "default", "accountName": "default"}
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"name": "ci"}, "accountName is required"),
+    ({"name": "ci", "accountName": ""}, "accountName"),
+    ({"name": "ci", "accountName": None}, "accountName"),
+    ({"name": "ci", "subscriptionId": "default", "resourceGroupName": "default"}, "accountName is required"),
+    ({"name": "ci", "acountName": "default"}, "acountName"),
+    ({"name": "ci", "accountname": "default"}, "accountname"),
+    ({"name": "ci", "admin": False}, "accountName is required"),
+    ({"name": "ci", "admin": "true"}, "admin"),
+    ({"name": "ci", "admin": 1}, "admin"),
+    ({"name": "ci", "admin": True, **SCOPE}, "admin token belongs to no account"),
+    ({"name": "ci", "admin": True, "accountName": "default"}, "admin token belongs to no account"),
+    ({"name": "ci", **SCOPE, "extra": 1}, "extra"),
+    ({"admin": True}, "name"),
+])
+def test_token_requests_that_are_not_explicit_are_400(api: Api, store: Store, body: dict[str, Any],
+                                                       message: str) -> None:
+    """An admin token only when asked for with ``"admin": true``: a missing, empty, null or
+    misspelled accountName is an error, not a request for an admin token."""
+    before = store.tokens.list()
+
+    response = api.open("POST", "/api/admin/tokens", json=body)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = check_error(response)
+    assert message in error["message"] + " ".join(detail["message"] for detail in error.get("details", [])), error
+    assert store.tokens.list() == before
+
+
+def test_an_admin_token_when_asked_for_explicitly(api: Api) -> None:
+    created = api.open("POST", "/api/admin/tokens", json={"name": "boss", "admin": True})
+
+    assert created.status_code == 200
+    assert created.get_json()["admin"] is True
+    assert api.as_account(("sub-z", "rg-z", "acct-z"), created.get_json()["token"]).get("/models").status_code == 404
+    assert Api(api.client, created.get_json()["token"]).open("GET", "/api/admin/tokens").status_code == 200
+
+
+@pytest.mark.parametrize("body", [{"name": "ci", **SCOPE}, {"name": "ci", "admin": False, **SCOPE},
+                                  {"name": "ci", "accountName": "default"}])
+def test_an_account_token_for_a_named_account(api: Api, body: dict[str, Any]) -> None:
+    created = api.open("POST", "/api/admin/tokens", json=body)
+
+    assert created.status_code == 200, created.get_data(as_text=True)
+    assert created.get_json()["admin"] is False
+    user = Api(api.client, created.get_json()["token"])
+    assert user.get("/models").status_code == 200
+    assert user.open("GET", "/api/admin/tokens").status_code == 403
+
+
+@pytest.mark.parametrize("body", [{**SCOPE, "accountName": "acct-x", "name": "x"},
+                                  {**SCOPE, "accountName": "acct-x", "admin": True},
+                                  {"subscriptionId": "s", "resourceGroupName": "r"}])
+def test_account_requests_with_unknown_or_missing_fields_are_400(api: Api, store: Store, body: dict[str, Any]) -> None:
+    response = api.open("POST", "/api/admin/accounts", json=body)
+
+    assert response.status_code == 400
+    check_error(response)
+    assert [account.name for account in store.accounts.list()] == ["default"]
+
+
+def test_an_account_name_taken_in_another_scope_is_409(api: Api, store: Store) -> None:
+    """Account names are unique in an installation (they name image repositories and
+    containers), whatever the subscription and resource group."""
+    first = {"subscriptionId": "sub-a", "resourceGroupName": "rg-a", "accountName": "shared"}
+    assert api.open("POST", "/api/admin/accounts", json=first).status_code == 200
+
+    response = api.open("POST", "/api/admin/accounts", json={**first, "subscriptionId": "sub-b"})
+
+    assert response.status_code == 409
+    error = check_error(response)
+    assert error["code"] == "Conflict"
+    assert "account name shared is taken by sub-a/rg-a/shared" in error["message"]
+    assert "unique" in error["message"]
+    assert sorted((a.subscription_id, a.name) for a in store.accounts.list()) == [("default", "default"),
+                                                                                   ("sub-a", "shared")]
+
+
+def test_concurrent_accounts_of_one_name_make_one_and_409s(store: Store) -> None:
+    """Whichever request wins, the others get Conflict, never the database's IntegrityError."""
+    outcomes = run_in_threads(8, lambda: [_create_or_conflict(store, f"sub-{threading.get_ident()}")])
+
+    assert sorted(outcomes) == ["Conflict"] * 7 + ["created"]
+    assert [a.name for a in store.accounts.list()].count("race") == 1
+
+
+def _create_or_conflict(store: Store, subscription: str) -> str:
+    try:
+        store.accounts.create(subscription, "rg", "race")
+    except Conflict:
+        return "Conflict"
+    return "created"

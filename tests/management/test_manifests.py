@@ -128,7 +128,7 @@ def test_validation_names_every_failing_field(api: Api) -> None:
     assert response.status_code == 400
     fields = {detail["message"].split(":")[0] for detail in check_error(response)["details"]}
     assert fields == {"name", "driverProgram", "modelType", "modelIds[0]", "webserviceType",
-                      "targetRuntime.runtimeType", "targetRuntime.properties", "assets[0].id"}
+                      "targetRuntime.runtimeType", "targetRuntime.properties.pythonVersion", "assets[0].id"}
 
 
 def test_missing_required_fields_are_each_named(api: Api) -> None:

@@ -8,9 +8,10 @@ import base64
 import json
 import threading
 import urllib.parse
-from typing import Any
+from typing import Any, Callable
 
 import pytest
+from flask import Flask
 
 from management.store import Store
 
@@ -71,13 +72,16 @@ def test_bad_skip_token_is_400(api: Api, store: Store, route: str, token: str) -
 
 
 @pytest.mark.parametrize("version", [V2017, V2018])
-def test_next_link_is_absolute_and_carries_everything(api: Api, store: Store, version: str) -> None:
+def test_next_link_is_absolute_and_carries_everything(make_app: Callable[..., Flask], admin_token: str, store: Store,
+                                                      version: str) -> None:
+    """Absolute on MOMA_PUBLIC_URL: 2017 clients GET it verbatim."""
+    api = Api(make_app(public_url="http://moma.example:8081").test_client(), admin_token)
     register(store, 3, name="a", tags=["t"])
 
     page = api.ok("GET", "/models", params={"name": "a", "tag": "t", "count": "2"}, version=version)
 
     link = urllib.parse.urlsplit(page["nextLink"])
-    assert (link.scheme, link.netloc, link.path) == ("http", "localhost", f"{api.base}/models")
+    assert (link.scheme, link.netloc, link.path) == ("http", "moma.example:8081", f"{api.base}/models")
     query = urllib.parse.parse_qs(link.query)
     assert {key: values for key, values in query.items() if key != "$skipToken"} == {
         "api-version": [version], "name": ["a"], "tag": ["t"], "count": ["2"]}
