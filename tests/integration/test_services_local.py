@@ -202,7 +202,10 @@ def test_containers_removed_while_the_reconciler_redeploys_come_back(server, ima
         container.remove(force=True)
 
     wait_until_it_scores(client, service, key, timeout=90)
-    assert client.call("GET", f"/services/{service['id']}").json()["state"] == "Succeeded"
+    deadline = time.monotonic() + 10  # the worker records the redeploy just after it answers
+    while (state := client.call("GET", f"/services/{service['id']}").json())["state"] != "Succeeded":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
 
 
 def test_delete_leaves_nothing(server, images, docker_client):
