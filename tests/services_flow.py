@@ -4,6 +4,7 @@ without pause while counting every answer."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -30,6 +31,25 @@ def create_service(client: ApiClient, image_id: str, name: str, compute: str = "
 def score(url: str, key: str | None, row: dict[str, Any] = ROW, session: Any = requests) -> requests.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return session.post(url, json=row, headers=headers, timeout=15)
+
+
+def wait_until_it_scores(client: ApiClient, service: dict[str, Any], key: str, row: dict[str, Any] = ROW,
+                         timeout: float = 60) -> requests.Response:
+    """The first 200 from the service's scoring URI (e.g. once the reconciler brought it
+    back); fails with the service's state when none comes within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = score(service["scoringUri"], key, row)
+            if answer.status_code == 200:
+                return answer
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            state = client.call("GET", f"/services/{service['id']}").json()
+            raise AssertionError(f"service {service['name']} did not score within {timeout:.0f} s: {state['state']} "
+                                 f"{state.get('error', '')}")
+        time.sleep(0.5)
 
 
 class ContinuousClient:

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..data_collection import check_sink
-from ..engines import EngineError
+from ..engines import EngineError, EngineUnavailable
 from ..engines.factory import Engines
 from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
 from ..secrets import KeyCipher, new_service_key
@@ -106,11 +106,12 @@ def logs(service_id: str) -> Response:
     if not tail.isascii() or not tail.isdigit() or not 1 <= int(tail) <= 10000:
         raise BadRequest(f"tail must be an integer from 1 to 10000, got {tail!r}")
     compute = _compute(account, service.compute)
-    engines = current_app.extensions.get("moma.engines")
-    if engines is None:
-        engines = current_app.extensions["moma.engines"] = Engines(settings(), get_store().meta.installation_id())
+    engines = current_app.extensions.get("moma.engines") or current_app.extensions.setdefault(
+        "moma.engines", Engines(settings(), get_store().meta.installation_id(), settings().engine_deadline_seconds))
     try:
-        text = engines.for_compute(compute).logs(service.id, tail=int(tail))
+        text = engines.call(compute, lambda engine: engine.logs(service.id, tail=int(tail)), f"compute {compute.name}")
+    except EngineUnavailable as exc:  # 503, or 504 EngineTimeout when the engine did not answer in time
+        raise type(exc)(f"cannot read the logs of service {service.name}: {exc.message}") from exc
     except EngineError as exc:
         raise ServiceUnavailable(f"cannot read the logs of service {service.name}: {exc.message}") from exc
     return Response(text, mimetype="text/plain")

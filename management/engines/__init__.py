@@ -2,7 +2,12 @@
 (containers on one Docker engine) and ``swarm`` (Docker Swarm services) implement it
 over the Docker SDK, and one contract test suite runs against both.
 
-Nothing above this package imports ``docker``: engine failures leave as EngineError.
+Nothing above this package imports ``docker``: engine failures leave as EngineError,
+mapped from the SDK's errors in one place (``docker_errors.py``).
+
+EngineError                  the engine could not do what was asked (it said why)
+└── EngineUnavailable   503  no engine answers at the compute's address
+    └── EngineTimeout   504  the engine did not answer in time
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ LABEL_ACCOUNT = "moma.account"
 LABEL_GENERATION = "moma.generation"
 LABEL_ROLE = "moma.role"
 LABEL_INSTALLATION = "moma.installation"  # engines label all they create with it and see only their own
+LABEL_IMAGE = "moma.image"  # the image reference a service named; its containers run the image it resolved to
 
 
 class EngineError(MomaError):
@@ -35,7 +41,26 @@ class EngineError(MomaError):
 
 
 class EngineUnavailable(EngineError):
+    status = 503
     code = "EngineUnavailable"
+
+
+class EngineTimeout(EngineUnavailable):
+    status = 504
+    code = "EngineTimeout"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What every scoring container gets whatever its service asks: a cap on processes
+    and threads (a fork bomb stops there), and a memory limit when the service reserves
+    none."""
+
+    pids: int | None = None
+    memory: int | None = None  # bytes
+
+    def memory_for(self, spec: "ServiceSpec") -> int | None:
+        return spec.memory or self.memory
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,9 @@ class Engine(Protocol):
 
     def service_ids(self) -> set[str]:
         """Ids of every service this engine runs for this installation (to find orphans)."""
+
+    def close(self) -> None:
+        """Let go of the connections to the engine."""
 
 
 def keys_dir(services_dir: Path, service_id: str) -> Path:

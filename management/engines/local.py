@@ -11,7 +11,10 @@ container's listening socket when it closes move to the new one instead of being
 reset (without it a busy service lost a few requests per update). Containers run as the image's
 non-root user, with all capabilities dropped, no-new-privileges, a read-only root
 file system, a tmpfs at /tmp and the key-hash directory mounted read-only; a service that
-collects model data to the local sink gets its data directory mounted read-write.
+collects model data to the local sink gets its data directory mounted read-write. Each has
+the engine's :class:`Limits`: a pids limit, and a memory limit when the service sets none.
+Containers run the image by its id, resolved from the service's image reference when it
+is deployed (``moma.image`` keeps the reference): a tag moved later changes nothing.
 """
 
 from __future__ import annotations
@@ -20,26 +23,32 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import docker
 import docker.errors
 import requests
 
-from . import (DATA_MOUNT, KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE,
-               Endpoint, EngineError, EngineStatus, EngineUnavailable, ServiceSpec, keys_dir)
+from . import (DATA_MOUNT, KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_IMAGE, LABEL_INSTALLATION, LABEL_ROLE,
+               LABEL_SERVICE, Endpoint, EngineError, EngineStatus, Limits, ServiceSpec, keys_dir)
+from .clients import WORKER_TIMEOUT, docker_client, on_this_machine
+from .docker_errors import docker_errors, explain
 
 CONTAINER_PORT = "5001/tcp"
 HOLDER, SCORING = "port-holder", "scoring"
+HOLDER_PIDS = 16
 STOP_SECONDS = 35  # longer than the runtime's graceful shutdown
 MIGRATE_SYSCTL = "net.ipv4.tcp_migrate_req"
 
 
 class LocalEngine:
     def __init__(self, client: docker.DockerClient, services_dir: Path, host: str = "127.0.0.1",
-                 installation: str = "default", migrate_connections: bool | None = None) -> None:
+                 installation: str = "default", migrate_connections: bool | None = None,
+                 limits: Limits = Limits()) -> None:
         self.client = client
+        self.limits = limits
         self.services_dir = services_dir
         self.host = host
         self.installation = installation
@@ -49,21 +58,22 @@ class LocalEngine:
 
     @classmethod
     def from_env(cls, services_dir: Path, host: str = "127.0.0.1", docker_host: str = "",
-                 installation: str = "default") -> "LocalEngine":
-        try:
-            client = (docker.DockerClient(base_url=docker_host, timeout=120) if docker_host
-                      else docker.from_env(timeout=120))
+                 installation: str = "default", limits: Limits = Limits(), tls: Mapping[str, Any] | None = None,
+                 timeout: float = WORKER_TIMEOUT) -> "LocalEngine":
+        """The engine of the Docker host ``docker_host`` (see :func:`docker_client`)."""
+        client = docker_client(docker_host, tls, timeout)
+        with docker_errors(f"local engine at {docker_host or 'the local socket'}"):
             client.ping()
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise EngineUnavailable(f"no Docker engine answers: {exc}") from exc
-        remote = docker_host.startswith(("tcp://", "ssh://", "http://", "https://"))
-        return cls(client, services_dir, host, installation, migrate_connections=False if remote else None)
+        return cls(client, services_dir, host, installation,
+                   migrate_connections=None if on_this_machine(docker_host) else False, limits=limits)
 
     def deploy(self, spec: ServiceSpec) -> Endpoint:
         if spec.replicas != 1:
             raise EngineError("the local engine runs one container per service; use a swarm compute for replicas")
         self.set_keys(spec.service_id, spec.key_hashes, spec.generation)
-        try:
+        with self._errors(f"cannot deploy service {spec.service_id}"):
+            spec = replace(spec, image=self.client.images.get(spec.image).id,
+                           labels={**spec.labels, LABEL_IMAGE: spec.image})
             holder = self._holder(spec)
             endpoint = Endpoint(self.host, self._published_port(holder))
             previous = [c for c in self._scoring(spec.service_id)]
@@ -79,38 +89,39 @@ class LocalEngine:
                 raise
             for container in previous:
                 _stop_and_remove(container)
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"local engine: {_explain(exc)}") from exc
         return endpoint
 
     def remove(self, service_id: str) -> None:
-        try:
+        with self._errors(f"cannot remove service {service_id}"):
             for container in self._scoring(service_id) + self._by_role(service_id, HOLDER):
                 _force_remove(container)
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"local engine: cannot remove service {service_id}: {_explain(exc)}") from exc
         shutil.rmtree(keys_dir(self.services_dir, service_id).parent, ignore_errors=True)
 
     def status(self, service_id: str) -> EngineStatus:
-        holders = self._by_role(service_id, HOLDER)
-        scoring = self._scoring(service_id)
-        if not holders and not scoring:
-            return EngineStatus(present=False)
-        running = [c for c in scoring if c.status == "running"]
-        generations = [int(c.labels.get(LABEL_GENERATION, 0)) for c in running]
-        holder = holders[0] if holders else None
-        endpoint = None
-        if holder is not None and holder.status == "running":
-            endpoint = Endpoint(self.host, self._published_port(holder))
+        with self._errors(f"cannot read the state of service {service_id}"):
+            holders = self._by_role(service_id, HOLDER)
+            scoring = self._scoring(service_id)
+            if not holders and not scoring:
+                return EngineStatus(present=False)
+            running = [c for c in scoring if c.status == "running"]
+            generations = [int(c.labels.get(LABEL_GENERATION, 0)) for c in running]
+            holder = holders[0] if holders else None
+            endpoint = None
+            if holder is not None and holder.status == "running":
+                endpoint = Endpoint(self.host, self._published_port(holder))
         return EngineStatus(present=True, running=len(running), desired=1,
                             generation=max(generations) if generations else None, endpoint=endpoint,
                             message="" if holder is not None else "the port holder container is missing")
 
     def logs(self, service_id: str, tail: int = 50) -> str:
-        containers = sorted(self._scoring(service_id), key=lambda c: int(c.labels.get(LABEL_GENERATION, 0)))
-        if not containers:
-            return ""
-        return containers[-1].logs(tail=tail).decode(errors="replace")
+        with self._errors(f"cannot read the logs of service {service_id}"):
+            containers = sorted(self._scoring(service_id), key=lambda c: int(c.labels.get(LABEL_GENERATION, 0)))
+            if not containers:
+                return ""
+            return containers[-1].logs(tail=tail).decode(errors="replace")
+
+    def close(self) -> None:
+        self.client.close()
 
     def scale(self, service_id: str, replicas: int) -> None:
         if replicas != 1:
@@ -129,9 +140,10 @@ class LocalEngine:
         os.replace(temp, directory / Path(KEYS_FILE).name)
 
     def service_ids(self) -> set[str]:
-        containers = self.client.containers.list(all=True, filters={"label": [
-            LABEL_SERVICE, f"{LABEL_INSTALLATION}={self.installation}"]})
-        return {c.labels[LABEL_SERVICE] for c in containers}
+        with self._errors("cannot list the services"):
+            containers = self.client.api.containers(all=True, filters={"label": [
+                LABEL_SERVICE, f"{LABEL_INSTALLATION}={self.installation}"]})
+        return {c["Labels"][LABEL_SERVICE] for c in containers}
 
     def _holder(self, spec: ServiceSpec) -> Any:
         holders = self._by_role(spec.service_id, HOLDER)
@@ -150,6 +162,7 @@ class LocalEngine:
             name=f"{spec.name}-net", detach=True, labels=self._labels(spec, HOLDER),
             command=["python", "-c", "import signal; signal.pause()"], restart_policy={"Name": "unless-stopped"},
             read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit=32 * 1024 * 1024,
+            pids_limit=HOLDER_PIDS,
             sysctls={MIGRATE_SYSCTL: "1"} if self.migrate_connections else None,
             healthcheck={"test": ["NONE"]},
         )
@@ -157,7 +170,7 @@ class LocalEngine:
             try:
                 return self.client.containers.run(spec.image, ports={CONTAINER_PORT: (self.host, port)}, **options)
             except docker.errors.APIError as exc:
-                if port is None or "allocated" not in _explain(exc):
+                if port is None or "allocated" not in explain(exc):
                     raise
                 self.client.containers.get(options["name"]).remove(force=True)
         raise EngineError("could not publish a port")  # unreachable: the last attempt raises
@@ -172,10 +185,10 @@ class LocalEngine:
             name=f"{spec.name}-g{spec.generation}", detach=True, network_mode=f"container:{holder.id}",
             environment=environment, labels=self._labels(spec, SCORING), volumes=volumes,
             restart_policy={"Name": "unless-stopped"}, read_only=True, tmpfs={"/tmp": "rw,size=256m"},
-            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=self.limits.pids,
         )
-        if spec.memory:
-            options["mem_limit"] = spec.memory
+        if self.limits.memory_for(spec):
+            options["mem_limit"] = self.limits.memory_for(spec)
         if spec.cpu:
             options["nano_cpus"] = int(spec.cpu * 1e9)
         return self.client.containers.run(spec.image, **options)
@@ -205,8 +218,13 @@ class LocalEngine:
                 LABEL_ROLE: role, LABEL_INSTALLATION: self.installation}
 
     def _by_role(self, service_id: str, role: str) -> list[Any]:
-        return self.client.containers.list(all=True, filters={"label": [f"{LABEL_SERVICE}={service_id}",
-                                                                        f"{LABEL_ROLE}={role}"]})
+        """The containers of a role; one removed while they are listed is left out."""
+        return self.client.containers.list(all=True, ignore_removed=True, filters={"label": [
+            f"{LABEL_SERVICE}={service_id}", f"{LABEL_ROLE}={role}"]})
+
+    @staticmethod
+    def _errors(action: str) -> Any:
+        return docker_errors(f"local engine: {action}")
 
     def _scoring(self, service_id: str) -> list[Any]:
         return self._by_role(service_id, SCORING)
@@ -264,6 +282,3 @@ def _force_remove(container: Any, wait_seconds: float = STOP_SECONDS) -> None:
         time.sleep(0.2)
     container.remove(force=True)
 
-
-def _explain(exc: Exception) -> str:
-    return str(getattr(exc, "explanation", None) or exc)

@@ -36,21 +36,25 @@ spec and waits for swarm to converge on it.
   unchanged key keeps working throughout); secrets no task uses any more are then
   removed. ``set_keys`` with the keys already mounted changes nothing.
 - **Security.** The image's non-root user, read-only root file system, a tmpfs at
-  /tmp, all capabilities dropped, CPU and memory reserved *and* limited. Docker 20.10
+  /tmp, all capabilities dropped, CPU and memory reserved *and* limited; a pids limit,
+  and the engine's default memory limit (not reserved) when the service sets none
+  (:class:`Limits`; ``Limits.Pids`` needs API 1.41, Docker 20.10). Docker 20.10
   (API 1.41) applies ``CapabilityDrop`` to service tasks but ignores
   ``Privileges.NoNewPrivileges`` (newer engines apply it; it is always sent).
   Dropping every capability empties the bounding set, so a set-uid binary still
   gains no capability.
-- **Images** that exist on a single-node swarm are referenced by id (or by their
-  registry digest when they have one): swarm then uses them as they are instead of
-  trying to pull a tag from a registry.
+- **Images** are referenced by their registry digest when they have one, else (on a
+  single-node swarm) by id, resolved from the service's reference at each deploy: swarm
+  uses them as they are instead of pulling a tag, and a tag moved later changes nothing
+  that runs (``moma.image`` keeps the reference).
 
-Only ``docker`` errors are caught here; they leave as EngineError with the cause kept.
+Docker SDK errors leave every method through ``docker_errors`` as EngineError, the cause kept.
 """
 
 from __future__ import annotations
 
 import copy
+from contextlib import suppress
 import gzip
 import hashlib
 import ipaddress
@@ -63,15 +67,17 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import docker
 import docker.errors
 import requests
 from docker import types
 
-from . import (KEYS_FILE, LABEL_GENERATION, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
-               EngineStatus, EngineUnavailable, ServiceSpec)
+from . import (KEYS_FILE, LABEL_GENERATION, LABEL_IMAGE, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint,
+               EngineError, EngineStatus, EngineUnavailable, Limits, ServiceSpec)
+from .clients import WORKER_TIMEOUT, docker_client, on_this_machine
+from .docker_errors import docker_errors, explain
 
 log = logging.getLogger("moma.engines")
 
@@ -82,7 +88,6 @@ LABEL_REVISION = "moma.revision"
 LABEL_SPEC_HASH = "moma.spec-hash"
 LABEL_PUBLISH = "moma.publish"
 LABEL_PORT = "moma.port"
-LABEL_IMAGE = "moma.image"
 MIGRATE_SYSCTL = "net.ipv4.tcp_migrate_req"
 RUNTIME_UID = "10001"  # the user the image templates create
 STOP_SECONDS = 35  # longer than the runtime's graceful shutdown
@@ -127,7 +132,8 @@ sys.exit(1)
 
 class SwarmEngine:
     def __init__(self, client: docker.DockerClient, scoring_host: str = "127.0.0.1", installation: str = "default",
-                 publish: str = PUBLISH_INGRESS, health_interval: float = 2.0, local_docker: bool = True) -> None:
+                 publish: str = PUBLISH_INGRESS, health_interval: float = 2.0, local_docker: bool = True,
+                 limits: Limits = Limits()) -> None:
         if publish not in (PUBLISH_INGRESS, PUBLISH_HOST):
             raise ValueError(f"publish must be {PUBLISH_INGRESS} or {PUBLISH_HOST}, got {publish!r}")
         self.client = client
@@ -136,27 +142,26 @@ class SwarmEngine:
         self.publish = publish
         self.health_interval = health_interval
         self.local_docker = local_docker
+        self.limits = limits
         self.keys_seconds = 120.0  # how long set_keys waits for the rolling update
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
     @classmethod
     def from_env(cls, scoring_host: str, docker_host: str = "", installation: str = "default",
-                 publish: str = "auto") -> "SwarmEngine":
+                 publish: str = "auto", limits: Limits = Limits(), tls: Mapping[str, Any] | None = None,
+                 timeout: float = WORKER_TIMEOUT) -> "SwarmEngine":
         """The engine for the swarm whose manager ``docker_host`` (default: the local
-        engine) is; EngineUnavailable when it is not a swarm manager."""
-        try:
-            client = (docker.DockerClient(base_url=docker_host, timeout=120) if docker_host
-                      else docker.from_env(timeout=120))
+        engine; see :func:`docker_client`) is; EngineUnavailable when it is not a swarm manager."""
+        client = docker_client(docker_host, tls, timeout)
+        with docker_errors(f"swarm engine at {docker_host or 'the local socket'}"):
             swarm = client.info().get("Swarm") or {}
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise EngineUnavailable(f"no Docker engine answers: {exc}") from exc
         if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
             where = docker_host or "the local Docker engine"
             raise EngineUnavailable(
                 f"{where} is not a swarm manager (swarm state: {swarm.get('LocalNodeState') or 'unknown'}); run "
                 "`docker swarm init` on it, or point the compute at a manager node of the swarm")
-        local = _is_local(docker_host or os.environ.get("DOCKER_HOST", ""))
+        local = on_this_machine(docker_host or os.environ.get("DOCKER_HOST", ""))
         if publish == "auto":
             publish = PUBLISH_HOST if local and _kernel_has_ipvs() is False else PUBLISH_INGRESS
             if publish == PUBLISH_HOST:
@@ -166,37 +171,29 @@ class SwarmEngine:
             log.warning("%s is 0 on this node: connections queued on a replica's socket when it stops are reset "
                         "(a few failed requests per update under load); `sysctl -w %s=1` moves them to the other "
                         "replicas", MIGRATE_SYSCTL, MIGRATE_SYSCTL)
-        return cls(client, scoring_host, installation, publish=publish, local_docker=local)
+        return cls(client, scoring_host, installation, publish=publish, local_docker=local, limits=limits)
 
     # -- the Engine protocol ------------------------------------------------------------
 
     def deploy(self, spec: ServiceSpec) -> Endpoint:
-        with self._lock(spec.service_id):
-            try:
-                deadline = time.monotonic() + spec.ready_seconds
-                secret = self._keys_secret(spec.service_id, spec.key_hashes, _secret_labels(self._labels(spec)))
-                service = self._service(spec.service_id)
-                if service is None:
-                    return self._create(spec, secret, deadline)
-                return self._update(spec, service, secret, deadline)
-            except docker.errors.DockerException as exc:
-                raise EngineError(f"swarm engine: {_explain(exc)}") from exc
+        with self._lock(spec.service_id), self._errors(f"cannot deploy service {spec.service_id}"):
+            deadline = time.monotonic() + spec.ready_seconds
+            secret = self._keys_secret(spec.service_id, spec.key_hashes, _secret_labels(self._labels(spec)))
+            service = self._service(spec.service_id)
+            if service is None:
+                return self._create(spec, secret, deadline)
+            return self._update(spec, service, secret, deadline)
 
     def remove(self, service_id: str) -> None:
-        with self._lock(service_id):
-            try:
-                self._remove(service_id)
-            except docker.errors.DockerException as exc:
-                raise EngineError(f"swarm engine: cannot remove service {service_id}: {_explain(exc)}") from exc
+        with self._lock(service_id), self._errors(f"cannot remove service {service_id}"):
+            self._remove(service_id)
 
     def status(self, service_id: str) -> EngineStatus:
-        try:
+        with self._errors(f"cannot read the state of service {service_id}"):
             service = self._service(service_id)
             if service is None:
                 return EngineStatus(present=False)
             tasks = self._tasks(service)
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"swarm engine: {_explain(exc)}") from exc
         running = [task for task in tasks if _running(task)]
         generations = [int(_task_label(task, LABEL_GENERATION) or 0) for task in running]
         if any(_task_label(task, LABEL_REVISION) == _revision(service.attrs["Spec"]) for task in running):
@@ -211,13 +208,14 @@ class SwarmEngine:
                             message=message)
 
     def logs(self, service_id: str, tail: int = 50) -> str:
-        try:
+        with self._errors(f"cannot read the logs of service {service_id}"):
             service = self._service(service_id)
             if service is None:
                 return ""
             return b"".join(service.logs(stdout=True, stderr=True, tail=tail, follow=False)).decode(errors="replace")
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"swarm engine: {_explain(exc)}") from exc
+
+    def close(self) -> None:
+        self.client.close()
 
     def scale(self, service_id: str, replicas: int) -> None:
         """Change the number of replicas and nothing else; returns once swarm has the
@@ -231,48 +229,40 @@ class SwarmEngine:
             spec["Mode"] = {"Replicated": {"Replicas": replicas}}
             return spec
 
-        try:
+        with self._errors(f"cannot scale service {service_id}"):
             if not self._change(service_id, change):
                 raise EngineError(f"no swarm service runs service {service_id}")
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"swarm engine: cannot scale service {service_id}: {_explain(exc)}") from exc
 
     def set_keys(self, service_id: str, key_hashes: tuple[str, ...], generation: int) -> None:
         """Mount a secret with exactly these key hashes, by a rolling update; nothing
         happens when the service already mounts them (or does not exist yet: deploy
         creates the secret with the service)."""
-        with self._lock(service_id):
-            try:
-                service = self._service(service_id)
-                if service is None or _keys_secret_name(service.attrs["Spec"]) == _secret_name(service_id,
-                                                                                                 key_hashes):
-                    return
-                container = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
-                secret = self._keys_secret(service_id, key_hashes, _secret_labels(container.get("Labels") or {}))
-                revision = _new_revision()
+        with self._lock(service_id), self._errors(f"cannot change the keys of {service_id}"):
+            service = self._service(service_id)
+            if service is None or _keys_secret_name(service.attrs["Spec"]) == _secret_name(service_id, key_hashes):
+                return
+            container = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+            secret = self._keys_secret(service_id, key_hashes, _secret_labels(container.get("Labels") or {}))
+            revision = _new_revision()
 
-                def swap(spec: dict[str, Any]) -> dict[str, Any]:
-                    container_spec = spec["TaskTemplate"]["ContainerSpec"]
-                    others = [ref for ref in container_spec.get("Secrets") or [] if ref.get("File", {}).get("Name")
-                              != KEYS_FILE]
-                    container_spec["Secrets"] = others + [_secret_reference(secret)]
-                    container_spec.setdefault("Labels", {})[LABEL_REVISION] = revision
-                    return spec
+            def swap(spec: dict[str, Any]) -> dict[str, Any]:
+                container_spec = spec["TaskTemplate"]["ContainerSpec"]
+                others = [ref for ref in container_spec.get("Secrets") or [] if ref.get("File", {}).get("Name")
+                          != KEYS_FILE]
+                container_spec["Secrets"] = others + [_secret_reference(secret)]
+                container_spec.setdefault("Labels", {})[LABEL_REVISION] = revision
+                return spec
 
-                self._change(service_id, swap)
-                self._converge(service_id, revision, time.monotonic() + self.keys_seconds)
-                self._collect_secrets(service_id, keep=secret.name)
-            except docker.errors.DockerException as exc:
-                raise EngineError(f"swarm engine: cannot change the keys of {service_id}: {_explain(exc)}") from exc
+            self._change(service_id, swap)
+            self._converge(service_id, revision, time.monotonic() + self.keys_seconds)
+            self._collect_secrets(service_id, keep=secret.name)
 
     def service_ids(self) -> set[str]:
         """Services this engine runs for moma, and those whose key secrets are left."""
-        try:
+        with self._errors("cannot list the services"):
             mine = {"label": [LABEL_SERVICE, f"{LABEL_INSTALLATION}={self.installation}"]}
             services = self.client.services.list(filters=mine)
             secrets = self.client.secrets.list(filters=mine)
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"swarm engine: {_explain(exc)}") from exc
         return ({s.attrs["Spec"]["Labels"][LABEL_SERVICE] for s in services}
                 | {s.attrs["Spec"]["Labels"][LABEL_SERVICE] for s in secrets})
 
@@ -285,7 +275,7 @@ class SwarmEngine:
         try:
             self._create_service(body)
         except docker.errors.APIError as exc:
-            if not spec.port or "in use" not in _explain(exc):
+            if not spec.port or "in use" not in explain(exc):
                 raise
             log.warning("port %s of service %s is taken; publishing on another one", spec.port, spec.service_id)
             body = self._service_spec(spec, secret, self._port_for_new(None))
@@ -338,8 +328,10 @@ class SwarmEngine:
         )
         container["Privileges"] = {"NoNewPrivileges": True}  # ignored by engines before API 1.4x
         nano_cpus = int(spec.cpu * 1e9) if spec.cpu else None
-        resources = types.Resources(cpu_limit=nano_cpus, cpu_reservation=nano_cpus, mem_limit=spec.memory,
-                                    mem_reservation=spec.memory)
+        resources = types.Resources(cpu_limit=nano_cpus, cpu_reservation=nano_cpus,
+                                    mem_limit=self.limits.memory_for(spec), mem_reservation=spec.memory)
+        if self.limits.pids:
+            resources.setdefault("Limits", {})["Pids"] = self.limits.pids
         template: dict[str, Any] = dict(types.TaskTemplate(
             container, resources=resources or None,
             restart_policy=types.RestartPolicy("on-failure", delay=2 * NS)))
@@ -434,16 +426,17 @@ class SwarmEngine:
         """Put the previous spec back (its tasks still run: updates start new tasks
         first) unless swarm already did, and wait until the failed tasks are gone."""
         try:
-            self._change(service_id, lambda current: previous if _revision(current) == failed_revision else None)
-            deadline = time.monotonic() + ROLLBACK_SECONDS
-            while time.monotonic() < deadline:
-                service = self._service(service_id)
-                if service is None or not any(_task_label(task, LABEL_REVISION) == failed_revision
-                                              and task["Status"]["State"] in ACTIVE for task in self._tasks(service)):
-                    return
-                time.sleep(POLL_SECONDS)
+            with self._errors(f"cannot roll service {service_id} back"):
+                self._change(service_id, lambda current: previous if _revision(current) == failed_revision else None)
+                deadline = time.monotonic() + ROLLBACK_SECONDS
+                while time.monotonic() < deadline:
+                    service = self._service(service_id)
+                    if service is None or not any(_task_label(task, LABEL_REVISION) == failed_revision and
+                                                  task["Status"]["State"] in ACTIVE for task in self._tasks(service)):
+                        return
+                    time.sleep(POLL_SECONDS)
             log.warning("tasks of the failed update of %s are still running after the rollback", service_id)
-        except docker.errors.DockerException:
+        except EngineError:
             log.exception("rolling service %s back failed", service_id)
 
     def _failure_logs(self, service: Any, revision: str) -> str:
@@ -464,11 +457,9 @@ class SwarmEngine:
                 except docker.errors.NotFound:
                     continue
         if not any("\n" in part for part in parts):
-            try:
+            with suppress(EngineError), self._errors(f"cannot read the logs of {service.name}"):
                 parts.append(b"".join(service.logs(stdout=True, stderr=True, tail=LOG_LINES, follow=False))
                              .decode(errors="replace"))
-            except docker.errors.DockerException:
-                pass
         return "\n".join(part.rstrip("\n") for part in parts if part)
 
     # -- removing -----------------------------------------------------------------------
@@ -506,7 +497,7 @@ class SwarmEngine:
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
-                if "in use" not in _explain(exc):
+                if "in use" not in explain(exc):
                     raise
                 done = False
         return done
@@ -552,7 +543,7 @@ class SwarmEngine:
                     endpoint_spec=spec.get("EndpointSpec"))
                 return True
             except docker.errors.APIError as exc:
-                if "out of sequence" not in _explain(exc) or attempt == 5:
+                if "out of sequence" not in explain(exc) or attempt == 5:
                     raise
                 time.sleep(0.1)
         return True
@@ -621,6 +612,10 @@ class SwarmEngine:
 
     def _tasks(self, service: Any) -> list[dict[str, Any]]:
         return self.client.api.tasks(filters={"service": service.id})
+
+    @staticmethod
+    def _errors(action: str) -> Any:
+        return docker_errors(f"swarm engine: {action}")
 
     def _lock(self, service_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -699,10 +694,6 @@ def _sysctl(name: str) -> str | None:
         return None
 
 
-def _is_local(docker_host: str) -> bool:
-    return not docker_host or docker_host.startswith(("unix://", "npipe://"))
-
-
 def _kernel_has_ipvs() -> bool | None:
     """Whether this machine's kernel has IPVS (None: cannot tell)."""
     if Path("/proc/net/ip_vs").exists():
@@ -725,6 +716,3 @@ def _ignore_missing(action: Callable[[], Any]) -> None:
     except docker.errors.NotFound:
         pass
 
-
-def _explain(exc: Exception) -> str:
-    return str(getattr(exc, "explanation", None) or exc)

@@ -1,8 +1,15 @@
 """Image operations: build the image of a manifest with ``builder/`` and record the
-outcome on the image and its operation together."""
+outcome on the image and its operation together.
+
+Images are tagged ``<account>-<hash>/<name>:<version>-<id>``: the hash is of the
+installation and the account (two installations on one engine, or two accounts of one
+name, never share a repository) and the id is the image's own (Docker repositories are
+lower case: ``rt-Case`` and ``rt-case`` share one, and their versions count apart).
+No other build ever moves such a tag, so a service redeployed from it runs its image."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -16,6 +23,7 @@ from ..store import Account, Operation, Store
 
 log = logging.getLogger("moma.worker")
 MODEL_FIELDS = ("id", "name", "version", "url", "mimeType", "unpack")
+ACCOUNT_PART = 23  # of the 32 characters a repository path component may have here, before "-<hash>"
 
 
 class ImageBuilds:
@@ -23,6 +31,7 @@ class ImageBuilds:
         self.settings = settings
         self.store = store
         self.builder = builder
+        self._installation = ""
 
     def __call__(self, operation: Operation, worker: str) -> None:
         account = self.store.accounts.get(operation.account_id)
@@ -52,8 +61,10 @@ class ImageBuilds:
         return parse_manifest(body)
 
     def _options(self, account: Account, image: dict[str, Any]) -> BuildOptions:
+        if not self._installation:
+            self._installation = self.store.meta.installation_id()
         return BuildOptions(
-            name=image["name"], namespace=account.name, tag=str(image["version"]),
+            name=image["name"], namespace=image_namespace(self._installation, account), tag=image_tag(image),
             push=self.settings.registry or None, build_id=image["id"],
             account=AccountContext(account.subscription_id, account.resource_group, account.name),
             labels=self.settings.extra_image_labels(),
@@ -64,3 +75,12 @@ class ImageBuilds:
         error = {"code": code, "message": f"image build failed: {reason}", "statusCode": 400,
                  "details": [{"code": "BuildLog", "message": f"build log: {log_uri}"}]}
         self.store.images.complete(operation.id, worker, image["id"], "Failed", error=error)
+
+
+def image_namespace(installation: str, account: Account) -> str:
+    digest = hashlib.sha256(f"{installation}/{account.id}".encode()).hexdigest()[:8]
+    return f"{account.name.lower()[:ACCOUNT_PART].rstrip('-')}-{digest}"
+
+
+def image_tag(image: dict[str, Any]) -> str:
+    return f"{image['version']}-{image['id'].replace('-', '')[:12]}"

@@ -6,6 +6,7 @@ interrupted or not waited for, and work that fails."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -35,12 +36,13 @@ def test_lifecycle(docker_client, cli: Cli, project: Path):
     built = cli("image", "create", "-n", "iris-life", "--manifest-id", manifest["id"], "-o", "json")
     image = built.json()
     assert image["creationState"] == "Succeeded" and image["manifest"]["id"] == manifest["id"]
-    assert "Step 1/" in built.stderr and "Successfully tagged default/iris-life:1" in built.stderr, \
+    assert "Step 1/" in built.stderr and f"Successfully tagged {image['imageLocation']}" in built.stderr, \
         "the build log streams to stderr"
+    assert re.fullmatch(r"default-[0-9a-f]{8}/iris-life:1-[0-9a-f]{12}", image["imageLocation"])
     assert cli.json("image", "show", "-i", image["id"]) == image
     assert image["id"] in [i["id"] for i in cli.json("image", "list", "--manifest-id", manifest["id"])]
     usage = cli("image", "usage", "-i", image["id"]).stdout
-    assert "docker run --rm -p 127.0.0.1:5001:5001 default/iris-life:1" in usage and "docker pull" not in usage
+    assert f"docker run --rm -p 127.0.0.1:5001:5001 {image['imageLocation']}" in usage and "docker pull" not in usage
 
     created = cli("service", "create", "realtime", "-n", "life", "--image-id", image["id"], "-o", "json")
     service = created.json()
@@ -98,7 +100,8 @@ def test_quiet_build_shows_one_progress_line_not_the_log(docker_client, cli: Cli
                 "-p", str(project / "requirements.txt"), "-m", str(project / "model.pkl"), "-q")
     assert "Successfully" not in quiet.stderr and "Step 1/" not in quiet.stderr
     assert "image iris-quiet version 1: Succeeded" in quiet.stderr
-    assert quiet.stdout.startswith("image iris-quiet version 1 Succeeded: default/iris-quiet:1")
+    assert re.match(r"image iris-quiet version 1 Succeeded: default-[0-9a-f]{8}/iris-quiet:1-[0-9a-f]{12}\n",
+                    quiet.stdout), quiet.stdout
 
 
 def test_no_wait_and_ctrl_c_leave_the_work_going(docker_client, cli: Cli, project: Path, tmp_path: Path):

@@ -11,12 +11,13 @@ from dataclasses import replace
 import pytest
 import requests
 
-from management.engines import LABEL_SERVICE, EngineError, keys_dir
+from management.engines import LABEL_SERVICE, EngineError, Limits, keys_dir
 from management.engines.local import LocalEngine
 from management.engines.swarm import SwarmEngine
 
 from .conftest import PRIMARY, SECONDARY, Scorer, key_hash, score, wait_for
 
+MiB = 1024 * 1024
 KEYS_NOTICED_S = 2.0  # the runtime's promise: every worker goes by a changed key file by then
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -146,3 +147,46 @@ def test_deploy_restores_what_was_removed_behind_its_back(engine, make_spec, doc
     assert restored == endpoint
     assert score(endpoint.base_url, PRIMARY).json() == {"version": "v1"}
     assert engine.status(spec.service_id).running == 1
+
+
+def test_containers_get_a_pids_limit_and_a_default_memory_limit(engine, make_spec, docker_client):
+    engine.limits = Limits(pids=96, memory=256 * MiB)
+    spec = make_spec("limits")
+    endpoint = engine.deploy(spec)
+
+    def host_configs() -> list[dict]:
+        containers = docker_client.containers.list(filters={"label": [f"{LABEL_SERVICE}={spec.service_id}",
+                                                                      "moma.role=scoring"]})
+        return [container.attrs["HostConfig"] for container in containers]
+
+    assert [(config["PidsLimit"], config["Memory"]) for config in host_configs()] == [(96, 256 * MiB)]
+    started = score(endpoint.base_url, PRIMARY, timeout=30).json()
+    assert started == {"version": "v1"}
+    bomb = replace(spec, generation=2, env={"ENGINE_TEST_SPAWN": "1000"}, memory=300 * MiB)
+    engine.deploy(bomb)
+    wait_for(lambda: [(c["PidsLimit"], c["Memory"]) for c in host_configs()] == [(96, 300 * MiB)],
+             what="only the new generation, with the service's own memory limit")
+    answer = score(endpoint.base_url, PRIMARY, timeout=30)
+    print(f"\n{type(engine).__name__}: {answer.text} threads of 1000 under a pids limit of 96")
+    assert answer.status_code == 200 and 0 < answer.json()["started"] < 96, answer.text
+    assert requests.get(f"{endpoint.base_url}/readyz", timeout=5).status_code == 200, "the service outlives it"
+
+
+def test_containers_run_the_image_by_id_and_keep_the_reference_in_a_label(engine, make_spec, engine_image,
+                                                                          docker_client, test_run_id):
+    alias = f"moma-engine-test-alias:{test_run_id}"
+    docker_client.images.get(engine_image).tag(alias)
+    try:
+        spec = make_spec("pinned", image=alias)
+        engine.deploy(spec)
+        containers = docker_client.containers.list(filters={"label": [f"{LABEL_SERVICE}={spec.service_id}",
+                                                                      "moma.role=scoring"]})
+        assert containers and {c.attrs["Config"]["Image"] for c in containers} == {
+            docker_client.images.get(engine_image).id}
+        if isinstance(engine, LocalEngine):
+            assert {c.labels["moma.image"] for c in containers} == {alias}
+        else:
+            [service] = docker_client.services.list(filters={"label": f"{LABEL_SERVICE}={spec.service_id}"})
+            assert service.attrs["Spec"]["Labels"]["moma.image"] == alias
+    finally:
+        docker_client.images.remove(alias)

@@ -9,23 +9,27 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 
 import pytest
 import requests
 
 from management.client import ApiClient
+from management.config import SUPPORTED_API_VERSIONS
 from management.engines import LABEL_SERVICE
 from tests.api_flow import create_image, register_iris, wait_operation
 from tests.conftest import TEST_RUN_LABEL
 from tests.engines.conftest import swarm  # noqa: F401  (the fixture)
+from tests.engines.docker_proxy import DockerProxy
 from tests.integration.conftest import EXAMPLE, train
 from tests.server import MomaServer
-from tests.services_flow import ContinuousClient, create_service, operation_id, score
+from tests.services_flow import ContinuousClient, create_service, operation_id, score, wait_until_it_scores
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SWARM = "cluster"
+DEADLINE_S = 2.0  # of an API request's engine call
 RUN_SECONDS = 0.1  # how long the slow image's run() takes: load the autoscaler can see
 SLOW_DRIVER = f'''
 import time
@@ -45,7 +49,8 @@ def run(raw_data):
 def server(swarm, tmp_path_factory, test_run_id: str) -> Iterator[MomaServer]:  # noqa: F811
     # passes of the reconciler as far apart as by default: the autoscaler runs between them
     env = {"MOMA_IMAGE_LABELS": f"{TEST_RUN_LABEL}={test_run_id}", "MOMA_WORKER_POLL_SECONDS": "0.2",
-           "MOMA_RECONCILE_SECONDS": "5", "MOMA_SERVICE_READY_SECONDS": "60"}
+           "MOMA_RECONCILE_SECONDS": "5", "MOMA_SERVICE_READY_SECONDS": "60",
+           "MOMA_ENGINE_DEADLINE_SECONDS": str(DEADLINE_S)}
     server = MomaServer(tmp_path_factory.mktemp("swarm-services-home"), env).start()
     added = server.client().call("POST", "/computes", json={"name": SWARM, "type": "swarm"}).json()
     assert added["type"] == "swarm"
@@ -173,3 +178,49 @@ def test_autoscaler_scales_up_under_load_and_back_down(server, images, docker_cl
     wait_for(lambda: swarm_replicas(docker_client, service["id"]) == (1, 1), timeout=60, what="one running replica")
     assert score(service["scoringUri"], key).json() == ["setosa"]
     client.call("DELETE", f"/services/{service['id']}")
+
+
+def test_a_hanging_docker_host_slows_only_its_own_services(server, images, docker_client):
+    """/logs of a service whose Docker host (a swarm manager, here behind a proxy that
+    stops passing requests on) hangs answers 504 within the deadline while /logs of a
+    local one keeps answering at once, and the reconciler goes on with the local
+    services meanwhile."""
+    client = server.client()
+    with DockerProxy() as hanging:
+        client.call("POST", "/computes", json={"name": "hanging", "type": "swarm", "dockerHost": hanging.url})
+        remote = service_of(client, create_service(client, images["iris"], "far", compute="hanging"))
+        local = service_of(client, create_service(client, images["iris"], "near"))
+        key = client.call("GET", f"/services/{local['id']}/keys").json()["primaryKey"]
+        assert logs_call(server, remote["id"])[0] == 200, "the host answers before it hangs"
+        hanging.stall()
+
+        with ThreadPoolExecutor(8) as pool:
+            stalled = [pool.submit(logs_call, server, remote["id"]) for _ in range(6)]
+            calm = [logs_call(server, local["id"]) for _ in range(10)]
+            stalled_answers = [future.result() for future in stalled]
+        print(f"\n/logs on the hanging host: {stalled_answers}\n/logs on the local engine: {calm}")
+        assert all(status == 200 and seconds < 1.0 for status, _, seconds in calm), calm
+        assert all(status == 504 and code == "EngineTimeout" and seconds < DEADLINE_S + 1.5
+                   for status, code, seconds in stalled_answers), stalled_answers
+
+        for container in docker_client.containers.list(filters={"label": f"moma.service-id={local['id']}"}):
+            container.remove(force=True)
+        wait_until_it_scores(client, local, key)
+
+        hanging.resume()
+        deadline = time.monotonic() + 30
+        while logs_call(server, remote["id"])[0] != 200:
+            assert time.monotonic() < deadline, "/logs did not answer again once the host did"
+            time.sleep(0.5)
+        deleted = client.call("DELETE", f"/services/{remote['id']}").headers["Operation-Location"]
+        assert wait_operation(client, deleted.rsplit("/", 1)[-1], timeout=120)["state"] == "Succeeded"
+
+
+def logs_call(server: MomaServer, service_id: str) -> tuple[int, str, float]:
+    """GET .../logs on a connection of its own: (status, error code, seconds)."""
+    started = time.monotonic()
+    answer = requests.get(f"{server.url}{server.client().scope.path}/services/{service_id}/logs",
+                          params={"api-version": SUPPORTED_API_VERSIONS[0], "tail": "5"},
+                          headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
+    code = answer.json().get("code", "") if answer.status_code >= 400 else ""
+    return answer.status_code, code, round(time.monotonic() - started, 2)

@@ -17,7 +17,7 @@ from management.config import Settings
 from management.store import Store
 from management.store.tables import operations
 from management.worker import Worker
-from management.worker.image_builds import ImageBuilds
+from management.worker.image_builds import ImageBuilds, image_namespace, image_tag
 
 from .helpers import GUID, V2018, Api, check_error, image_body
 
@@ -205,10 +205,11 @@ def test_worker_builds_the_image(api: Api, manifest: dict[str, Any], store: Stor
     operation = api.ok("GET", f"/operations/{operation_id}")
     assert operation["state"] == "Succeeded" and "endTime" in operation
     image = image_of(api, operation_id)
-    assert (image["creationState"], image["imageLocation"]) == ("Succeeded", "default/irisimg:1")
+    namespace = image_namespace(store.meta.installation_id(), store.accounts.ensure_default())
+    assert (image["creationState"], image["imageLocation"]) == ("Succeeded", f"{namespace}/irisimg:{image_tag(image)}")
     spec, options = builder.calls[0]
     assert spec.driver_program == "driver" and [model.id for model in spec.models] == manifest["modelIds"]
-    assert (options.build_id, options.namespace) == (image["id"], "default")
+    assert (options.build_id, options.namespace) == (image["id"], namespace)
     assert not run_worker(store, home, builder)
 
 

@@ -1,0 +1,54 @@
+"""From settings and computes to engines: the container limits every engine applies,
+and engines built for one compute without waiting on another's."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+
+from management.config import Settings
+from management.engines import EngineError, Limits
+from management.engines.factory import Engines, container_limits
+from management.store import Compute
+
+from .conftest import wait_for
+from .docker_proxy import DockerProxy
+
+
+def test_container_limits_come_from_the_settings():
+    assert container_limits(Settings()) == Limits(pids=2048, memory=2 * 1024**3)
+    loaded = Settings.load({"MOMA_SERVICE_PIDS_LIMIT": "300", "MOMA_SERVICE_DEFAULT_MEMORY": "512Mi"})
+    assert container_limits(loaded) == Limits(pids=300, memory=512 * 1024**2)
+    assert container_limits(Settings(service_pids_limit=0, service_default_memory="0")) == Limits()
+
+
+def test_a_bad_default_memory_fails_at_start():
+    with pytest.raises(ValueError, match="not a Kubernetes memory quantity"):
+        container_limits(Settings(service_default_memory="2GB"))
+
+
+@pytest.mark.docker
+def test_a_host_that_hangs_while_its_engine_is_built_holds_up_no_other(tmp_path: Path, installation: str):
+    engines = Engines(Settings(home=tmp_path), installation)
+    with DockerProxy() as hanging:
+        hanging.stall()
+        building = threading.Thread(target=_build, args=(engines, Compute("hanging", "local", hanging.url)),
+                                    daemon=True)
+        building.start()
+        wait_for(lambda: hanging.connections, timeout=10, what="the hanging host to be asked")
+
+        started = time.monotonic()
+        local = engines.for_compute(Compute("local", "local"))
+        assert time.monotonic() - started < 5, "the local engine waited for the hanging one"
+        assert local.service_ids() is not None
+    building.join(30)
+    assert not building.is_alive(), "closing the hanging host ends the build"
+
+
+def _build(engines: Engines, compute: Compute) -> None:
+    with suppress(EngineError):
+        engines.for_compute(compute)
