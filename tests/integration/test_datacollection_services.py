@@ -159,11 +159,27 @@ def test_local_sink_rows_through_the_api_and_the_cli(moma: Moma, image: dict[str
     assert later.text == ""
 
 
-def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any], docker_client, tmp_path):
+def bridge_gateway(docker_client, client, image_id: str, test_run_id: str) -> str:
+    """The address containers on the default bridge reach the host by, as the engine
+    itself hands it to a container: the network's IPAM config names no ``Gateway`` on
+    some engines (dockerd 20.10 lists only the subnet), and the bridge may have any
+    address of it."""
+    location = client.call("GET", f"/images/{image_id}").json()["imageLocation"]
+    probe = docker_client.containers.run(location, ["python", "-c", "import signal; signal.pause()"],
+                                         detach=True, network="bridge", labels={TEST_RUN_LABEL: test_run_id})
+    try:
+        probe.reload()
+        return probe.attrs["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
+    finally:
+        probe.remove(force=True)
+
+
+def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any], docker_client, tmp_path,
+                                              test_run_id: str):
     pytest.importorskip("azure.storage.blob")
     from tests.runtime.test_datacollection_blob import Azurite
 
-    gateway = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    gateway = bridge_gateway(docker_client, moma.server.client(), image["id"], test_run_id)
     azurite = Azurite(tmp_path / "azurite", host=gateway).start()
     try:
         server = moma.restart(MOMA_DATA_COLLECTION_STORAGE=azurite.connection_string)
