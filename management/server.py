@@ -92,6 +92,9 @@ def serve(settings: Settings, host: str, port: int, workers: int, with_worker: b
             "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
             "timeout": 120, "graceful_timeout": 20, "accesslog": "-", "errorlog": "-", "loglevel": "info",
             "proc_name": "moma-api",
+            # gunicorn's control socket defaults to one path per user, which a second
+            # `moma serve` takes over; nothing of ours uses it (signals stop and reload)
+            "control_socket_disable": True,
         }).run()
     finally:
         if worker is not None:
