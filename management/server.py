@@ -25,6 +25,7 @@ from .engines.factory import Engines
 from .secrets import KeyCipher
 from .worker.autoscaling import ServiceAutoscaling
 from .worker.image_builds import ImageBuilds
+from .worker.parent import die_with_parent
 from .worker.reconciler import Reconciler
 from .worker.service_deployments import Deployer, ServiceDeployments
 
@@ -106,18 +107,24 @@ def serve(settings: Settings, host: str, port: int, workers: int, with_worker: b
 
 
 def _start_worker_process() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "management.cli", "worker"], env=os.environ.copy())
+    """The worker, from this (the main) thread: it dies with this process (see ``worker/parent.py``)."""
+    return subprocess.Popen([sys.executable, "-m", "management.cli", "worker", "--parent-pid", str(os.getpid())],
+                            env=os.environ.copy())
 
 
-def run_worker(settings: Settings) -> None:
-    """Carry out operations until SIGTERM or SIGINT; the current one finishes first."""
+def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
+    """Carry out operations until SIGTERM or SIGINT; the current one finishes first.
+    With ``parent_pid`` (``moma serve``'s worker), the worker ends when that process does."""
+    orphaned = threading.Event()
+    if parent_pid is not None:
+        die_with_parent(parent_pid, orphaned)
     store = prepare(settings)
     ArtifactStore(settings.artifact_dir).register()
     builder = Builder(settings.builder_config())
     deployer = Deployer(settings, store, Engines(settings, store.meta.installation_id()),
                         KeyCipher(settings.secret_key_file))
     worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder),
-                                      "Service": ServiceDeployments(deployer)})
+                                      "Service": ServiceDeployments(deployer)}, orphaned=orphaned)
     reconciler = Reconciler(deployer, worker.id, settings.reconcile_seconds, autoscale=ServiceAutoscaling(deployer))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

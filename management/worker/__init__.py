@@ -26,16 +26,17 @@ class Handler(Protocol):
 
 class Worker:
     def __init__(self, settings: Settings, store: Store, handlers: dict[str, Handler],
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, orphaned: threading.Event | None = None) -> None:
         self.settings = settings
         self.store = store
         self.handlers = handlers
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_ms = int(settings.worker_lease_seconds * 1000)
+        self.orphaned = orphaned or threading.Event()  # set: the server is gone, renew nothing
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s polling every %.1f s", self.id, self.settings.worker_poll_seconds)
-        while not stop.is_set():
+        while not stop.is_set() and not self.orphaned.is_set():
             try:
                 busy = self.run_once()
             except Exception:  # a store outage must not end the worker: wait and try again
@@ -53,7 +54,7 @@ class Worker:
         log.info("worker %s: %s operation %s (attempt %d)", self.id, operation.operation_type, operation.id,
                  operation.attempts)
         with _Heartbeat(lambda: self.store.operations.heartbeat(operation.id, self.id, self.lease_ms),
-                        self.settings.worker_lease_seconds / 3):
+                        self.settings.worker_lease_seconds / 3, self.orphaned):
             if handler is None:
                 raise RuntimeError(f"no handler for {operation.operation_type} operations")
             handler(operation, self.id)
@@ -63,9 +64,10 @@ class Worker:
 class _Heartbeat:
     """Renews a lease in the background until the work is done."""
 
-    def __init__(self, beat: Callable[[], bool], interval: float) -> None:
+    def __init__(self, beat: Callable[[], bool], interval: float, orphaned: threading.Event) -> None:
         self.beat = beat
         self.interval = interval
+        self.orphaned = orphaned
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="moma-heartbeat", daemon=True)
 
@@ -79,6 +81,9 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while not self.stopped.wait(self.interval):
+            if self.orphaned.is_set():
+                log.warning("orphaned: no longer renewing the lease of the running operation")
+                return
             try:
                 if not self.beat():
                     log.warning("lost the lease of the running operation; its result will be discarded")

@@ -4,6 +4,7 @@ lease that expires is taken over, an operation whose worker keeps dying ends Fai
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,24 @@ def test_the_worker_heartbeat_outlives_a_short_lease(api: Api, store: Store, man
 
     assert stolen and all(claim is None for claim in stolen)
     assert api.ok("GET", f"/operations/{operation_id}")["state"] == "Succeeded"
+
+
+def test_an_orphaned_worker_renews_no_lease(api: Api, store: Store, manifest_id: str, home: Path) -> None:
+    """Once its server is gone, the worker's heartbeat stops: another worker takes the
+    operation over when the lease runs out, although the orphan's handler still runs."""
+    [operation_id] = new_operations(api, manifest_id, 1)
+    settings = Settings.load(home=home, worker_lease_seconds=0.45)
+    orphaned = threading.Event()
+    successor: list[Operation] = []
+
+    def stuck_build(operation: Operation, worker: str) -> None:
+        orphaned.set()
+        deadline = time.monotonic() + 10
+        while not successor and time.monotonic() < deadline:
+            successor.extend(filter(None, [store.operations.claim("successor", 60_000, 3)]))
+            time.sleep(0.05)
+
+    assert Worker(settings, store, {"Image": stuck_build}, orphaned=orphaned).run_once()
+
+    assert [operation.id for operation in successor] == [operation_id]
+    assert successor[0].attempts == 2
