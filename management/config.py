@@ -25,6 +25,13 @@ class Settings:
     worker_lease_seconds: float = 30.0
     worker_poll_seconds: float = 1.0
     worker_max_attempts: int = 3
+    # Operations one worker runs at once: image builds, and service operations in a
+    # lane of their own (they never wait behind builds)
+    worker_build_slots: int = 2
+    worker_service_slots: int = 4
+    # Operations of one account running at once, on all workers together
+    account_build_slots: int = 1
+    account_service_slots: int = 2
     secret_key_path: str = ""  # default: $MOMA_HOME/secret.key
     reconcile_seconds: float = 5.0
     service_ready_seconds: float = 120.0  # a service not ready by then is Failed
