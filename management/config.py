@@ -36,9 +36,12 @@ class Settings:
     reconcile_seconds: float = 5.0
     service_ready_seconds: float = 120.0  # a service not ready by then is Failed
     scoring_host: str = "127.0.0.1"  # where published scoring ports are bound and announced
-    # Azure Storage connection string: services with dataCollection.storageEnabled write
-    # there (AML_MODEL_DC_STORAGE) instead of a local directory; must be reachable from containers
+    # Azure Storage connection string (with the account key): services with
+    # dataCollection.storageEnabled write there, each into a container of its own, instead
+    # of a local directory; the account must be reachable from containers, which get only
+    # a SAS on their container (see collection_storage.py), renewed before it expires
     data_collection_storage: str = ""
+    data_collection_sas_seconds: float = 7 * 24 * 3600
 
     @property
     def db_url(self) -> str:

@@ -24,6 +24,7 @@ from .worker import Worker
 from .engines.factory import Engines
 from .secrets import KeyCipher
 from .worker.autoscaling import ServiceAutoscaling
+from .worker.credential_renewal import CredentialRenewal
 from .worker.image_builds import ImageBuilds
 from .worker.parent import die_with_parent
 from .worker.reconciler import Reconciler
@@ -113,7 +114,7 @@ def _start_worker_process() -> subprocess.Popen:
 
 
 def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
-    """Carry out operations until SIGTERM or SIGINT; the current one finishes first.
+    """Carry out operations until SIGTERM or SIGINT; the running ones finish first.
     With ``parent_pid`` (``moma serve``'s worker), the worker ends when that process does."""
     orphaned = threading.Event()
     if parent_pid is not None:
@@ -130,5 +131,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     threading.Thread(target=reconciler.run, args=(stop,), name="moma-reconciler", daemon=True).start()
+    renewal = CredentialRenewal(store, settings, worker.id)
+    threading.Thread(target=renewal.run, args=(stop,), name="moma-credential-renewal", daemon=True).start()
     worker.run(stop)
     store.close()

@@ -57,16 +57,21 @@ def ensure_azurite() -> Path:
 
 class Azurite:
     """One azurite-blob process on ``host`` (127.0.0.1, or the Docker bridge's gateway
-    address for containers to reach), data kept in ``location`` across restarts."""
+    address for containers to reach), data kept in ``location`` across restarts; the
+    well-known development account, or ``account`` with ``key`` (the storage SDK itself
+    carries the well-known key, so a test looking for a leaked key needs another)."""
 
-    def __init__(self, location: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, location: Path, port: int | None = None, host: str = "127.0.0.1",
+                 account: str = ACCOUNT, key: str = ACCOUNT_KEY) -> None:
         self.location = location
         self.host = host
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
+        self.account = account
+        self.accounts = f"{account}:{key}" if (account, key) != (ACCOUNT, ACCOUNT_KEY) else ""
         self.connection_string = (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"BlobEndpoint=http://{host}:{self.port}/{ACCOUNT};")
+            f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+            f"BlobEndpoint=http://{host}:{self.port}/{account};")
 
     def start(self, timeout: float = 30.0) -> "Azurite":
         self.location.mkdir(parents=True, exist_ok=True)
@@ -75,7 +80,8 @@ class Azurite:
             [str(ensure_azurite()), "--blobHost", self.host, "--blobPort", str(self.port),
              "--location", str(self.location), "--loose", "--skipApiVersionCheck",
              "--disableTelemetry", "--silent"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "AZURITE_ACCOUNTS": self.accounts} if self.accounts else None)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
