@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -16,9 +15,10 @@ from typing import Iterator
 import pytest
 
 from management.client import ApiClient, Scope
-from tests.api_flow import create_image, register_iris, upload, wait_operation
+from tests.api_flow import create_image, register_iris, wait_operation
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
+from tests.integration.test_datacollection_services import wait_for
 from tests.server import MomaServer
 from tests.services_flow import create_service
 
@@ -92,29 +92,11 @@ def account(server: MomaServer, name: str) -> ApiClient:
 
 def stuck_build(client: ApiClient, project: Path, url: str, name: str) -> str:
     """An image of the iris project whose model downloads for ever."""
-    model = client.call("POST", "/models", json={"name": name, "tags": [], "url": url, "unpack": False,
-                                                 "mimeType": "application/octet-stream"}).json()
-    manifest = client.call("POST", "/manifests", json={
-        "name": f"{name}app", "driverProgram": "driver", "modelType": "Registered", "modelIds": [model["id"]],
-        "webserviceType": "Realtime",
-        "targetRuntime": {"runtimeType": "Python",
-                          "properties": {"pipRequirements": upload(client, project / "requirements.txt")}},
-        "assets": [{"id": "driver", "url": upload(client, project / "score.py"), "mimeType": "application/x-python"}],
-    }).json()
-    return create_image(client, manifest["id"], name)
+    return create_image(client, register_iris(client, project, name, model_url=url)["manifest"]["id"], name)
 
 
 def states(client: ApiClient, operation_ids: list[str]) -> list[str]:
     return sorted(client.call("GET", f"/operations/{operation_id}").json()["state"] for operation_id in operation_ids)
-
-
-def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def test_stuck_builds_of_one_account_leave_room_for_the_others(tmp_path: Path, project: Path,

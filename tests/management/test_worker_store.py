@@ -17,6 +17,7 @@ from management.store.database import writing
 from management.worker import Worker
 
 from .helpers import Api, run_in_threads
+from .test_server_processes import wait_until
 
 
 @pytest.fixture
@@ -290,12 +291,3 @@ def test_a_slow_account_leaves_the_worker_free_for_others(api: Api, store: Store
         release.set()
         stop.set()
         worker.join(30)
-
-
-def wait_until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

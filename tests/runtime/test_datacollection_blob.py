@@ -209,25 +209,31 @@ def test_a_blob_outage_loses_nothing_within_the_queue_bound(serve, tmp_path):
         storage.stop()
 
 
-def test_blob_writers_race_for_one_header(azurite):
-    path = "race/one/data.csv"
-    sinks = [BlobSink(azurite.connection_string) for _ in range(4)]
-    barrier = threading.Barrier(len(sinks))
+def race_for_one_header(storage: str, path: str, writers: int = 4, rows: int = 10) -> None:
+    """``writers`` sinks on ``storage`` (a connection string or a container SAS URL), each
+    in its own thread, start together and append ``rows`` rows to ``path``."""
+    sinks = [BlobSink(storage) for _ in range(writers)]
+    barrier = threading.Barrier(writers)
 
     def write(n: int) -> None:
         barrier.wait()
-        for i in range(10):
+        for i in range(rows):
             sinks[n].write(path, b"HEADER\n", f"w{n}-{i}\n".encode())
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(sinks))]
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    lines = azurite.container().download_blob(path).readall().decode().splitlines()
-    assert lines[0] == "HEADER" and lines.count("HEADER") == 1 and len(lines) == 41
     for sink in sinks:
         sink.close()
+
+
+def test_blob_writers_race_for_one_header(azurite):
+    path = "race/one/data.csv"
+    race_for_one_header(azurite.connection_string, path)
+    lines = azurite.container().download_blob(path).readall().decode().splitlines()
+    assert lines[0] == "HEADER" and lines.count("HEADER") == 1 and len(lines) == 41
 
 
 def test_a_closed_port_is_a_sink_error_quickly():

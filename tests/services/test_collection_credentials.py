@@ -6,7 +6,6 @@ that SAS alone; the operator reads the rows with the account key."""
 
 from __future__ import annotations
 
-import threading
 import urllib.parse
 from datetime import datetime, timedelta, timezone
 
@@ -14,7 +13,7 @@ import pytest
 
 from management.collection_storage import CollectionStorage, StorageError, container_name
 from runtime.datacollection.sinks import BlobSink, SinkError
-from tests.runtime.test_datacollection_blob import ACCOUNT_KEY
+from tests.runtime.test_datacollection_blob import ACCOUNT_KEY, race_for_one_header
 
 pytestmark = pytest.mark.slow
 
@@ -58,21 +57,7 @@ def test_the_grant_is_a_sas_on_the_services_own_container(storage):
 
 def test_the_sink_appends_with_the_sas_alone_and_the_operator_reads(storage):
     url = storage.grant(SERVICE_A).url
-    sinks = [BlobSink(url) for _ in range(4)]
-    barrier = threading.Barrier(len(sinks))
-
-    def write(n: int) -> None:
-        barrier.wait()
-        for i in range(5):
-            sinks[n].write(PATH, b"HEADER\n", f"w{n}-{i}\n".encode())
-
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(sinks))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for sink in sinks:
-        sink.close()
+    race_for_one_header(url, PATH, rows=5)
     later = BlobSink(url)  # a new worker: the blob and its header are there already
     later.write(PATH, b"HEADER\n", b"late\n")
     later.close()
