@@ -26,7 +26,7 @@ from .secrets import KeyCipher
 from .worker.autoscaling import ServiceAutoscaling
 from .worker.credential_renewal import CredentialRenewal
 from .worker.image_builds import ImageBuilds
-from .worker.parent import die_with_parent
+from .worker.parent import death_signal, watch_parent
 from .worker.reconciler import Reconciler
 from .worker.service_deployments import Deployer, ServiceDeployments
 
@@ -108,9 +108,10 @@ def serve(settings: Settings, host: str, port: int, workers: int, with_worker: b
 
 
 def _start_worker_process() -> subprocess.Popen:
-    """The worker, from this (the main) thread: it dies with this process (see ``worker/parent.py``)."""
+    """The worker, from this (the main) thread and before any other thread starts: it
+    dies with this process (see ``worker/parent.py``)."""
     return subprocess.Popen([sys.executable, "-m", "management.cli", "worker", "--parent-pid", str(os.getpid())],
-                            env=os.environ.copy())
+                            env=os.environ.copy(), preexec_fn=death_signal())
 
 
 def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
@@ -118,7 +119,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     With ``parent_pid`` (``moma serve``'s worker), the worker ends when that process does."""
     orphaned = threading.Event()
     if parent_pid is not None:
-        die_with_parent(parent_pid, orphaned)
+        watch_parent(parent_pid, orphaned)
     store = prepare(settings)
     ArtifactStore(settings.artifact_dir).register()
     builder = Builder(settings.builder_config())

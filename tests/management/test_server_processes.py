@@ -92,16 +92,17 @@ def test_a_killed_server_takes_its_worker_along(tmp_path: Path):
 
 PARENT = textwrap.dedent("""
     import signal, subprocess, sys
-    child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2], sys.argv[3]], stdout=subprocess.PIPE,
-                             text=True)
+    from management.worker.parent import death_signal
+    kernel = sys.argv[2] == "kernel"
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[3]], stdout=subprocess.PIPE, text=True,
+                             preexec_fn=death_signal() if kernel else None)
     print(child.pid, child.stdout.readline().strip(), flush=True)
     signal.pause()
 """)
 CHILD = textwrap.dedent("""
     import os, sys, threading
-    from management.worker.parent import die_with_parent
-    die_with_parent(os.getppid(), threading.Event(), kernel_signal=sys.argv[1] == "kernel",
-                    interval=float(sys.argv[2]))
+    from management.worker.parent import watch_parent
+    watch_parent(os.getppid(), threading.Event(), interval=float(sys.argv[1]))
     print("watching", flush=True)
     threading.Event().wait()
 """)
