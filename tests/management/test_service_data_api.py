@@ -99,7 +99,6 @@ def test_says_why_there_is_nothing_to_read(api: Api, store: Store, make_app, adm
 
 
 def test_blob_storage_is_read_with_the_operators_key(api: Api, store: Store, make_app, admin_token, tmp_path: Path):
-    pytest.importorskip("azure.storage.blob")
     from management.collection_storage import CollectionStorage
     from runtime.datacollection.sinks import BlobSink
     from tests.runtime.test_datacollection_blob import ACCOUNT_KEY, Azurite

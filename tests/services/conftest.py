@@ -10,7 +10,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory) -> Iterator["Azurite"]:  # noqa: F821
-    pytest.importorskip("azure.storage.blob")
     from tests.runtime.test_datacollection_blob import Azurite
 
     server = Azurite(tmp_path_factory.mktemp("azurite-services")).start()
