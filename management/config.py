@@ -26,6 +26,13 @@ class Settings:
     worker_lease_seconds: float = 30.0
     worker_poll_seconds: float = 1.0
     worker_max_attempts: int = 3
+    # Operations one worker runs at once: image builds, and service operations in a
+    # lane of their own (they never wait behind builds)
+    worker_build_slots: int = 2
+    worker_service_slots: int = 4
+    # Operations of one account running at once, on all workers together
+    account_build_slots: int = 1
+    account_service_slots: int = 2
     secret_key_path: str = ""  # default: $MOMA_HOME/secret.key
     reconcile_seconds: float = 5.0
     service_ready_seconds: float = 120.0  # a service not ready by then is Failed
@@ -33,9 +40,13 @@ class Settings:
     engine_deadline_seconds: float = 5.0  # an API request's engine call (e.g. service logs) answers within this
     service_pids_limit: int = 2048  # processes + threads per scoring container (0: no limit)
     service_default_memory: str = "2Gi"  # memory limit of a scoring container whose service sets none (0: none)
-    # Azure Storage connection string: services with dataCollection.storageEnabled write
-    # there (AML_MODEL_DC_STORAGE) instead of a local directory; must be reachable from containers
+    # Azure Storage connection string (with the account key): services with
+    # dataCollection.storageEnabled write there, each into a container of its own, instead
+    # of a local directory; the account must be reachable from containers, which get only
+    # a SAS on their container (see collection_storage.py), renewed before it expires
     data_collection_storage: str = ""
+    data_collection_sas_seconds: float = 7 * 24 * 3600
+
     # The API's address as its clients reach it, e.g. https://moma.example: absolute links
     # (nextLink, imageBuildLogUri) start with it. Empty: host-relative links. Links never
     # come from a request's Host header. `moma serve` defaults it from its bind address.

@@ -1,11 +1,13 @@
 """Where a service's collected model data goes (``dataCollection.storageEnabled``).
 
-With ``MOMA_DATA_COLLECTION_STORAGE`` (an Azure Storage connection string, reachable
-from the containers) rows go to its blob container ``modeldata``, as the original's
-``AML_MODEL_DC_STORAGE``. Without it they go to the local sink: the host directory
-``$MOMA_HOME/services/<id>/data``, which the local engine mounts into the container
-and ``GET .../services/<id>/data`` reads. Engines that cannot mount a host directory
-(swarm) collect only to blob storage; turning storage on there without it is a 400.
+With ``MOMA_DATA_COLLECTION_STORAGE`` (an Azure Storage connection string with the
+account key, the account reachable from the containers) each service's rows go to a
+blob container of its own, and its containers get only a SAS on it as
+``AML_MODEL_DC_STORAGE`` (``collection_storage.py``). Without it they go to the local
+sink: the host directory ``$MOMA_HOME/services/<id>/data``, which the local engine
+mounts into the container. ``GET .../services/<id>/data`` reads either. Engines that
+cannot mount a host directory (swarm) collect only to blob storage; turning storage on
+there without it is a 400.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .collection_storage import CollectionStorage
 from .config import Settings
 from .engines import data_dir
 from .errors import BadRequest, Detail
@@ -23,12 +26,20 @@ def storage_enabled(service: Service) -> bool:
     return bool((service.spec.get("dataCollection") or {}).get("storageEnabled"))
 
 
-def collection_environment(settings: Settings, service: Service) -> dict[str, str]:
+def open_storage(settings: Settings) -> CollectionStorage | None:
+    """The operator's storage account, when collection goes to blob storage."""
+    if not settings.data_collection_storage:
+        return None
+    return CollectionStorage(settings.data_collection_storage, settings.data_collection_sas_seconds)
+
+
+def collection_environment(service: Service, storage: CollectionStorage | None) -> dict[str, str]:
     """What the runtime's data collection reads besides ``AML_MODEL_DC_STORAGE_ENABLED``:
-    the names rows are filed and labelled under, and the blob connection string."""
+    the names rows are filed and labelled under, and, for blob storage, a new SAS on the
+    service's container (never the account's connection string)."""
     env = {"MOMA_SERVICE_NAME": service.name, "MOMA_IMAGE_ID": service.image_id}
-    if storage_enabled(service) and settings.data_collection_storage:
-        env["AML_MODEL_DC_STORAGE"] = settings.data_collection_storage
+    if storage_enabled(service) and storage is not None:
+        env["AML_MODEL_DC_STORAGE"] = storage.grant(service.id).url
     return env
 
 

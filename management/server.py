@@ -25,7 +25,9 @@ from .worker import Worker
 from .engines.factory import Engines
 from .secrets import KeyCipher
 from .worker.autoscaling import ServiceAutoscaling
+from .worker.credential_renewal import CredentialRenewal
 from .worker.image_builds import ImageBuilds
+from .worker.parent import death_signal, watch_parent
 from .worker.reconciler import Reconciler
 from .worker.service_deployments import Deployer, ServiceDeployments
 
@@ -93,6 +95,9 @@ def serve(settings: Settings, host: str, port: int, workers: int, with_worker: b
             "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
             "timeout": 120, "graceful_timeout": 20, "accesslog": "-", "errorlog": "-", "loglevel": "info",
             "proc_name": "moma-api",
+            # gunicorn's control socket defaults to one path per user, which a second
+            # `moma serve` takes over; nothing of ours uses it (signals stop and reload)
+            "control_socket_disable": True,
         }).run()
     finally:
         if worker is not None:
@@ -104,11 +109,18 @@ def serve(settings: Settings, host: str, port: int, workers: int, with_worker: b
 
 
 def _start_worker_process() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "management.cli", "worker"], env=os.environ.copy())
+    """The worker, from this (the main) thread and before any other thread starts: it
+    dies with this process (see ``worker/parent.py``)."""
+    return subprocess.Popen([sys.executable, "-m", "management.cli", "worker", "--parent-pid", str(os.getpid())],
+                            env=os.environ.copy(), preexec_fn=death_signal())
 
 
-def run_worker(settings: Settings) -> None:
-    """Carry out operations until SIGTERM or SIGINT; the current one finishes first."""
+def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
+    """Carry out operations until SIGTERM or SIGINT; the running ones finish first.
+    With ``parent_pid`` (``moma serve``'s worker), the worker ends when that process does."""
+    orphaned = threading.Event()
+    if parent_pid is not None:
+        watch_parent(parent_pid, orphaned)
     sweep_scratch_directories()
     store = prepare(settings)
     ArtifactStore(settings.artifact_dir).register()
@@ -116,11 +128,13 @@ def run_worker(settings: Settings) -> None:
     deployer = Deployer(settings, store, Engines(settings, store.meta.installation_id()),
                         KeyCipher(settings.secret_key_file))
     worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder),
-                                      "Service": ServiceDeployments(deployer)})
+                                      "Service": ServiceDeployments(deployer)}, orphaned=orphaned)
     reconciler = Reconciler(deployer, worker.id, settings.reconcile_seconds, autoscale=ServiceAutoscaling(deployer))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     threading.Thread(target=reconciler.run, args=(stop,), name="moma-reconciler", daemon=True).start()
+    renewal = CredentialRenewal(store, settings, worker.id)
+    threading.Thread(target=renewal.run, args=(stop,), name="moma-credential-renewal", daemon=True).start()
     worker.run(stop)
     store.close()

@@ -17,9 +17,10 @@ def upload(client: ApiClient, path: Path) -> str:
     return response.json()["url"]
 
 
-def register_iris(client: ApiClient, project: Path, name: str = "iris") -> dict[str, Any]:
+def register_iris(client: ApiClient, project: Path, name: str = "iris", model_url: str | None = None) -> dict[str, Any]:
+    """The iris project's model (or the model at ``model_url``) and a manifest of it."""
     model = client.call("POST", "/models", json={
-        "name": name, "tags": [], "description": "iris", "url": upload(client, project / "model.pkl"),
+        "name": name, "tags": [], "description": "iris", "url": model_url or upload(client, project / "model.pkl"),
         "mimeType": "application/octet-stream", "unpack": False}).json()
     manifest = client.call("POST", "/manifests", json={
         "name": f"{name}app", "driverProgram": "driver", "modelType": "Registered", "modelIds": [model["id"]],

@@ -62,7 +62,9 @@ def default_public_url(host: str, port: int) -> str:
 
 
 @click.command()
-def worker() -> None:
+@click.option("--parent-pid", type=int, default=None, hidden=True,
+              help="End when this process (moma serve) ends; set by moma serve.")
+def worker(parent_pid: int | None) -> None:
     """Run an operation worker alone: it claims image builds (and later service changes)
     from the store. Start several, on several hosts sharing the store, to scale out.
 
@@ -71,7 +73,7 @@ def worker() -> None:
       MOMA_DATABASE_URL=postgresql://moma@db/moma moma worker
     """
     _logging()
-    run_worker(Settings.load())
+    run_worker(Settings.load(), parent_pid)
 
 
 def _logging() -> None:

@@ -5,10 +5,12 @@ operation together."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from ..config import Settings
-from ..data_collection import collection_environment, local_data_dir
+from ..collection_storage import CollectionStorage, StorageError
+from ..data_collection import collection_environment, local_data_dir, open_storage
 from ..engines import EngineError, ServiceSpec
 from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
@@ -30,6 +32,8 @@ class Deployer:
         self.store = store
         self.engines = engines
         self.cipher = cipher
+        self._storage: CollectionStorage | None = None
+        self._storage_lock = threading.Lock()
 
     def engine(self, service: Service):  # type: ignore[no-untyped-def]
         compute = self.store.computes.get(service.account_id, service.compute)
@@ -47,18 +51,30 @@ class Deployer:
         if account is None or image is None or not image.get("imageLocation"):
             raise EngineError(f"image {service.image_id} of service {service.name} is not available")
         reservation = service.spec.get("containerResourceReservation") or {}
+        try:
+            collection = collection_environment(service, self.storage())
+        except StorageError as exc:
+            raise EngineError(exc.message) from exc
         return ServiceSpec(
             service_id=service.id, name=f"moma-{account.name}-{service.name}-{service.id[:6]}",
             image=image["imageLocation"], generation=service.generation,
             replicas=replicas or desired_replicas(service),
             cpu=float(parse_cpu(reservation["cpu"])) if "cpu" in reservation else None,
             memory=parse_memory(reservation["memory"]) if "memory" in reservation else None,
-            env={**runtime_environment(service.spec), **collection_environment(self.settings, service)},
+            env={**runtime_environment(service.spec), **collection},
             key_hashes=self.key_hashes(service), data_dir=local_data_dir(self.settings, service),
             labels={"moma.account": account.name, "moma.service-name": service.name,
                     **self.settings.extra_image_labels()},
             port=service.scoring_port, ready_seconds=self.settings.service_ready_seconds,
         )
+
+    def storage(self) -> CollectionStorage | None:
+        """The operator's storage account, opened at its first use (a bad setting then
+        fails the deployments that need it, with the reason)."""
+        with self._storage_lock:
+            if self._storage is None:
+                self._storage = open_storage(self.settings)
+            return self._storage
 
 
 def desired_replicas(service: Service) -> int:

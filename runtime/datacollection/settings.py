@@ -1,7 +1,8 @@
 """Data collection settings, from the environment (every variable is in runtime/README.md).
 
 The original's switches keep their names and meaning: ``AML_MODEL_DC_STORAGE_ENABLED``
-turns storage on, ``AML_MODEL_DC_STORAGE`` is an Azure Storage connection string,
+turns storage on, ``AML_MODEL_DC_STORAGE`` is an Azure Storage connection string (or,
+a moma addition, the URL of one blob container with a SAS),
 ``AML_MODEL_DC_DEBUG`` prints rows. moma's additions use the same prefix.
 """
 
@@ -37,7 +38,7 @@ def _rate(raw: Any) -> float:
 @dataclasses.dataclass(frozen=True)
 class CollectionSettings:
     storage_enabled: bool = False
-    connection_string: str | None = None  # the blob sink when set (and storage enabled)
+    connection_string: str | None = None  # the blob sink when set (and storage enabled): or a container SAS URL
     local_dir: str | None = None          # the local sink when set (and storage enabled)
     debug: bool = False                   # print rows to stdout
     auto: bool = True                     # capture every scored request's input and output

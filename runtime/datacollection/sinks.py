@@ -9,10 +9,13 @@ drainer (``hub.py``) keeps the block and retries with backoff.
   and always first. Files are 0644 and directories 0777 whatever the umask: the host
   user who reads a bind-mounted directory is not the container's user (uid 10001),
   and must be able to delete what it wrote.
-- ``BlobSink``: append blobs in container ``modeldata`` through ``azure-storage-blob``,
-  imported only when a connection string is configured. Every writer's first append
-  to a blob is its header with ``appendpos_condition=0``, so exactly one header lands,
-  at the start. A blob full of blocks (50,000) continues in ``data.1.csv``, ``data.2.csv``...
+- ``BlobSink``: append blobs through ``azure-storage-blob``, imported only when storage
+  is configured: in container ``modeldata`` of the account a connection string names,
+  or in the container a URL with a SAS names (what moma gives a service: create, add
+  and write only, so nothing here may need to read — no existence checks; a blob
+  that exists already answers 409 to its conditional creation). Every writer's first
+  append to a blob is its header with ``appendpos_condition=0``, so exactly one header
+  lands, at the start. A blob full of blocks (50,000) continues in ``data.1.csv``, ``data.2.csv``...
   The SDK's own retries are off: the drainer retries, so one outage is not retried
   twice over, and a timeout leaves the block pending (a block that did land before a
   timeout is written again: delivery is at least once).
@@ -148,21 +151,26 @@ class DebugSink(Sink):
 
 
 class BlobSink(Sink):
-    """Append blobs in container ``modeldata`` of the account a connection string names."""
+    """Append blobs in container ``modeldata`` of the account a connection string names,
+    or in the container of a URL carrying a SAS (``http(s)://.../<container>?sv=...``)."""
 
     name = "blob"
     MAX_ROLLOVERS = 1000
 
-    def __init__(self, connection_string: str, metadata: dict[str, str] | None = None,
+    def __init__(self, storage: str, metadata: dict[str, str] | None = None,
                  timeout_s: float = 10.0) -> None:
-        from azure.storage.blob import BlobServiceClient  # only when configured
+        from azure.storage.blob import BlobServiceClient, ContainerClient  # only when configured
 
         logging.getLogger("azure").setLevel(logging.WARNING)
-        self._service = BlobServiceClient.from_connection_string(
-            connection_string, retry_total=0, connection_timeout=timeout_s,
-            read_timeout=timeout_s)
-        self._container = self._service.get_container_client(CONTAINER)
-        self._container_ready = False
+        options: dict[str, Any] = dict(retry_total=0, connection_timeout=timeout_s, read_timeout=timeout_s)
+        self._creates_container = not is_container_url(storage)  # a SAS cannot: the worker made it
+        if self._creates_container:
+            self._client: Any = BlobServiceClient.from_connection_string(storage, **options)
+            self._container = self._client.get_container_client(CONTAINER)
+        else:
+            self._client = ContainerClient.from_container_url(storage, **options)
+            self._container = self._client
+        self._container_ready = not self._creates_container
         self._started: set[str] = set()   # blobs this process has created/headed
         self._rollover: dict[str, int] = {}  # path -> which data.N file is current
         self.metadata = metadata or {}
@@ -175,7 +183,8 @@ class BlobSink(Sink):
         except HttpResponseError as exc:
             code = getattr(exc, "error_code", None) or ""
             if code in ("ContainerNotFound", "BlobNotFound"):  # deleted behind our back
-                self._container_ready = self._container_ready and code != "ContainerNotFound"
+                if code == "ContainerNotFound" and self._creates_container:
+                    self._container_ready = False
                 self._started = set()
             raise SinkError(f"blob {path}: {code or exc.status_code}: "
                             f"{str(exc.message or exc).splitlines()[0]}") from exc
@@ -231,4 +240,9 @@ class BlobSink(Sink):
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self._service.close()
+            self._client.close()
+
+
+def is_container_url(storage: str) -> bool:
+    """A container URL (with its SAS), rather than a connection string."""
+    return storage.strip().lower().startswith(("https://", "http://"))

@@ -7,6 +7,7 @@ in Azurite (blob sink, reached by the container over the Docker bridge)."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import os
@@ -14,8 +15,10 @@ import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -159,17 +162,77 @@ def test_local_sink_rows_through_the_api_and_the_cli(moma: Moma, image: dict[str
     assert later.text == ""
 
 
-def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any], docker_client, tmp_path):
+def bridge_gateway(docker_client, client, image_id: str, test_run_id: str) -> str:
+    """The address containers on the default bridge reach the host by, as the engine
+    itself hands it to a container: the network's IPAM config names no ``Gateway`` on
+    some engines (dockerd 20.10 lists only the subnet), and the bridge may have any
+    address of it."""
+    location = client.call("GET", f"/images/{image_id}").json()["imageLocation"]
+    probe = docker_client.containers.run(location, ["python", "-c", "import signal; signal.pause()"],
+                                         detach=True, network="bridge", labels={TEST_RUN_LABEL: test_run_id})
+    try:
+        probe.reload()
+        return probe.attrs["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
+    finally:
+        probe.remove(force=True)
+
+
+SCAN = """
+import os, sys
+secrets = [s.encode() for s in sys.argv[1:]]
+found = []
+for place in ("/proc/self/environ", "/proc/1/environ", "/proc/1/cmdline"):
+    with open(place, "rb") as fh:
+        data = fh.read()
+    found += [place for secret in secrets if secret in data]
+for root, dirs, files in os.walk("/"):
+    if root == "/":
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+    for name in files:
+        path = os.path.join(root, name)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        found += [path for secret in secrets if secret in data]
+print(found)
+"""
+
+
+def scoring_container(docker_client, service_id: str):  # type: ignore[no-untyped-def]
+    """The service's newest scoring container."""
+    containers = docker_client.containers.list(filters={"label": [f"moma.service-id={service_id}",
+                                                                  "moma.role=scoring"]})
+    return max(containers, key=lambda c: int(c.labels["moma.generation"]))
+
+
+def sas_expiry(url: str) -> float:
+    se = parse_qs(urlsplit(url).query)["se"][0]
+    return datetime.fromisoformat(se.replace("Z", "+00:00")).timestamp()
+
+
+def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any], docker_client, tmp_path,
+                                              test_run_id: str):
+    """Each service writes into a container of its own with a SAS that can only add to
+    it; the account key stays on the server, which renews the SAS before it runs out
+    (a 45 s lifetime here: renewed after 30 s) and reads the rows with the key."""
     pytest.importorskip("azure.storage.blob")
+    from azure.core.exceptions import HttpResponseError
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+
+    from management.collection_storage import container_name
     from tests.runtime.test_datacollection_blob import Azurite
 
-    gateway = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
-    azurite = Azurite(tmp_path / "azurite", host=gateway).start()
+    account_key = base64.b64encode(os.urandom(64)).decode()
+    gateway = bridge_gateway(docker_client, moma.server.client(), image["id"], test_run_id)
+    azurite = Azurite(tmp_path / "azurite", host=gateway, account="operator", key=account_key).start()
     try:
-        server = moma.restart(MOMA_DATA_COLLECTION_STORAGE=azurite.connection_string)
+        server = moma.restart(MOMA_DATA_COLLECTION_STORAGE=azurite.connection_string,
+                              MOMA_DATA_COLLECTION_SAS_SECONDS="45")
         service, key = start_service(server, image["id"], "collectblob")
-        answers = burst(service["scoringUri"], key)
-        container = azurite.container()
+        container = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
+            container_name(service["id"]))
         day = time.strftime("%Y/%m/%d", time.gmtime())
         model = image["model"]
         prefix = f"default/default/default/collectblob/{model['id']}-{MODEL}-{model['version']}"
@@ -177,9 +240,20 @@ def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any],
         def blob(identifier: str) -> tuple[list[str], list[list[str]]]:
             try:
                 return table(container.download_blob(f"{prefix}/{identifier}/{day}/data.csv").readall().decode())
-            except Exception:  # noqa: BLE001 - not there yet
+            except HttpResponseError:  # not there yet
                 return [], []
 
+        first = scoring_container(docker_client, service["id"])
+        environment = dict(item.split("=", 1) for item in first.attrs["Config"]["Env"])
+        credential = environment["AML_MODEL_DC_STORAGE"]
+        assert credential.startswith(f"http://{gateway}:{azurite.port}/operator/{container.container_name}?")
+        assert not [name for name, value in environment.items() if account_key in value or "AccountKey" in value]
+        scan = first.exec_run(["python", "-c", SCAN, account_key])
+        assert scan.exit_code == 0 and scan.output.decode().strip() == "[]", scan.output.decode()[-2000:]
+        with pytest.raises(HttpResponseError):
+            list(ContainerClient.from_container_url(credential).list_blobs())  # it cannot even list its own
+
+        answers = burst(service["scoringUri"], key)
         assert wait_for(lambda: len(blob("inputs")[1]) == BURST and len(blob("features")[1]) == BURST), \
             [b.name for b in container.list_blobs()]
         header, inputs = blob("inputs")
@@ -187,9 +261,23 @@ def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any],
         assert {(row[2], row[1]) for row in inputs} == set(answers)
         assert blob("features")[0][3:] == FEATURES
 
-        response = requests.get(f"{server.url}{server.client().scope.path}/services/{service['id']}/data",
-                                params={"api-version": "2017-09-01-preview"},
-                                headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
-        assert response.status_code == 400 and "Azure Blob Storage" in response.json()["message"]
+        client = server.client()
+        files = client.call("GET", f"/services/{service['id']}/data").json()["value"]
+        assert f"{container.container_name}/{prefix}/inputs/{day}/data.csv" in {f["path"] for f in files}
+        rows = client.call("GET", f"/services/{service['id']}/data/rows", params={"identifier": "inputs"}).text
+        assert {(row[2], row[1]) for row in table(rows)[1]} == set(answers)
+
+        expires = sas_expiry(credential)
+        renewed = wait_for(lambda: scoring_container(docker_client, service["id"]).id != first.id
+                           and client.call("GET", f"/services/{service['id']}").json()["state"] == "Succeeded",
+                           timeout=expires - time.time())
+        assert renewed, "no new credential before the first one ran out"
+        second = scoring_container(docker_client, service["id"])
+        renewal = dict(item.split("=", 1) for item in second.attrs["Config"]["Env"])["AML_MODEL_DC_STORAGE"]
+        assert sas_expiry(renewal) > expires
+        assert wait_for(lambda: time.time() > expires + 2, timeout=60)
+        later = burst(service["scoringUri"], key)  # written after the first credential ran out
+        assert wait_for(lambda: len(blob("inputs")[1]) == 2 * BURST, timeout=60), len(blob("inputs")[1])
+        assert set(later) <= {(row[2], row[1]) for row in blob("inputs")[1]}
     finally:
         azurite.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,14 @@ import pytest
 from flask import Flask
 
 from management.store import Store
+from management.store.database import writing
+from management.store.operations import insert_operation
 
 from .helpers import DEFAULT_SCOPE, Api, run_in_threads
 
 THREADS, PER_THREAD = 12, 5
 PROCESSES, PER_PROCESS = 3, 40
+CLAIMERS, OPERATIONS = 4, 120
 
 
 def assert_gap_free(models: list[dict[str, Any]], expected: int) -> None:
@@ -74,11 +78,13 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_processes_registering_one_name(store: Store, database_url: str) -> None:
-    processes = [subprocess.Popen([sys.executable, "-c", WORKER, database_url, str(PER_PROCESS)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  cwd=Path(__file__).resolve().parents[2])
-                 for _ in range(PROCESSES)]
+def run_processes(command: list[str], count: int) -> list[str]:
+    """``count`` Python processes running ``command`` (a script and its arguments), let
+    go together once each printed "ready"; what each printed last."""
+    processes = [subprocess.Popen([sys.executable, "-c", *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+                 for _ in range(count)]
+    outputs = []
     try:
         for process in processes:
             assert process.stdout.readline().strip() == "ready", process.stderr.read()
@@ -86,13 +92,19 @@ def test_processes_registering_one_name(store: Store, database_url: str) -> None
             process.stdin.write("go\n")
             process.stdin.flush()
         for process in processes:
-            _, errors = process.communicate(timeout=60)
+            output, errors = process.communicate(timeout=120)
             assert process.returncode == 0, errors
+            outputs.append(output.strip())
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
-                process.wait()
+            process.communicate()
+    return outputs
+
+
+def test_processes_registering_one_name(store: Store, database_url: str) -> None:
+    run_processes([WORKER, database_url, str(PER_PROCESS)], PROCESSES)
 
     account = store.accounts.find(*DEFAULT_SCOPE)
     assert account is not None
@@ -113,3 +125,49 @@ def test_versions_count_per_account(api: Api, other_account, kind: str) -> None:
         versions.append(registered["version"])
 
     assert versions == [1, 1, 2]
+
+
+CLAIMER = textwrap.dedent("""
+    import sys
+    from management.store import Store
+    from management.store.database import writing
+    from management.store.operations import _running_of
+    from management.store.common import now_ms
+
+    url, name, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = Store(url)
+    account = store.accounts.find("default", "default", "default")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    claims = most = 0
+    while True:
+        operation = store.operations.claim(f"{name}-{claims}", 60_000, 3, ("Image",), account_limit=limit)
+        if operation is None:
+            with store.engine.connect() as connection:
+                if connection.execute(_running_of(account.id, ("Image",), now_ms())).scalar_one() == 0:
+                    break  # all done, not merely every place taken
+            continue
+        claims += 1
+        with store.engine.connect() as connection:
+            most = max(most, connection.execute(_running_of(account.id, ("Image",), now_ms())).scalar_one())
+        with writing(store.engine) as connection:
+            store.operations.finish(connection, operation.id, operation.lease_owner, "Succeeded")
+    print(claims, most, flush=True)
+    store.close()
+""")
+
+
+def test_processes_claiming_keep_the_accounts_limit(store: Store, database_url: str) -> None:
+    """Workers in separate processes, on one database, taking and ending an account's
+    operations as fast as they can: never more of them run at once than its limit."""
+    account = store.accounts.find(*DEFAULT_SCOPE)
+    assert account is not None
+    for _ in range(OPERATIONS):
+        with writing(store.engine) as connection:
+            insert_operation(connection, operation_id=str(uuid.uuid4()), account_id=account.id,
+                             operation_type="Image", resource_kind="images", resource_id=str(uuid.uuid4()))
+    outputs = run_processes([CLAIMER, database_url, "claimer", "2"], CLAIMERS)
+
+    claims = [tuple(int(value) for value in output.split()) for output in outputs]
+    assert sum(count for count, _ in claims) == OPERATIONS
+    assert max(most for _, most in claims) <= 2

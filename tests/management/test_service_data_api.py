@@ -96,9 +96,36 @@ def test_says_why_there_is_nothing_to_read(api: Api, store: Store, make_app, adm
 
     on = _service_id(api, create(api, image["id"], name="on", dataCollection={"storageEnabled": True}))
     assert api.ok("GET", f"/services/{on}/data") == {"value": []}  # nothing collected yet
-    blob = Api(make_app(data_collection_storage="UseDevelopmentStorage=true").test_client(), admin_token)
-    response = blob.get(f"/services/{on}/data")
-    assert response.status_code == 400 and "Azure Blob Storage" in check_error(response)["message"]
+
+
+def test_blob_storage_is_read_with_the_operators_key(api: Api, store: Store, make_app, admin_token, tmp_path: Path):
+    from management.collection_storage import CollectionStorage
+    from runtime.datacollection.sinks import BlobSink
+    from tests.runtime.test_datacollection_blob import ACCOUNT_KEY, Azurite
+
+    azurite = Azurite(tmp_path / "azurite").start()
+    try:
+        blob = Api(make_app(data_collection_storage=azurite.connection_string).test_client(), admin_token)
+        image = succeeded_image(blob, store)
+        on = _service_id(blob, create(blob, image["id"], name="on", dataCollection={"storageEnabled": True}))
+        assert blob.ok("GET", f"/services/{on}/data") == {"value": []}  # no container yet
+        storage = CollectionStorage(azurite.connection_string, sas_seconds=600)
+        sink = BlobSink(storage.grant(on).url)  # what the service's containers write with
+        sink.write(f"{PREFIX}/inputs/2026/11/27/data.csv", HEADER.encode(), b"2026-11-27T10:00:00.000Z,,r1,5.1,x\n")
+        sink.write(f"{PREFIX}/inputs/2026/11/27/data.1.csv", HEADER.encode(), b"2026-11-27T11:00:00.000Z,,r2,5.2,y\n")
+        sink.close()
+        storage.close()
+
+        files = blob.ok("GET", f"/services/{on}/data")["value"]
+        assert [f["path"] for f in files] == [f"modeldata-{on.replace('-', '')}/{PREFIX}/inputs/2026/11/27/{name}"
+                                              for name in ("data.csv", "data.1.csv")]
+        rows = blob.get(f"/services/{on}/data/rows", params={"identifier": "inputs"}).get_data(as_text=True)
+        assert rows == HEADER + "2026-11-27T10:00:00.000Z,,r1,5.1,x\n2026-11-27T11:00:00.000Z,,r2,5.2,y\n"
+    finally:
+        azurite.stop()
+    down = blob.get(f"/services/{on}/data")
+    assert down.status_code == 503 and "data collection storage" in check_error(down)["message"]
+    assert ACCOUNT_KEY not in down.get_data(as_text=True)
 
 
 def test_swarm_services_collect_only_to_blob_storage(api: Api, store: Store, make_app, admin_token):
@@ -138,10 +165,11 @@ def test_links_the_container_planted_are_never_followed(api: Api, collecting, tm
 
 
 def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(collecting, tmp_path: Path):
-    from management.collected_data import list_files, read_rows
+    from management.collected_data import LocalSource, list_files, read_rows
 
     _, root = collecting
-    files = list_files(root, identifier="prediction")
+    source = LocalSource(root)
+    files = list_files(source, identifier="prediction")
     assert files
     day = root / "modeldata" / PREFIX / "prediction" / "2026" / "11" / "27"
     elsewhere = tmp_path / "other-service-day"
@@ -151,4 +179,4 @@ def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(collecting
     (day / "data.csv").unlink()
     day.rmdir()
     day.symlink_to(elsewhere)
-    assert "other" not in "".join(read_rows(root, files))
+    assert "other" not in "".join(read_rows(source, files))

@@ -4,6 +4,7 @@ lease that expires is taken over, an operation whose worker keeps dying ends Fai
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ import pytest
 
 from management.config import Settings
 from management.store import Operation, Store
+from management.store.database import writing
 from management.worker import Worker
 
 from .helpers import Api, run_in_threads
+from .test_server_processes import wait_until
 
 
 @pytest.fixture
@@ -158,3 +161,133 @@ def test_the_worker_heartbeat_outlives_a_short_lease(api: Api, store: Store, man
 
     assert stolen and all(claim is None for claim in stolen)
     assert api.ok("GET", f"/operations/{operation_id}")["state"] == "Succeeded"
+
+
+def test_an_orphaned_worker_renews_no_lease(api: Api, store: Store, manifest_id: str, home: Path) -> None:
+    """Once its server is gone, the worker's heartbeat stops: another worker takes the
+    operation over when the lease runs out, although the orphan's handler still runs."""
+    [operation_id] = new_operations(api, manifest_id, 1)
+    settings = Settings.load(home=home, worker_lease_seconds=0.45)
+    orphaned = threading.Event()
+    successor: list[Operation] = []
+
+    def stuck_build(operation: Operation, worker: str) -> None:
+        orphaned.set()
+        deadline = time.monotonic() + 10
+        while not successor and time.monotonic() < deadline:
+            successor.extend(filter(None, [store.operations.claim("successor", 60_000, 3)]))
+            time.sleep(0.05)
+
+    assert Worker(settings, store, {"Image": stuck_build}, orphaned=orphaned).run_once()
+
+    assert [operation.id for operation in successor] == [operation_id]
+    assert successor[0].attempts == 2
+
+
+# -- lanes: operation types, places per account, one resource at a time ------------------------------
+def account_images(api: Api, count: int) -> list[str]:
+    """``count`` image operations in the account of ``api``."""
+    manifest = api.register_manifest([api.register_model()["id"]])["id"]
+    return new_operations(api, manifest, count)
+
+
+def test_an_account_gets_no_more_places_than_its_limit_whoever_claims(api: Api, store: Store,
+                                                                       other_account) -> None:
+    other = api.as_account(*other_account)
+    mine, theirs = account_images(api, 4), account_images(other, 4)
+    counter = iter(range(1000))
+
+    def claim() -> list[Operation]:
+        operation = store.operations.claim(f"w-{next(counter)}", 60_000, 3, ("Image",), account_limit=2)
+        return [operation] if operation else []
+
+    for _ in range(2):  # a second round, all places taken: nobody gets more
+        claimed = run_in_threads(8, claim)
+        assert sum(operation.id in mine for operation in claimed) <= 2
+        assert sum(operation.id in theirs for operation in claimed) <= 2
+    for client, operation_ids in ((api, mine), (other, theirs)):
+        states = [client.ok("GET", f"/operations/{operation_id}")["state"] for operation_id in operation_ids]
+        assert sorted(states) == ["NotStarted", "NotStarted", "Running", "Running"]
+
+
+def test_a_finished_or_expired_claim_frees_the_accounts_place(api: Api, store: Store) -> None:
+    first, second, third = account_images(api, 3)
+    claimed = store.operations.claim("w1", 300, 3, ("Image",), account_limit=1)
+    assert claimed is not None and claimed.id == first
+    assert store.operations.claim("w2", 60_000, 3, ("Image",), account_limit=1) is None
+    assert store.images.complete(first, "w1", claimed.resource_id, "Succeeded", image_location="x:1")
+    again = store.operations.claim("w2", 300, 3, ("Image",), account_limit=1)
+    assert again is not None and again.id == second
+    expire(0.35)  # w2 died: its place is free, and its operation comes first again
+    taken_over = store.operations.claim("w3", 60_000, 3, ("Image",), account_limit=1)
+    assert taken_over is not None and (taken_over.id, taken_over.attempts) == (second, 2)
+    assert store.operations.claim("w4", 60_000, 3, ("Image",), account_limit=1) is None
+    assert third not in {taken_over.id}
+
+
+def test_lanes_take_only_their_operation_types(api: Api, store: Store) -> None:
+    [image_operation] = account_images(api, 1)
+    assert store.operations.claim("services", 60_000, 3, ("Service",)) is None
+    claimed = store.operations.claim("builds", 60_000, 3, ("Image",))
+    assert claimed is not None and claimed.id == image_operation
+
+
+def test_operations_of_one_service_run_one_after_the_other(api: Api, store: Store) -> None:
+    from .test_services_api import create, succeeded_image
+
+    first, second = succeeded_image(api, store, "imagea"), succeeded_image(api, store, "imageb")
+    created = api.ok("GET", "/operations/" + create(api, first["id"]).headers["Operation-Location"].rsplit("/", 1)[-1])
+    service_id = created["resourceLocation"].rsplit("/", 1)[-1]
+    assert api.call("PUT", f"/services/{service_id}", json={"imageId": second["id"]}).status_code == 202
+    deploy = store.operations.claim("w1", 300, 3, ("Service",))
+    assert deploy is not None and deploy.payload == {"action": "deploy", "generation": 1}
+    assert store.operations.claim("w2", 60_000, 3, ("Service",)) is None  # the update waits for the create
+    expire(0.35)
+    retried = store.operations.claim("w2", 60_000, 3, ("Service",))
+    assert retried is not None and (retried.id, retried.attempts) == (deploy.id, 2)
+    with writing(store.engine) as connection:
+        assert store.operations.finish(connection, deploy.id, "w2", "Succeeded")
+    update = store.operations.claim("w3", 60_000, 3, ("Service",))
+    assert update is not None and update.payload == {"action": "deploy", "generation": 2}
+
+
+def test_a_slow_account_leaves_the_worker_free_for_others(api: Api, store: Store, other_account,
+                                                          home: Path) -> None:
+    """Two build slots, one place per account: three stuck builds of one account hold
+    one slot; another account's build and a service operation run meanwhile."""
+    from .test_services_api import create, succeeded_image
+
+    image = succeeded_image(api, store)
+    stuck = account_images(api, 3)
+    assert create(api, image["id"]).status_code == 202
+    [other_build] = account_images(api.as_account(*other_account), 1)
+    release, done = threading.Event(), set()
+    default_account = store.accounts.find("default", "default", "default")
+    assert default_account is not None
+
+    def build(operation: Operation, worker: str) -> None:
+        if operation.account_id == default_account.id:
+            release.wait(30)
+        assert store.images.complete(operation.id, worker, operation.resource_id, "Succeeded", image_location="x:1")
+        done.add(operation.id)
+
+    def service(operation: Operation, worker: str) -> None:
+        with writing(store.engine) as connection:
+            assert store.operations.finish(connection, operation.id, worker, "Succeeded")
+        done.add(operation.id)
+
+    settings = Settings.load(home=home, worker_poll_seconds=0.05, worker_build_slots=2, account_build_slots=1,
+                             worker_service_slots=1)
+    stop = threading.Event()
+    worker = threading.Thread(target=Worker(settings, store, {"Image": build, "Service": service}).run, args=(stop,))
+    worker.start()
+    try:
+        assert wait_until(lambda: other_build in done and len(done) == 2, timeout=20), done
+        states = [api.ok("GET", f"/operations/{operation_id}")["state"] for operation_id in stuck]
+        assert sorted(states) == ["NotStarted", "NotStarted", "Running"]
+        release.set()
+        assert wait_until(lambda: set(stuck) <= done, timeout=20), done
+    finally:
+        release.set()
+        stop.set()
+        worker.join(30)

@@ -1,5 +1,6 @@
 """What a service's data collection setting becomes for its containers: the runtime's
-environment and the local sink's host directory (blob storage when configured)."""
+environment and the local sink's host directory, or, with blob storage configured, a
+SAS on the service's own container and never the operator's connection string."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from pathlib import Path
 
 from management.cli.service_data import since_value
 from management.config import Settings
-from management.data_collection import collection_environment, local_data_dir
+from management.data_collection import collection_environment, local_data_dir, open_storage
 from management.store import Service
 from management.worker.service_deployments import runtime_environment
 
-BLOB = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://172.17.0.1:1/x;"
 
 
 def service(enabled: bool) -> Service:
@@ -26,16 +26,24 @@ def test_local_sink_by_default(tmp_path: Path):
     settings = Settings(home=tmp_path)
     on = service(True)
     assert runtime_environment(on.spec)["AML_MODEL_DC_STORAGE_ENABLED"] == "true"
-    assert collection_environment(settings, on) == {"MOMA_SERVICE_NAME": "iris", "MOMA_IMAGE_ID": "img-9"}
+    assert open_storage(settings) is None
+    assert collection_environment(on, None) == {"MOMA_SERVICE_NAME": "iris", "MOMA_IMAGE_ID": "img-9"}
     assert local_data_dir(settings, on) == tmp_path / "services" / "5f0c" / "data"
     assert local_data_dir(settings, service(False)) is None
 
 
-def test_blob_storage_when_a_connection_string_is_configured(tmp_path: Path):
-    settings = Settings.load({"MOMA_DATA_COLLECTION_STORAGE": BLOB}, home=tmp_path)
-    assert collection_environment(settings, service(True))["AML_MODEL_DC_STORAGE"] == BLOB
+def test_blob_storage_when_a_connection_string_is_configured(tmp_path: Path, azurite):
+    from tests.runtime.test_datacollection_blob import ACCOUNT_KEY
+
+    settings = Settings.load({"MOMA_DATA_COLLECTION_STORAGE": azurite.connection_string}, home=tmp_path)
+    storage = open_storage(settings)
+    assert storage is not None
+    given = collection_environment(service(True), storage)["AML_MODEL_DC_STORAGE"]
+    assert given.startswith(f"http://127.0.0.1:{azurite.port}/devstoreaccount1/modeldata-5f0c?")
+    assert "sig=" in given and ACCOUNT_KEY not in given and "AccountKey" not in given
     assert local_data_dir(settings, service(True)) is None
-    assert "AML_MODEL_DC_STORAGE" not in collection_environment(settings, service(False))
+    assert "AML_MODEL_DC_STORAGE" not in collection_environment(service(False), storage)
+    storage.close()
 
 
 def test_cli_since_takes_iso_text_or_a_duration_ago():
