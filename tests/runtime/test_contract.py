@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -72,6 +73,43 @@ def test_get_score_passes_query_arguments_as_json(serve):
     response = server.get("/score?x=1&name=iris&flag=true")
     assert response.status_code == 200
     assert response.json()["input"] == {"x": 1, "name": "iris", "flag": True}
+
+
+ARRAY_SCHEMA = json.dumps({"input": {"data": {"swagger": {"type": "array"}, "type": 0}}})
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _raw_get(server, target: str) -> tuple[int, dict]:
+    """A GET with ``target`` sent as it is (brackets unescaped: the request line stays
+    under gunicorn's 4094-byte limit)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", target, headers={"Connection": "close"})
+        answer = conn.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("schema", [True, False], ids=["schema", "no_schema"])
+def test_deeply_nested_json_is_bad_input(serve, schema):
+    """JSON nested past the parser's recursion limit: 400, not a RecursionError's 500."""
+    server = serve("kwargs.py" if schema else "ok.py",
+                   files={"service_schema.json": ARRAY_SCHEMA} if schema else None)
+    status, body = _raw_get(server, "/score?data=" + _nested(1500))
+    assert (status, body["code"]) == (400, "bad_input"), body
+    assert "nested too deeply" in body["message"]
+    assert _raw_get(server, "/score?data=" + _nested(50))[0] == 200
+    if schema:
+        response = server.request("POST", "/score", data='{"data": %s}' % _nested(100_000),
+                                  headers={"Content-Type": "application/json"})
+        assert response.status_code == 400 and response.json()["code"] == "bad_input", response.text
+        assert "nested too deeply" in response.json()["message"]
+        assert server.score({"data": json.loads(_nested(50))}).json() == {"data": "list"}
+    assert "RecursionError" not in server.stderr()
 
 
 def test_unknown_route_and_method_are_json_errors(serve):

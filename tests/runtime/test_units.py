@@ -85,6 +85,15 @@ def test_validation_errors_name_the_path_and_unknown_keys():
         schema.arguments(["input_df"])
 
 
+def test_a_recursive_schema_over_a_deeply_nested_value_is_bad_input():
+    """A swagger $ref back to itself makes jsonschema recurse once per level."""
+    schema = parse_schema({"input": {"data": {"type": 0, "swagger": {
+        "type": "array", "items": {"$ref": "#/properties/data"}}}}})
+    assert schema.arguments({"data": [[[]]]}) == {"data": [[[]]]}
+    with pytest.raises(BadInput, match="nested too deeply"):
+        schema.arguments({"data": json.loads("[" * 900 + "]" * 900)})
+
+
 @pytest.mark.parametrize("document, message", [
     ({}, 'an "input" object'),
     ({"input": {}}, "no input"),
