@@ -230,17 +230,19 @@ def index() -> Response:
 
 def livez() -> Response:
     runtime = _runtime()
-    return _json_response({"state": runtime.lifecycle.state.value, "instance": runtime.settings.instance}, 200)
+    return _json_response({"state": runtime.lifecycle.state.value,
+                           "instance": runtime.settings.instance_id}, 200)
 
 
 def readyz() -> Response:
-    """The instance tells replicas behind one address apart (rolling updates, autoscaling)."""
+    """The instance id tells replicas behind one address apart (rolling updates,
+    autoscaling) without naming the container: these routes answer without a key."""
     runtime = _runtime()
     lifecycle = runtime.lifecycle
     if lifecycle.ready:
-        return _json_response({"state": "ready", "instance": runtime.settings.instance}, 200)
+        return _json_response({"state": "ready", "instance": runtime.settings.instance_id}, 200)
     return _json_response({"state": lifecycle.state.value, "message": lifecycle.reason,
-                           "code": NotReady.code, "instance": runtime.settings.instance}, 503)
+                           "code": NotReady.code, "instance": runtime.settings.instance_id}, 503)
 
 
 def serve_swagger() -> Response:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -39,11 +40,13 @@ from . import datacollection as _datacollection
 from . import metrics as _metrics
 from . import shared as _shared
 from . import workers as _workers
-from .config import Settings, parse_bool, parse_int
+from .config import INSTANCE_ID, Settings, parse_bool, parse_int
 from .cgroups import available_cpus, default_workers
 from .errors import ConfigError
 
 _env = os.environ
+# One opaque id for every worker of this container (forked workers inherit os.environ).
+_env.setdefault(INSTANCE_ID, secrets.token_hex(8))
 _settings = Settings.load()
 
 _host = _env.get("MOMA_BIND") or "0.0.0.0"
@@ -84,6 +87,8 @@ _BOOT_BEAT_S = 5.0
 
 def on_starting(server) -> None:  # type: ignore[no-untyped-def]
     """Master, before any fork: the board every worker shares."""
+    server.log.info("instance %s answers /readyz and /livez as %s", _settings.instance,
+                    _settings.instance_id)
     _shared.install(_metrics.make_board(_settings.state_dir, _settings.max_concurrent,
                                         _settings.max_queue))
     if _reuse_port:

@@ -7,6 +7,8 @@ Nothing above this package imports ``docker``: engine failures leave as EngineEr
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +23,7 @@ LABEL_ACCOUNT = "moma.account"
 LABEL_GENERATION = "moma.generation"
 LABEL_ROLE = "moma.role"
 LABEL_INSTALLATION = "moma.installation"  # engines label all they create with it and see only their own
+_INSTANCE_ID_KEY = secrets.token_bytes(16)  # per process: no id can be derived from a name
 
 
 class EngineError(MomaError):
@@ -59,6 +62,12 @@ class ServiceSpec:
     @property
     def instance(self) -> str:
         return f"{self.name}-g{self.generation}"
+
+    @property
+    def instance_id(self) -> str:
+        """What the container's /readyz calls it (``MOMA_INSTANCE_ID``): opaque, since
+        that route answers anybody and must not name the account or the service."""
+        return hmac.new(_INSTANCE_ID_KEY, self.instance.encode(), "sha256").hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -46,14 +46,44 @@ def test_health_routes_and_swagger_without_schema(serve):
     server = serve("ok.py")
     root = server.get("/")
     assert (root.status_code, root.text) == (200, "Healthy")
-    assert server.get("/livez").json() == {"state": "ready", "instance": socket.gethostname()}
-    assert server.get("/readyz").json() == {"state": "ready", "instance": socket.gethostname()}
+    assert server.get("/livez").json()["state"] == "ready"
+    assert server.get("/readyz").json()["state"] == "ready"
     doc = server.get("/swagger.json").json()
     assert doc["swagger"] == "2.0"
     assert doc["securityDefinitions"]["Bearer"] == {
         "type": "apiKey", "name": "Authorization", "in": "header",
         "description": "For example: Bearer abc123"}
     assert set(doc["paths"]) == {"/", "/score"}
+
+
+NAMED = "moma-tenant-acct-fraud-svc-1a2b3c-g4"  # what an engine names a container
+
+
+def _opaque(text: str) -> None:
+    for word in ("tenant", "acct", "fraud", "svc", "1a2b3c", socket.gethostname()):
+        assert word not in text, text
+
+
+def test_health_routes_tell_instances_apart_without_naming_them(serve, tmp_path):
+    """/readyz and /livez answer anybody: an opaque id, the same from every worker; the
+    container's name (account, service) only on authenticated /metrics."""
+    keys = tmp_path / "keys"
+    keys.write_text(key_hash("k") + "\n")
+    server = serve("ok.py", WORKERS="2", MOMA_INSTANCE=NAMED, MOMA_KEYS_FILE=str(keys))
+    ids = set()
+    for path in ("/readyz", "/livez") * 10:  # new connections: both workers answer
+        answer = server.get(path)
+        _opaque(answer.text)
+        ids.add(answer.json()["instance"])
+    assert len(ids) == 1 and len(ids.pop()) >= 16
+    assert f'moma_instance{{instance="{NAMED}"}} 1.0' in server.get("/metrics", key="k").text
+    another = serve("ok.py", MOMA_INSTANCE=NAMED)
+    assert another.get("/readyz").json()["instance"] != server.get("/readyz").json()["instance"]
+    chosen = serve("ok.py", MOMA_INSTANCE=NAMED, MOMA_INSTANCE_ID="engine-chosen-7f3a")
+    assert chosen.get("/livez").json() == {"state": "ready", "instance": "engine-chosen-7f3a"}
+    failed = serve("raises_in_init.py", wait="/livez", MOMA_INSTANCE=NAMED)
+    assert failed.get("/readyz").status_code == 503
+    _opaque(failed.get("/readyz").text)
 
 
 def test_post_score_needs_json(serve):
