@@ -258,6 +258,56 @@ def test_access_log_is_json_with_request_id(serve):
     assert entry[0]["logger"] == "access" and entry[0]["duration_ms"] >= 0
 
 
+def _access_lines(server, count: int) -> list[dict]:
+    deadline = time.monotonic() + 5
+    while len(server.stdout().splitlines()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)  # lines are written in batches, every 0.2 s
+    return [json.loads(line) for line in server.stdout().splitlines()]
+
+
+@pytest.mark.parametrize("worker_class", ["gthread", "sync"])
+def test_access_log_never_records_query_strings(serve, worker_class):
+    """A careless client puts its key in a query: no route's access line keeps it (nor
+    any other query value or name); the line says how long the query was."""
+    server = serve("ok.py", WORKER_CLASS=worker_class)
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    targets = [f"/score?key={secret}&x=1", f"/score?{secret}", f"/readyz?token={secret}",
+               f"/livez?{secret}=1", f"/?k={secret}", f"/swagger.json?k={secret}",
+               f"/metrics?k={secret}", f"/nope?k={secret}"]
+    for target in targets:
+        server.get(target)
+    server.request("POST", f"/score?api_key={secret}", json_body={})
+    lines = _access_lines(server, len(targets) + 1)
+    assert secret not in server.stdout()
+    by_path = {line["path"]: line for line in lines}
+    assert set(by_path) == {"/score", "/readyz", "/livez", "/", "/swagger.json", "/metrics", "/nope"}
+    assert all("query" not in line for line in lines)
+    assert by_path["/readyz"]["query_bytes"] == len(f"token={secret}")
+
+
+def test_a_users_access_log_format_gets_no_query_either(serve, tmp_path):
+    """With a logging config of the operator's, gunicorn's own format is used: its
+    request line and query atoms come without the query, the key header not at all."""
+    config = tmp_path / "logging.json"
+    config.write_text(json.dumps({
+        "version": 1, "disable_existing_loggers": False, "root": {"handlers": []},
+        "formatters": {"plain": {"format": "%(message)s"}},
+        "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "stream": "ext://sys.stdout"}},
+        "loggers": {"gunicorn.access": {"handlers": ["out"], "level": "INFO",
+                                        "propagate": False}}}))
+    atoms = "%(r)s|%(q)s|%({authorization}i)s|%({raw_uri}e)s|%({query_string}e)s"
+    server = serve("ok.py", ACCESS_LOG="false", GUNICORN_CMD_ARGS=(
+        f"--log-config-json {config} --access-logformat '{atoms}'"))
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    server.get(f"/score?key={secret}", headers={"Authorization": f"Bearer {secret}"})
+    deadline = time.monotonic() + 5
+    while "GET /score" not in server.stdout() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "GET /score HTTP/1.1||-|-|-" in server.stdout()
+    assert secret not in server.stdout()
+
+
 def test_keys_guard_everything_but_health(serve, tmp_path):
     keys = tmp_path / "keys"
     keys.write_text(f"{key_hash('primary')}\n{key_hash('secondary')}\n")
