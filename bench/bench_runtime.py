@@ -26,7 +26,9 @@ with ``wrk``. Cases:
 Peers are installed on first run into virtualenvs under bench/.venvs/ (git-ignored by
 the .gitignore written there) with pip from PyPI; a peer that fails to install or start
 is reported and skipped. With ``--rounds N`` every case runs N times, interleaved, and
-medians are printed. Besides wrk's req/s and latency, each case reports the CPU time
+medians are printed. ``--baseline DIR`` runs each of our cases a second time with the
+runtime of another checkout (``git worktree add DIR <commit>``), as ``<case>@base``, in
+the same rounds: before/after figures from one sitting. Besides wrk's req/s and latency, each case reports the CPU time
 its server processes used per request (utime+stime of the whole process tree from
 /proc): throughput moves with whatever else the machine runs, CPU per request much less.
 """
@@ -62,6 +64,8 @@ PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so t
     "bentoml": ["bentoml", "scikit-learn==1.9.1", "joblib==1.6.0"],
 }
 OURS_ENV: list[str] = []
+BASELINE: list[Path] = []  # --baseline: another checkout whose runtime the @base cases run
+BASE = "@base"
 CASES = ["ours", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
 
 
@@ -129,7 +133,9 @@ def free_port() -> int:
 
 def case_spec(case: str, port: int, threads: int) -> dict:
     """argv, cwd, env, path, body and headers for one case."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    code = BASELINE[0] if case.endswith(BASE) else ROOT
+    case = case.removesuffix(BASE)
+    env = dict(os.environ, PYTHONPATH=str(code), PYTHONUNBUFFERED="1")
     if case in PEERS:  # peers may spawn their own tools (mlflow runs `uvicorn`)
         env["PATH"] = f"{VENVS / case / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     body = json.dumps({"data": [ROW]})
@@ -332,12 +338,20 @@ def main() -> int:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for our runtime's cases (repeatable)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run our cases with the runtime of this checkout (<case>@base)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         log("wrk is not installed (apt-get install wrk)")
         return 2
     cases = [c for c in args.cases.split(",") if c]
     OURS_ENV.extend(args.ours_env)
+    if args.baseline:
+        if not (args.baseline / "runtime" / "gunicorn_conf.py").is_file():
+            log(f"{args.baseline} holds no runtime/")
+            return 2
+        BASELINE.append(args.baseline.resolve())
+        cases = [name for c in cases for name in ((c, c + BASE) if c.startswith("ours") else (c,))]
     skipped: dict[str, str] = {}
     for peer in PEERS:
         if peer in cases:
@@ -357,11 +371,11 @@ def main() -> int:
     summary = {case: {k: statistics.median(r[k] for r in runs) if runs[0][k] is not None else None
                       for k in ("rps", "p50", "p99", "non2xx", "cpu_us")}
                for case, runs in results.items() if runs}
-    print(f"\n{'case':<14}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}"
+    print(f"\n{'case':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}"
           f"{'server CPU us/req':>19}"
           f"   (median of {args.rounds} run(s), {args.duration} s, {args.connections} conns)")
     for case, s in summary.items():
-        print(f"{case:<14}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}"
+        print(f"{case:<20}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}"
               f"{s['cpu_us']:>19.0f}")
     if "ours-dc" in summary and "ours" in summary:
         counts = results["ours-dc"][-1]["collection"]
@@ -374,7 +388,7 @@ def main() -> int:
         print()
         for case, s in summary.items():
             if case != "ours":
-                print(f"ours / {case:<13} throughput x{summary['ours']['rps'] / s['rps']:.2f}"
+                print(f"ours / {case:<19} throughput x{summary['ours']['rps'] / s['rps']:.2f}"
                       f"   p99 {summary['ours']['p99']:.2f} vs {s['p99']:.2f} ms"
                       f"   CPU per request x{summary['ours']['cpu_us'] / s['cpu_us']:.2f}")
     for case, why in skipped.items():

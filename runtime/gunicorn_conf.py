@@ -3,11 +3,14 @@
 - Binds ``${MOMA_BIND:-0.0.0.0}:${PORT:-5001}``; with ``REUSE_PORT=true`` one socket
   bound by the master with ``SO_REUSEPORT`` and shared by the workers.
 - ``WORKER_CLASS``: ``gthread`` (default: gunicorn's gthread worker as
-  ``workers.ScoringWorker``: keep-alive, connections balanced across workers, short
-  requests answered by the event loop itself, slow ones on threads so health checks
-  are answered while run() calls are busy, queued requests wait in threads) or
-  ``sync`` (one request per worker at a time, no keep-alive). ``INLINE_BUDGET_MS``
-  (10; 0: off) is how fast the calls the event loop answers itself must be.
+  ``workers.ScoringWorker``: keep-alive, connections balanced across workers, requests
+  read whole by the event loop before a thread takes them, short requests answered by
+  the event loop itself, slow ones on threads so health checks are answered while
+  run() calls are busy, queued requests wait in threads) or ``sync`` (one request per
+  worker at a time, no keep-alive, no protection against slow clients).
+  ``INLINE_BUDGET_MS`` (10; 0: off) is how fast the calls the event loop answers itself
+  must be; ``MOMA_HEADER_TIMEOUT_S`` (10) and ``MOMA_BODY_TIMEOUT_S`` (30) how long a
+  client may take to send a request's head and body.
 - ``WORKERS`` defaults to the container's CPU quota (cgroup v2/v1, else the CPUs this
   process may run on), rounded up (SparkPython: 1, a JVM using every core); ``THREADS`` defaults to enough threads per worker
   for every admitted and queued request plus two for health checks (at least 4).
@@ -56,7 +59,8 @@ _worker_kind = (_env.get("WORKER_CLASS") or "gthread").strip()
 if _worker_kind not in ("gthread", "sync"):
     raise ConfigError(f"WORKER_CLASS must be gthread or sync, got {_worker_kind!r}")
 worker_class = "runtime.workers.ScoringWorker" if _worker_kind == "gthread" else "sync"
-_workers.inline_budget_s(_env)  # a bad INLINE_BUDGET_MS stops the master, not each worker
+_workers.inline_budget_s(_env)  # bad values stop the master, not each worker
+_workers.client_timeouts(_env)
 # SparkPython: one worker by default; its JVM runs Spark on all the container's cores
 # (spark_resources.py), and every further worker would be another JVM and heap.
 workers = parse_int("WORKERS", _env.get("WORKERS"),
