@@ -30,7 +30,10 @@ head within ``MOMA_HEADER_TIMEOUT_S`` of connecting (or of its first byte on a
 kept-alive connection) and its body within ``MOMA_BODY_TIMEOUT_S`` after the head;
 past that it gets ``408`` and is closed (closed quietly if it sent nothing). A head
 over ``MAX_HEAD_BYTES`` gets ``431``, a body over ``MOMA_MAX_BODY_BYTES`` ``413``, both
-before the rest is read. The loop answers ``Expect: 100-continue`` itself. A
+before the rest is read. A worker holds at most ``THREADS`` x ``MOMA_MAX_BODY_BYTES``
+of requests in memory (what gthread's threads could hold): past that, bodies are read
+no further (each may have ``RECV_BYTES``) until held ones are answered or time out.
+The loop answers ``Expect: 100-continue`` itself. A
 connection gunicorn closes is drained and closed by the loop too (gthread lingered up
 to 2 s in its loop), and should the framing ever disagree with gunicorn's parser, the
 socket's ``SO_RCVTIMEO`` bounds how long a thread can wait for the difference. Not
@@ -268,6 +271,7 @@ def _track(conn: TConn) -> TConn:
         conn.moma_out = None
         conn.moma_rest = b""
         conn.moma_continued = False
+        conn.moma_held = 0
     return conn
 
 
@@ -292,6 +296,8 @@ class ScoringWorker(ThreadWorker):
         self._deadlines: list[tuple[float, int, TConn, int]] = []  # a heap; stale entries skipped
         self._order = itertools.count()
         self._watched: set[TConn] = set()  # connections the loop reads, writes or drains
+        self._held = 0  # bytes of requests read and not yet answered
+        self._paused: deque[TConn] = deque()  # bodies not read on while over the budget
         super().__init__(*args, **kwargs)
         cfg = self.cfg
         plain = not (cfg.is_ssl or cfg.proxy_protocol != "off" or cfg.http2_cleartext != "off"
@@ -304,6 +310,8 @@ class ScoringWorker(ThreadWorker):
         self._header_s, self._body_s = client_timeouts(os.environ)
         self._max_body = parse_int("MOMA_MAX_BODY_BYTES", os.environ.get("MOMA_MAX_BODY_BYTES"),
                                    DEFAULT_MAX_BODY_BYTES, minimum=1)
+        # As much request memory as gthread's threads could hold at once.
+        self._budget = max(1, cfg.threads) * self._max_body
         recv_timeout = max(self._header_s, self._body_s)
         self._recv_timeval = struct.pack("ll", int(recv_timeout), int(recv_timeout % 1 * 1e6))
         self._send_timeval = struct.pack("ll", int(WRITE_STALL_S), 0)
@@ -429,11 +437,35 @@ class ScoringWorker(ThreadWorker):
             inbox.started = True
             self._set_deadline(conn, time.monotonic() + self._header_s)
         inbox.buffer += data
+        conn.moma_held += len(data)
+        self._held += len(data)
         return True
 
     def _on_readable(self, conn: TConn, _sock: Any) -> None:
-        if self._pull(conn):
+        if self._held >= self._budget and len(conn.moma_in.buffer) >= RECV_BYTES:
+            self._pause(conn)
+        elif self._pull(conn):
             self._advance(conn)
+
+    def _pause(self, conn: TConn) -> None:
+        """Over the memory budget: read no more of this body until requests in memory
+        are answered (its deadline still runs). Every request may buffer RECV_BYTES."""
+        self.poller.unregister(conn.sock)
+        conn.moma_watched = False
+        self._paused.append(conn)
+
+    def _release(self, conn: TConn) -> None:
+        """The connection's request bytes are no longer held: resume paused bodies."""
+        self._held -= conn.moma_held
+        conn.moma_held = 0
+        paused = self._paused
+        while paused and self._held < self._budget:
+            waiting = paused.popleft()
+            if waiting.moma_state == READING and not waiting.moma_watched \
+                    and waiting in self._watched:
+                waiting.moma_watched = True
+                self.poller.register(waiting.sock, selectors.EVENT_READ,
+                                     partial(self._on_readable, waiting))
 
     def _advance(self, conn: TConn) -> None:
         """After new bytes: run the request once it is whole, else wait for more."""
@@ -497,6 +529,8 @@ class ScoringWorker(ThreadWorker):
 
     # -- after an answer ----------------------------------------------------------------
     def finish_request(self, conn: TConn, fs: Any) -> None:
+        if getattr(conn, "moma_held", 0):
+            self._release(conn)
         pending = getattr(conn, "moma_out", None)
         if pending:  # the rest of the answer, sent as the client reads
             self._watch(conn, selectors.EVENT_WRITE, self._on_writable,
@@ -519,6 +553,8 @@ class ScoringWorker(ThreadWorker):
             + conn.moma_rest
         conn.moma_rest = b""
         conn.moma_in = Inbox(self._frame(), rest)
+        conn.moma_held = len(rest)
+        self._held += len(rest)
         conn.moma_state = READING
         now = time.monotonic()
         if rest:  # pipelined: on the loop's next turn (inline answers must not nest)
@@ -558,6 +594,8 @@ class ScoringWorker(ThreadWorker):
         """Close as gunicorn does (RFC 9112 9.6): send FIN, drain what the client still
         sends for a while, then close; from the loop, without waiting in it."""
         self._unwatch(conn)
+        conn.moma_in = None
+        self._release(conn)
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
@@ -591,9 +629,9 @@ class ScoringWorker(ThreadWorker):
         heapq.heappush(self._deadlines, (deadline, next(self._order), conn, conn.moma_token))
 
     def _unwatch(self, conn: TConn) -> None:
+        self._watched.discard(conn)
         if conn.moma_watched:
             conn.moma_watched = False
-            self._watched.discard(conn)
             try:
                 self.poller.unregister(conn.sock)
             except (KeyError, ValueError, OSError):
@@ -612,6 +650,7 @@ class ScoringWorker(ThreadWorker):
         conn.moma_state = CLOSED
         conn.moma_token += 1
         conn.moma_out = None
+        self._release(conn)
         self.nr_conns -= 1
         conn.close()
 

@@ -280,3 +280,50 @@ def test_clients_that_do_not_read_their_answers_hold_no_thread(serve):
         assert time.monotonic() - started < 1.0
     for sock in stalled:
         sock.close()
+
+
+def _post(port: int, body: bytes, sent: int | None = None) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = (b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    sock.sendall(head + body[:sent])
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+def test_bodies_past_the_memory_budget_wait_until_memory_frees(serve):
+    """A worker holds at most THREADS x MOMA_MAX_BODY_BYTES of requests (what gthread's
+    threads could): past that, bodies are read no further until held ones are answered
+    or time out, while small requests still pass."""
+    server = serve("threads.py", THREADS="1", MOMA_MAX_BODY_BYTES="300000", **SLOW_ENV)
+    padded = json.dumps({"sleep": 0, "pad": "x" * 299_000}).encode()
+    held = [_post(server.port, padded, sent=290_000) for _ in range(2)]  # all but the end
+    time.sleep(1.5)
+    waiting_result: list[tuple[float, bytes]] = []
+
+    def big() -> None:
+        started = time.monotonic()
+        with _post(server.port, json.dumps({"sleep": 0, "pad": "y" * 200_000}).encode()) as sock:
+            answer = _answer(sock)
+        waiting_result.append((time.monotonic() - started, answer))
+
+    waiting = threading.Thread(target=big)
+    waiting.start()
+    time.sleep(0.3)
+    assert _timed(lambda: _fresh_score(server)) < 1.0  # a small request passes meanwhile
+    waiting.join(timeout=10)
+    took, answer = waiting_result[0]
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert took > BODY_TIMEOUT_S - 1.5 - 0.5, took  # it waited for the held one's 408
+    for sock in held:
+        assert _answer(sock).startswith(b"HTTP/1.1 408 ")
+        sock.close()
