@@ -24,7 +24,7 @@ def test_ok_driver_scores_raw_body_and_sets_headers(serve):
     assert response.headers["x-ms-request-id"] == "req-123"
     assert response.headers["x-ms-run-function-failed"] == "False"
     assert float(response.headers["x-ms-scoring-time-ms"]) >= 0.0
-    # a length, not chunked framing (one write per response, workers.py)
+    # a length, not chunked framing (one write per response, server/gthread.py)
     assert response.headers["Content-Length"] == str(len(response.content))
     assert "Transfer-Encoding" not in response.headers
     body = response.json()

@@ -1,12 +1,12 @@
-"""Where a request ends (runtime/framing.py): as gunicorn's parser frames every request
+"""Where a request ends (runtime/server/framing.py): as gunicorn's parser frames every request
 it accepts; whole at its head when gunicorn would refuse the framing; caps refused."""
 
 from __future__ import annotations
 
 import pytest
 
-from runtime import workers
-from runtime.framing import Refused, RequestFrame
+from runtime.server import gthread
+from runtime.server.framing import Refused, RequestFrame
 
 CHUNKED = b"POST /score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -84,4 +84,4 @@ def test_caps(data, status):
     (b"POST /score HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", False),
 ])
 def test_request_complete_for_the_unbuffered_inline_path(data, complete):
-    assert workers.request_complete(data) is complete
+    assert gthread.request_complete(data) is complete

@@ -1,7 +1,7 @@
 """Clients that send slowly, or read slowly, against a real gunicorn runtime: none of
 them may hold a worker thread or the event loop, so health checks and scoring calls
 from everyone else are answered meanwhile, and each slow one is closed once its
-deadline has passed (runtime/workers.py)."""
+deadline has passed (runtime/server/channels.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import time
 
 import pytest
 
-from runtime import workers
+from runtime.server import gthread
+
+from .conftest import prometheus_value
 
 HEADER_TIMEOUT_S = 3.0
 BODY_TIMEOUT_S = 3.0
@@ -155,6 +157,10 @@ def test_two_hundred_slow_clients_hold_no_thread_and_are_closed_at_their_deadlin
     finally:
         slow.close()
     assert _fresh_score(server)["pid"]
+    text = server.get("/metrics").text
+    for reason, count in (("head_timeout", order.count("headers")),
+                          ("body_timeout", order.count("body")), ("silent", order.count("silent"))):
+        assert prometheus_value(text, "moma_connections_dropped_total", {"reason": reason}) == count
 
 
 def test_a_request_whose_head_or_body_comes_in_pieces_in_time_is_answered(serve):
@@ -170,7 +176,7 @@ def test_a_request_whose_head_or_body_comes_in_pieces_in_time_is_answered(serve)
 
 
 @pytest.mark.parametrize("request_bytes, status", [
-    (b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (workers.MAX_HEAD_BYTES + 10), 431),
+    (b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (gthread.MAX_HEAD_BYTES + 10), 431),
     (b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
      b"Content-Length: 1000001\r\n\r\n{", 413),
 ])
@@ -189,6 +195,9 @@ def test_a_request_beyond_the_caps_is_refused_before_it_is_read(serve, request_b
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 %d " % status), answer
     assert b"Connection: close" in answer
+    reason = {431: "head_too_large", 413: "body_too_large"}[status]
+    assert prometheus_value(server.get("/metrics").text, "moma_connections_dropped_total",
+                            {"reason": reason}) == 1
 
 
 def test_chunked_bodies_are_buffered_too(serve):
@@ -243,7 +252,7 @@ def test_a_client_that_does_not_read_its_inline_answer_stalls_nobody(serve):
     one is closed once it has taken nothing for WRITE_STALL_S."""
     server = serve("threads.py", INLINE_BUDGET_MS="250")
     other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    from .test_workers import OneWriteConnection, _warm
+    from .test_gthread import OneWriteConnection, _warm
     stalled_conn = OneWriteConnection("127.0.0.1", server.port, timeout=10)
     _warm(stalled_conn)
     stalled = stalled_conn.sock
@@ -258,11 +267,13 @@ def test_a_client_that_does_not_read_its_inline_answer_stalls_nobody(serve):
         assert other.getresponse().read()
         assert time.monotonic() - started < 1.0
     started = time.monotonic()
-    deadline = started + workers.WRITE_STALL_S + 10
+    deadline = started + gthread.WRITE_STALL_S + 10
     while "the client did not read its answer within" not in server.stderr():
         assert time.monotonic() < deadline, server.stderr()[-2000:]
         time.sleep(0.1)
-    assert time.monotonic() - started > workers.WRITE_STALL_S - 1.5
+    assert time.monotonic() - started > gthread.WRITE_STALL_S - 1.5
+    assert prometheus_value(server.get("/metrics").text, "moma_connections_dropped_total",
+                            {"reason": "answer_stalled"}) == 1
     other.close()
     stalled_conn.close()
 

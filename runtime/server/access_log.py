@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from gunicorn.glogging import Logger
 
-from .logs import JsonFormatter
+from ..logs import JsonFormatter
 
 FLUSH_INTERVAL_S = 0.2
 FLUSH_LINES = 256

@@ -1,7 +1,7 @@
 """Where an HTTP/1.x request ends, from the bytes a client has sent so far.
 
 The worker's event loop reads every request into a buffer before a thread (or the loop
-itself) runs it (``workers.py``); ``RequestFrame`` tells it when the request is whole:
+itself) runs it (``channels.py``); ``RequestFrame`` tells it when the request is whole:
 its head (request line and headers) and its body, of ``Content-Length`` bytes or
 chunked, trailers included. It scans only the bytes that are new since the last look.
 
