@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import selectors
 import socket
 import threading
@@ -237,6 +238,12 @@ def test_expect_100_continue_gets_one_continue_then_the_answer(serve):
 BIG = 16 * 1024 * 1024
 
 
+def _until_answering(sock: socket.socket) -> None:
+    """Until the server has begun the answer (the client's socket has bytes to read)."""
+    readable, _, _ = select.select([sock], [], [], 10)
+    assert readable, "no answer began"
+
+
 def _ask_and_never_read(server, size: int = BIG) -> socket.socket:  # type: ignore[no-untyped-def]
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -260,7 +267,7 @@ def test_a_client_that_does_not_read_its_inline_answer_stalls_nobody(serve):
     body = json.dumps({"size": BIG}).encode()
     stalled.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    time.sleep(0.3)  # the answer is written, as far as the client lets it
+    _until_answering(stalled)  # the loop wrote what the socket took; the rest waits
     for _ in range(5):
         started = time.monotonic()
         other.request("GET", "/livez")
@@ -284,7 +291,8 @@ def test_clients_that_do_not_read_their_answers_hold_no_thread(serve):
     the rest to the event loop, so everyone else is still answered."""
     server = serve("threads.py", THREADS="2", INLINE_BUDGET_MS="0")
     stalled = [_ask_and_never_read(server) for _ in range(4)]
-    time.sleep(0.5)
+    for sock in stalled:
+        _until_answering(sock)  # each answer is being written, its thread free again
     for _ in range(3):
         started = time.monotonic()
         assert _fresh_score(server)["pid"]
