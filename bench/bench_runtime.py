@@ -6,12 +6,12 @@ Every case serves the same one-row iris scikit-learn model (LogisticRegression, 
 here from the dataset scikit-learn ships) with 2 workers on 127.0.0.1 and is loaded
 with ``wrk``. Cases:
 
-  ours          our runtime (gunicorn_conf defaults: runtime.workers.ScoringWorker,
+  ours          our runtime (gunicorn_conf defaults: runtime.server.gthread.ScoringWorker,
                 THREADS=4), keys ON, admission ON
                 (MAX_CONCURRENT_REQUESTS=32, MAX_QUEUE=64), metrics ON, JSON access log ON;
                 raw-body 2017 driver
   ours-gthread  the same on gunicorn's stock gthread worker instead of ours
-                (runtime/workers.py): what balancing, the inline path and one write
+                (runtime/server/gthread.py): what balancing, the inline path and one write
                 per response are worth
   ours-sync     the same with WORKER_CLASS=sync (gunicorn sync workers)
   ours-schema   the same with a pandas service_schema.json (validation + DataFrame)
@@ -26,7 +26,12 @@ with ``wrk``. Cases:
 Peers are installed on first run into virtualenvs under bench/.venvs/ (git-ignored by
 the .gitignore written there) with pip from PyPI; a peer that fails to install or start
 is reported and skipped. With ``--rounds N`` every case runs N times, interleaved, and
-medians are printed. Besides wrk's req/s and latency, each case reports the CPU time
+medians are printed. ``--baseline [NAME=]DIR`` (repeatable) runs each of our cases again
+with the runtime of another checkout (``git worktree add DIR <commit>``), as
+``<case>@NAME`` (``@base`` without a name), in the same rounds: before/after figures
+from one sitting. ``--variant NAME:ENV=VALUE[,...]`` adds a case ``ours:NAME``, "ours"
+with that environment (``--variant no-inline:INLINE_BUDGET_MS=0``: what the inline path
+is worth). Besides wrk's req/s and latency, each case reports the CPU time
 its server processes used per request (utime+stime of the whole process tree from
 /proc): throughput moves with whatever else the machine runs, CPU per request much less.
 """
@@ -62,6 +67,8 @@ PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so t
     "bentoml": ["bentoml", "scikit-learn==1.9.1", "joblib==1.6.0"],
 }
 OURS_ENV: list[str] = []
+BASELINES: dict[str, Path] = {}  # --baseline: other checkouts whose runtime <case>@NAME runs
+VARIANTS: dict[str, dict[str, str]] = {}  # --variant: ours:NAME -> its extra environment
 CASES = ["ours", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
 
 
@@ -129,7 +136,11 @@ def free_port() -> int:
 
 def case_spec(case: str, port: int, threads: int) -> dict:
     """argv, cwd, env, path, body and headers for one case."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    case, _, baseline = case.partition("@")
+    code = BASELINES[baseline] if baseline else ROOT
+    variant = VARIANTS.get(case, {})
+    case = "ours" if variant else case
+    env = dict(os.environ, PYTHONPATH=str(code), PYTHONUNBUFFERED="1")
     if case in PEERS:  # peers may spawn their own tools (mlflow runs `uvicorn`)
         env["PATH"] = f"{VENVS / case / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     body = json.dumps({"data": [ROW]})
@@ -149,6 +160,7 @@ def case_spec(case: str, port: int, threads: int) -> dict:
             env.update(AML_MODEL_DC_STORAGE_ENABLED="true", AML_MODEL_DC_LOCAL_DIR=str(WORK / "dc"),
                        MOMA_SERVICE_NAME="bench")
         env.update(item.split("=", 1) for item in OURS_ENV)
+        env.update(variant)
         if case == "ours-schema":
             body = json.dumps({"input_df": [dict(zip(
                 ["sepal_length", "sepal_width", "petal_length", "petal_width"], ROW))]})
@@ -332,12 +344,30 @@ def main() -> int:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for our runtime's cases (repeatable)")
+    parser.add_argument("--baseline", action="append", default=[], metavar="[NAME=]DIR",
+                        help="also run our cases with the runtime of this checkout, as "
+                             "<case>@NAME (NAME: base) (repeatable)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:ENV=VALUE,...",
+                        help="also run 'ours' with this environment, as ours:NAME (repeatable)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         log("wrk is not installed (apt-get install wrk)")
         return 2
     cases = [c for c in args.cases.split(",") if c]
     OURS_ENV.extend(args.ours_env)
+    for variant in args.variant:
+        name, _, settings = variant.partition(":")
+        VARIANTS[f"ours:{name}"] = dict(item.split("=", 1) for item in settings.split(",") if item)
+        cases.insert(cases.index("ours") + 1 if "ours" in cases else 0, f"ours:{name}")
+    for baseline in args.baseline:
+        name, _, directory = baseline.rpartition("=")
+        if not (Path(directory) / "runtime" / "gunicorn_conf.py").is_file():
+            log(f"{directory} holds no runtime/")
+            return 2
+        BASELINES[name or "base"] = Path(directory).resolve()
+    cases = [name for c in cases
+             for name in (c, *(f"{c}@{b}" for b in BASELINES
+                               if c.startswith("ours") and c not in VARIANTS))]
     skipped: dict[str, str] = {}
     for peer in PEERS:
         if peer in cases:
@@ -357,11 +387,11 @@ def main() -> int:
     summary = {case: {k: statistics.median(r[k] for r in runs) if runs[0][k] is not None else None
                       for k in ("rps", "p50", "p99", "non2xx", "cpu_us")}
                for case, runs in results.items() if runs}
-    print(f"\n{'case':<14}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}"
+    print(f"\n{'case':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}"
           f"{'server CPU us/req':>19}"
           f"   (median of {args.rounds} run(s), {args.duration} s, {args.connections} conns)")
     for case, s in summary.items():
-        print(f"{case:<14}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}"
+        print(f"{case:<20}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}"
               f"{s['cpu_us']:>19.0f}")
     if "ours-dc" in summary and "ours" in summary:
         counts = results["ours-dc"][-1]["collection"]
@@ -374,7 +404,7 @@ def main() -> int:
         print()
         for case, s in summary.items():
             if case != "ours":
-                print(f"ours / {case:<13} throughput x{summary['ours']['rps'] / s['rps']:.2f}"
+                print(f"ours / {case:<19} throughput x{summary['ours']['rps'] / s['rps']:.2f}"
                       f"   p99 {summary['ours']['p99']:.2f} vs {s['p99']:.2f} ms"
                       f"   CPU per request x{summary['ours']['cpu_us'] / s['cpu_us']:.2f}")
     for case, why in skipped.items():

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from . import datacollection, shared
+from . import datacollection, shared_memory
 from .admission import Admission
 from .config import Settings, parse_int
 from .driver import Driver, Lifecycle, State
@@ -31,7 +31,7 @@ from .errors import (BadInput, NotReady, SchemaError, ScoringError, Unauthorized
                      UnsupportedMediaType)
 from .keys import KeyRing
 from .logs import REQUEST_ID, configure_runtime_logger
-from .metrics import OTHER_ROUTE, ROUTE_INDEX, Metrics, make_board
+from .metrics import OTHER_ROUTE, ROUTE_INDEX, Metrics, new_shared_memory
 from .schema import ServiceSchema, load_schema
 from .scoring import Scorer
 from .swagger import swagger_bytes
@@ -138,7 +138,7 @@ class Gate:
                     return self.app(environ, start)
                 finally:
                     status_code = int(statuses[-1][:3]) if statuses else 500
-            # A length, not chunked framing: one write, no closing chunk (workers.py)
+            # A length, not chunked framing: the server can send it in one write
             headers.append(("Content-Length", str(len(body))))
             headers.append(("x-ms-request-id", request_id))
             start_response(STATUS_LINES.get(status_code) or _status_line(status_code), headers)
@@ -230,17 +230,19 @@ def index() -> Response:
 
 def livez() -> Response:
     runtime = _runtime()
-    return _json_response({"state": runtime.lifecycle.state.value, "instance": runtime.settings.instance}, 200)
+    return _json_response({"state": runtime.lifecycle.state.value,
+                           "instance": runtime.settings.instance_id}, 200)
 
 
 def readyz() -> Response:
-    """The instance tells replicas behind one address apart (rolling updates, autoscaling)."""
+    """The instance id tells replicas behind one address apart (rolling updates,
+    autoscaling) without naming the container: these routes answer without a key."""
     runtime = _runtime()
     lifecycle = runtime.lifecycle
     if lifecycle.ready:
-        return _json_response({"state": "ready", "instance": runtime.settings.instance}, 200)
+        return _json_response({"state": "ready", "instance": runtime.settings.instance_id}, 200)
     return _json_response({"state": lifecycle.state.value, "message": lifecycle.reason,
-                           "code": NotReady.code, "instance": runtime.settings.instance}, 503)
+                           "code": NotReady.code, "instance": runtime.settings.instance_id}, 503)
 
 
 def serve_swagger() -> Response:
@@ -266,12 +268,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """
     settings = Settings.load(overrides=config)
     configure_runtime_logger(os.environ.get("LOG_LEVEL", "info"))
-    board = shared.inherited()
-    if board is None:  # not under gunicorn_conf (tests, other servers): this process only
-        board = make_board(settings.state_dir, settings.max_concurrent, settings.max_queue)
-        atexit.register(board.close)
-    metrics = Metrics(board, settings.instance)
-    admission = Admission(board, settings.max_concurrent, settings.max_queue,
+    memory = shared_memory.inherited()
+    if memory is None:  # no pre-fork master made one (tests, other servers): this process only
+        memory = new_shared_memory(settings.state_dir, settings.max_concurrent, settings.max_queue)
+        atexit.register(memory.close)
+    metrics = Metrics(memory, settings.instance)
+    admission = Admission(memory.admission, settings.max_concurrent, settings.max_queue,
                           settings.max_queue_wait_ms)
     pool_size = settings.max_concurrent or parse_int("THREADS", os.environ.get("THREADS"), 32)
     lifecycle = Lifecycle()

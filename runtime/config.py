@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import socket
 import tempfile
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from .errors import ConfigError
 
 DEFAULT_SCHEMA = "service_schema.json"
 RUNTIME_TYPES = ("Python", "SparkPython")
+INSTANCE_ID = "MOMA_INSTANCE_ID"
 
 
 def parse_int(name: str, raw: Any, default: int, minimum: int = 0) -> int:
@@ -71,7 +73,8 @@ class Settings:
     state_dir: str
     keys_check_interval_s: float = 1.0
     max_body_bytes: int = 100 * 1024 * 1024
-    instance: str = ""  # names this container in /readyz and /metrics (MOMA_INSTANCE, else the host name)
+    instance: str = ""  # names this container in /metrics and logs (MOMA_INSTANCE, else the host name)
+    instance_id: str = ""  # tells it apart in /readyz and /livez without naming it (MOMA_INSTANCE_ID)
     runtime_type: str = "Python"  # MOMA_RUNTIME_TYPE: SparkPython starts a SparkSession per worker
 
     @property
@@ -114,5 +117,6 @@ class Settings:
             max_body_bytes=parse_int("MOMA_MAX_BODY_BYTES", merged.get("MOMA_MAX_BODY_BYTES"),
                                      100 * 1024 * 1024, minimum=1),
             instance=merged.get("MOMA_INSTANCE") or socket.gethostname(),
+            instance_id=merged.get(INSTANCE_ID) or secrets.token_hex(8),
             runtime_type=runtime_type,
         )

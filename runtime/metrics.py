@@ -1,9 +1,9 @@
 """Prometheus metrics, correct across gunicorn workers, cheap on the request path.
 
-Each worker writes its own float64 cells in the shared board (``shared.py``): a fixed
+Each worker writes its own float64 cells in the shared memory (``shared_memory.py``): a fixed
 table of counters and histogram buckets indexed by small integers, updated with a
 few ``memoryview`` stores under a thread lock (about a microsecond per request).
-``/metrics`` sums the archive row (dead workers) and every live row under the board
+``/metrics`` sums the archive row (dead workers) and every live row under the memory's
 lock and renders the text format with ``prometheus_client``'s metric families.
 
 Why not ``prometheus_client`` multiprocess mode: it keeps one mmap file per worker
@@ -23,6 +23,10 @@ Exposed (all prefixed ``moma_``):
   queue_wait_seconds                      histogram
   rejections_total{reason}                counter (queue_full, queue_timeout)
   driver_errors_total{kind}               counter (exception, bad_output, timeout)
+  connections_dropped_total{reason}       counter clients closed by the worker's event loop:
+                                          head_timeout, body_timeout, silent (sent
+                                          nothing), head_too_large, body_too_large,
+                                          answer_stalled (did not read its answer)
   datacollection_rows_collected_total     counter rows made by collectors and automatic capture
   datacollection_rows_written_total{sink} counter rows a sink stored (local, blob, debug)
   datacollection_rows_dropped_total{reason} counter (queue_full, too_large, unsupported,
@@ -38,7 +42,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from .shared import HEADER_INTS, R_HELD, R_WAITING, ROW_INTS, Board
+from .shared_memory import SharedMemory
 
 ROUTES = ("/", "/livez", "/readyz", "/score", "/swagger.json", "/metrics", "other")
 ROUTE_INDEX = {route: i for i, route in enumerate(ROUTES) if route != "other"}
@@ -51,6 +55,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 REJECT_REASONS = ("queue_full", "queue_timeout")
 DRIVER_ERROR_KINDS = ("exception", "bad_output", "timeout")
+DROP_REASONS = ("head_timeout", "body_timeout", "silent", "head_too_large", "body_too_large",
+                "answer_stalled")
 DC_SINKS = ("local", "blob", "debug")
 DC_DROP_REASONS = ("queue_full", "too_large", "unsupported", "error", "shutdown")
 
@@ -74,6 +80,8 @@ class Layout:
         n += len(DRIVER_ERROR_KINDS)
         self.in_flight = n
         n += 1
+        self.connections_dropped = n
+        n += len(DROP_REASONS)
         self.dc_collected = n
         n += 1
         self.dc_written = n
@@ -91,45 +99,47 @@ class Layout:
 LAYOUT = Layout()
 
 
-def make_board(state_dir: str | None = None, limit: int = 0, max_queue: int = 0) -> Board:
-    """The shared board for these metrics and the given admission limits."""
-    return Board(LAYOUT.cells, LAYOUT.gauges, state_dir=state_dir, limit=limit,
-                 max_queue=max_queue)
+def new_shared_memory(state_dir: str | None = None, limit: int = 0,
+                      max_queue: int = 0) -> SharedMemory:
+    """Shared memory for these metrics and the given admission limits."""
+    return SharedMemory(LAYOUT.cells, LAYOUT.gauges, state_dir=state_dir, limit=limit,
+                        max_queue=max_queue)
 
 
 class Metrics:
     """The recorder one worker uses; all methods are cheap and never raise."""
 
-    def __init__(self, board: Board, instance: str = "") -> None:
-        self.board = board
+    def __init__(self, memory: SharedMemory, instance: str = "") -> None:
+        self.memory = memory
+        self.cells = memory.cells
         self.instance = instance
         self._lock = threading.Lock()
 
     def request_started(self) -> None:
-        floats, base = self.board.floats, self.board.cell_base()
+        cells = self.cells.mine()
         with self._lock:
-            floats[base + LAYOUT.in_flight] += 1.0
+            cells[LAYOUT.in_flight] += 1.0
 
     def request_finished(self, route: int, status: int, seconds: float) -> None:
-        floats, base = self.board.floats, self.board.cell_base()
-        s = STATUS_INDEX.get(status, OTHER_STATUS)
-        h = base + LAYOUT.latency + route * LAYOUT.latency_width
-        b = bisect.bisect_left(LATENCY_BUCKETS, seconds)
+        cells = self.cells.mine()
+        status_at = STATUS_INDEX.get(status, OTHER_STATUS)
+        histogram = LAYOUT.latency + route * LAYOUT.latency_width
+        bucket = bisect.bisect_left(LATENCY_BUCKETS, seconds)
         with self._lock:
-            floats[base + LAYOUT.in_flight] -= 1.0
-            floats[base + LAYOUT.requests + route * len(STATUSES) + s] += 1.0
-            floats[h + b] += 1.0
-            floats[h + len(LATENCY_BUCKETS) + 1] += seconds
-            floats[h + len(LATENCY_BUCKETS) + 2] += 1.0
+            cells[LAYOUT.in_flight] -= 1.0
+            cells[LAYOUT.requests + route * len(STATUSES) + status_at] += 1.0
+            cells[histogram + bucket] += 1.0
+            cells[histogram + len(LATENCY_BUCKETS) + 1] += seconds
+            cells[histogram + len(LATENCY_BUCKETS) + 2] += 1.0
 
     def queue_waited(self, seconds: float) -> None:
-        floats, base = self.board.floats, self.board.cell_base()
-        h = base + LAYOUT.queue
-        b = bisect.bisect_left(QUEUE_BUCKETS, seconds)
+        cells = self.cells.mine()
+        histogram = LAYOUT.queue
+        bucket = bisect.bisect_left(QUEUE_BUCKETS, seconds)
         with self._lock:
-            floats[h + b] += 1.0
-            floats[h + len(QUEUE_BUCKETS) + 1] += seconds
-            floats[h + len(QUEUE_BUCKETS) + 2] += 1.0
+            cells[histogram + bucket] += 1.0
+            cells[histogram + len(QUEUE_BUCKETS) + 1] += seconds
+            cells[histogram + len(QUEUE_BUCKETS) + 2] += 1.0
 
     def rejected(self, reason: str) -> None:
         self._bump(LAYOUT.rejections + REJECT_REASONS.index(reason))
@@ -137,10 +147,13 @@ class Metrics:
     def driver_error(self, kind: str) -> None:
         self._bump(LAYOUT.driver_errors + DRIVER_ERROR_KINDS.index(kind))
 
+    def connection_dropped(self, reason: str) -> None:
+        self._bump(LAYOUT.connections_dropped + DROP_REASONS.index(reason))
+
     def _bump(self, cell: int, amount: float = 1.0) -> None:
-        floats, base = self.board.floats, self.board.cell_base()
+        cells = self.cells.mine()
         with self._lock:
-            floats[base + cell] += amount
+            cells[cell] += amount
 
     # -- data collection (runtime/datacollection/hub.py's Recorder) -----------------------
     def dc_collected(self, rows: int) -> None:
@@ -156,27 +169,14 @@ class Metrics:
         self._bump(LAYOUT.dc_sink_errors + DC_SINKS.index(sink))
 
     def dc_queued(self, rows: float) -> None:
-        floats, base = self.board.floats, self.board.cell_base()
+        cells = self.cells.mine()
         with self._lock:
-            floats[base + LAYOUT.dc_queued] = float(rows)
+            cells[LAYOUT.dc_queued] = float(rows)
 
     # -- reading ------------------------------------------------------------------------
     def totals(self) -> tuple[list[float], int, int]:
         """Cells summed over the archive and live rows; slots held; queue depth."""
-        board = self.board
-        board.row  # noqa: B018 - make sure this process has a row before locking
-        cells = board.cells
-        with board.locked():
-            rows = [0, *board.live_rows()]
-            floats = board.floats
-            total = [0.0] * cells
-            for row in rows:
-                chunk = floats[row * cells:(row + 1) * cells].tolist()
-                total = [a + b for a, b in zip(total, chunk)]
-            held = sum(board.ints[HEADER_INTS + row * ROW_INTS + R_HELD] for row in rows[1:])
-            waiting = sum(board.ints[HEADER_INTS + row * ROW_INTS + R_WAITING]
-                          for row in rows[1:])
-        return total, held, waiting
+        return (self.cells.totals(), *self.memory.admission.totals())
 
     def render(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
@@ -242,6 +242,13 @@ class _Collector:
         for i, kind in enumerate(DRIVER_ERROR_KINDS):
             errors.add_metric([kind], t[LAYOUT.driver_errors + i])
         yield errors
+
+        dropped = CounterMetricFamily("moma_connections_dropped", "Clients the worker closed "
+                                      "for being too slow or sending too much, by reason.",
+                                      labels=["reason"])
+        for i, reason in enumerate(DROP_REASONS):
+            dropped.add_metric([reason], t[LAYOUT.connections_dropped + i])
+        yield dropped
 
         yield CounterMetricFamily("moma_datacollection_rows_collected", "Rows made by data "
                                   "collectors and automatic capture.",

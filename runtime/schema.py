@@ -107,8 +107,11 @@ class ServiceSchema:
         if not isinstance(body, dict):
             raise BadInput(f"the request body must be a JSON object with the keys "
                            f"{sorted(self.names)}")
-        if not self._surely_valid(body) and not self._validator.is_valid(body):
-            raise BadInput(_describe(self._validator, body))
+        try:
+            if not self._surely_valid(body) and not self._validator.is_valid(body):
+                raise BadInput(_describe(self._validator, body))
+        except RecursionError:  # a recursive schema ($ref) over a deeply nested value
+            raise BadInput("the input is JSON nested too deeply for the schema") from None
         kwargs = {}
         for name, convert in self._converters:
             try:
@@ -116,7 +119,6 @@ class ServiceSchema:
             except (TypeError, ValueError, OverflowError) as exc:
                 raise BadInput(f"{name}: cannot convert input: {exc}") from exc
         return kwargs
-
 
     def _surely_valid(self, body: dict[str, Any]) -> bool:
         fast = self._fast

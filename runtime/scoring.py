@@ -29,12 +29,17 @@ log = logging.getLogger("moma.runtime")
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]
 
 
-def _query_value(text: str) -> Any:
+TOO_DEEP = "JSON nested too deeply"
+
+
+def _query_value(name: str, text: str) -> Any:
     """A query argument as JSON when it parses (``?x=1`` -> 1), else as text."""
     try:
         return json.loads(text)
     except ValueError:
         return text
+    except RecursionError:
+        raise BadInput(f"query argument {name!r}: {TOO_DEEP}") from None
 
 
 def _driver_message(exc: BaseException) -> str:
@@ -65,12 +70,17 @@ class Scorer:
             body = json.loads(raw)
         except ValueError as exc:
             raise BadInput(f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadInput(f"the request body is {TOO_DEEP}") from None
         return (), self.schema.arguments(body)
 
     def from_query(self, args: Mapping[str, str]) -> Arguments:
-        document = {key: _query_value(value) for key, value in args.items()}
+        document = {key: _query_value(key, value) for key, value in args.items()}
         if self.schema is None:
-            return (json.dumps(document),), {}
+            try:
+                return (json.dumps(document),), {}
+            except RecursionError:  # parsed at the limit, one level more to write
+                raise BadInput(f"the query arguments are {TOO_DEEP}") from None
         return (), self.schema.arguments(document)
 
     # -- the call -----------------------------------------------------------------------

@@ -12,6 +12,8 @@ EngineError                  the engine could not do what was asked (it said why
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +29,7 @@ LABEL_GENERATION = "moma.generation"
 LABEL_ROLE = "moma.role"
 LABEL_INSTALLATION = "moma.installation"  # engines label all they create with it and see only their own
 LABEL_IMAGE = "moma.image"  # the image reference a service named; its containers run the image it resolved to
+_INSTANCE_ID_KEY = secrets.token_bytes(16)  # per process: no id can be derived from a name
 
 
 class EngineError(MomaError):
@@ -84,6 +87,12 @@ class ServiceSpec:
     @property
     def instance(self) -> str:
         return f"{self.name}-g{self.generation}"
+
+    @property
+    def instance_id(self) -> str:
+        """What the container's /readyz calls it (``MOMA_INSTANCE_ID``): opaque, since
+        that route answers anybody and must not name the account or the service."""
+        return hmac.new(_INSTANCE_ID_KEY, self.instance.encode(), "sha256").hexdigest()[:16]
 
 
 @dataclass(frozen=True)

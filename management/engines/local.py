@@ -176,7 +176,8 @@ class LocalEngine:
         raise EngineError("could not publish a port")  # unreachable: the last attempt raises
 
     def _start(self, spec: ServiceSpec, holder: Any) -> Any:
-        environment = {**spec.env, "MOMA_KEYS_FILE": KEYS_FILE, "REUSE_PORT": "true", "MOMA_INSTANCE": spec.instance}
+        environment = {**spec.env, "MOMA_KEYS_FILE": KEYS_FILE, "REUSE_PORT": "true", "MOMA_INSTANCE": spec.instance,
+                       "MOMA_INSTANCE_ID": spec.instance_id}
         volumes = {str(keys_dir(self.services_dir, spec.service_id)): {"bind": KEYS_MOUNT, "mode": "ro"}}
         if spec.data_dir is not None:
             environment["AML_MODEL_DC_LOCAL_DIR"] = DATA_MOUNT
@@ -203,7 +204,7 @@ class LocalEngine:
                 raise EngineError(f"container {container.name} stopped while starting",
                                   container.logs(tail=30).decode(errors="replace"))
             answer = _readyz(endpoint, timeout=min(10.0, max(0.5, deadline - time.monotonic())))
-            if answer.get("instance") == spec.instance:
+            if answer.get("instance") in (spec.instance_id, spec.instance):  # (older images: the name)
                 if answer.get("state") == "ready":
                     return
                 if answer.get("state") == "failed":

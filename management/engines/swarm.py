@@ -28,8 +28,9 @@ spec and waits for swarm to converge on it.
   generations; the port is bound to 127.0.0.1 when the scoring host is a loopback
   address. ``from_env(publish="auto")`` picks ``ingress`` unless the local kernel
   lacks IPVS. In ``host`` mode each task is named by ``MOMA_INSTANCE={{.Task.Name}}``
-  (the host name is the node's) and the health check asks ``/readyz`` until its own
-  instance answers.
+  (the host name is the node's) and told apart by the opaque
+  ``MOMA_INSTANCE_ID={{.Task.ID}}`` that its ``/readyz`` shows; the health check asks
+  ``/readyz`` until its own instance answers.
 - **Keys** travel in a Docker secret holding the key-hash file, named after the
   service id and a hash of its content, mounted at ``KEYS_FILE`` (mode 0444, owned
   by the runtime's uid). New keys = a new secret and a rolling update to it (the
@@ -104,9 +105,9 @@ ACTIVE = ("new", "pending", "assigned", "accepted", "preparing", "ready", "start
 # /readyz with 200. Other replicas may share the port (host mode), so it asks with new
 # connections until its own instance answers, and prints the answer for the engine.
 HEALTH_CHECK = """\
-import http.client, json, os, socket, sys, time
+import http.client, json, os, sys, time
 port = int(os.environ.get("PORT") or 5001)
-me = os.environ.get("MOMA_INSTANCE") or socket.gethostname()
+me = os.environ.get("MOMA_INSTANCE_ID")
 end = time.monotonic() + 3
 while time.monotonic() < end:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
@@ -123,7 +124,7 @@ while time.monotonic() < end:
         state = json.loads(body)
     except ValueError:
         state = {}
-    if state.get("instance", me) == me:
+    if me is None or state.get("instance") in (me, os.environ.get("MOMA_INSTANCE")):  # older images: the name
         print(body.decode(errors="replace")[:2000])
         sys.exit(0 if answer.status == 200 else 1)
 sys.exit(1)
@@ -311,12 +312,12 @@ class SwarmEngine:
     def _service_spec(self, spec: ServiceSpec, secret: Any, port: int | None) -> dict[str, Any]:
         """The swarm service spec (API shape) for ``spec``, with a hash of everything but
         the keys and the revision, so that an unchanged spec is recognised."""
-        env = {key: value for key, value in spec.env.items() if key != "MOMA_INSTANCE"}
+        env = {key: value for key, value in spec.env.items() if key not in ("MOMA_INSTANCE", "MOMA_INSTANCE_ID")}
         env["MOMA_KEYS_FILE"] = KEYS_FILE
         if self.publish == PUBLISH_HOST:
             assert port is not None
             env.update(PORT=str(port), REUSE_PORT="true", MOMA_BIND=self._bind_address(),
-                       MOMA_INSTANCE="{{.Task.Name}}")
+                       MOMA_INSTANCE="{{.Task.Name}}", MOMA_INSTANCE_ID="{{.Task.ID}}")
         container = types.ContainerSpec(
             self._image(spec.image), env=env,
             labels={**self._labels(spec), LABEL_GENERATION: str(spec.generation), LABEL_ROLE: SCORING},

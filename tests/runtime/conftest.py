@@ -67,7 +67,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = log_dir / f"gunicorn-{self.port}.out"
         self.stderr_path = log_dir / f"gunicorn-{self.port}.err"
-        ours = ("MOMA_", "MAX_", "SCORING_", "WORKERS", "THREADS", "INLINE_")
+        ours = ("MOMA_", "MAX_", "SCORING_", "WORKER", "THREADS", "INLINE_")
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
         full_env.update(PYTHONPATH=str(REPO), PORT=str(self.port), MOMA_BIND="127.0.0.1",
                         WORKERS="1", PYTHONUNBUFFERED="1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -23,7 +24,7 @@ def test_ok_driver_scores_raw_body_and_sets_headers(serve):
     assert response.headers["x-ms-request-id"] == "req-123"
     assert response.headers["x-ms-run-function-failed"] == "False"
     assert float(response.headers["x-ms-scoring-time-ms"]) >= 0.0
-    # a length, not chunked framing (one write per response, workers.py)
+    # a length, not chunked framing (one write per response, server/gthread.py)
     assert response.headers["Content-Length"] == str(len(response.content))
     assert "Transfer-Encoding" not in response.headers
     body = response.json()
@@ -45,14 +46,44 @@ def test_health_routes_and_swagger_without_schema(serve):
     server = serve("ok.py")
     root = server.get("/")
     assert (root.status_code, root.text) == (200, "Healthy")
-    assert server.get("/livez").json() == {"state": "ready", "instance": socket.gethostname()}
-    assert server.get("/readyz").json() == {"state": "ready", "instance": socket.gethostname()}
+    assert server.get("/livez").json()["state"] == "ready"
+    assert server.get("/readyz").json()["state"] == "ready"
     doc = server.get("/swagger.json").json()
     assert doc["swagger"] == "2.0"
     assert doc["securityDefinitions"]["Bearer"] == {
         "type": "apiKey", "name": "Authorization", "in": "header",
         "description": "For example: Bearer abc123"}
     assert set(doc["paths"]) == {"/", "/score"}
+
+
+NAMED = "moma-tenant-acct-fraud-svc-1a2b3c-g4"  # what an engine names a container
+
+
+def _opaque(text: str) -> None:
+    for word in ("tenant", "acct", "fraud", "svc", "1a2b3c", socket.gethostname()):
+        assert word not in text, text
+
+
+def test_health_routes_tell_instances_apart_without_naming_them(serve, tmp_path):
+    """/readyz and /livez answer anybody: an opaque id, the same from every worker; the
+    container's name (account, service) only on authenticated /metrics."""
+    keys = tmp_path / "keys"
+    keys.write_text(key_hash("k") + "\n")
+    server = serve("ok.py", WORKERS="2", MOMA_INSTANCE=NAMED, MOMA_KEYS_FILE=str(keys))
+    ids = set()
+    for path in ("/readyz", "/livez") * 10:  # new connections: both workers answer
+        answer = server.get(path)
+        _opaque(answer.text)
+        ids.add(answer.json()["instance"])
+    assert len(ids) == 1 and len(ids.pop()) >= 16
+    assert f'moma_instance{{instance="{NAMED}"}} 1.0' in server.get("/metrics", key="k").text
+    another = serve("ok.py", MOMA_INSTANCE=NAMED)
+    assert another.get("/readyz").json()["instance"] != server.get("/readyz").json()["instance"]
+    chosen = serve("ok.py", MOMA_INSTANCE=NAMED, MOMA_INSTANCE_ID="engine-chosen-7f3a")
+    assert chosen.get("/livez").json() == {"state": "ready", "instance": "engine-chosen-7f3a"}
+    failed = serve("raises_in_init.py", wait="/livez", MOMA_INSTANCE=NAMED)
+    assert failed.get("/readyz").status_code == 503
+    _opaque(failed.get("/readyz").text)
 
 
 def test_post_score_needs_json(serve):
@@ -72,6 +103,43 @@ def test_get_score_passes_query_arguments_as_json(serve):
     response = server.get("/score?x=1&name=iris&flag=true")
     assert response.status_code == 200
     assert response.json()["input"] == {"x": 1, "name": "iris", "flag": True}
+
+
+ARRAY_SCHEMA = json.dumps({"input": {"data": {"swagger": {"type": "array"}, "type": 0}}})
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _raw_get(server, target: str) -> tuple[int, dict]:
+    """A GET with ``target`` sent as it is (brackets unescaped: the request line stays
+    under gunicorn's 4094-byte limit)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", target, headers={"Connection": "close"})
+        answer = conn.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("schema", [True, False], ids=["schema", "no_schema"])
+def test_deeply_nested_json_is_bad_input(serve, schema):
+    """JSON nested past the parser's recursion limit: 400, not a RecursionError's 500."""
+    server = serve("kwargs.py" if schema else "ok.py",
+                   files={"service_schema.json": ARRAY_SCHEMA} if schema else None)
+    status, body = _raw_get(server, "/score?data=" + _nested(1500))
+    assert (status, body["code"]) == (400, "bad_input"), body
+    assert "nested too deeply" in body["message"]
+    assert _raw_get(server, "/score?data=" + _nested(50))[0] == 200
+    if schema:
+        response = server.request("POST", "/score", data='{"data": %s}' % _nested(100_000),
+                                  headers={"Content-Type": "application/json"})
+        assert response.status_code == 400 and response.json()["code"] == "bad_input", response.text
+        assert "nested too deeply" in response.json()["message"]
+        assert server.score({"data": json.loads(_nested(50))}).json() == {"data": "list"}
+    assert "RecursionError" not in server.stderr()
 
 
 def test_unknown_route_and_method_are_json_errors(serve):
@@ -188,6 +256,56 @@ def test_access_log_is_json_with_request_id(serve):
     entry = [line for line in lines if line.get("request_id") == "access-log-id"]
     assert entry and entry[0]["status"] == 200 and entry[0]["path"] == "/score"
     assert entry[0]["logger"] == "access" and entry[0]["duration_ms"] >= 0
+
+
+def _access_lines(server, count: int) -> list[dict]:
+    deadline = time.monotonic() + 5
+    while len(server.stdout().splitlines()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)  # lines are written in batches, every 0.2 s
+    return [json.loads(line) for line in server.stdout().splitlines()]
+
+
+@pytest.mark.parametrize("worker_class", ["gthread", "sync"])
+def test_access_log_never_records_query_strings(serve, worker_class):
+    """A careless client puts its key in a query: no route's access line keeps it (nor
+    any other query value or name); the line says how long the query was."""
+    server = serve("ok.py", WORKER_CLASS=worker_class)
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    targets = [f"/score?key={secret}&x=1", f"/score?{secret}", f"/readyz?token={secret}",
+               f"/livez?{secret}=1", f"/?k={secret}", f"/swagger.json?k={secret}",
+               f"/metrics?k={secret}", f"/nope?k={secret}"]
+    for target in targets:
+        server.get(target)
+    server.request("POST", f"/score?api_key={secret}", json_body={})
+    lines = _access_lines(server, len(targets) + 1)
+    assert secret not in server.stdout()
+    by_path = {line["path"]: line for line in lines}
+    assert set(by_path) == {"/score", "/readyz", "/livez", "/", "/swagger.json", "/metrics", "/nope"}
+    assert all("query" not in line for line in lines)
+    assert by_path["/readyz"]["query_bytes"] == len(f"token={secret}")
+
+
+def test_a_users_access_log_format_gets_no_query_either(serve, tmp_path):
+    """With a logging config of the operator's, gunicorn's own format is used: its
+    request line and query atoms come without the query, the key header not at all."""
+    config = tmp_path / "logging.json"
+    config.write_text(json.dumps({
+        "version": 1, "disable_existing_loggers": False, "root": {"handlers": []},
+        "formatters": {"plain": {"format": "%(message)s"}},
+        "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "stream": "ext://sys.stdout"}},
+        "loggers": {"gunicorn.access": {"handlers": ["out"], "level": "INFO",
+                                        "propagate": False}}}))
+    atoms = "%(r)s|%(q)s|%({authorization}i)s|%({raw_uri}e)s|%({query_string}e)s"
+    server = serve("ok.py", ACCESS_LOG="false", GUNICORN_CMD_ARGS=(
+        f"--log-config-json {config} --access-logformat '{atoms}'"))
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    server.get(f"/score?key={secret}", headers={"Authorization": f"Bearer {secret}"})
+    deadline = time.monotonic() + 5
+    while "GET /score" not in server.stdout() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "GET /score HTTP/1.1||-|-|-" in server.stdout()
+    assert secret not in server.stdout()
 
 
 def test_keys_guard_everything_but_health(serve, tmp_path):

@@ -448,9 +448,9 @@ def test_collectors_are_noops_when_off_and_never_raise(tmp_path, monkeypatch):
 
 
 def test_metrics_render_the_collection_counters(tmp_path):
-    from runtime.metrics import Metrics, make_board
+    from runtime.metrics import Metrics, new_shared_memory
 
-    board = make_board(str(tmp_path))
+    board = new_shared_memory(str(tmp_path))
     try:
         metrics = Metrics(board)
         metrics.dc_collected(5)

@@ -1,5 +1,5 @@
 """Pure logic of the runtime, in process: schema, encoding, keys, cpu quota, settings,
-admission and metrics on a local board, errors, the driver state machine."""
+admission and metrics on local shared memory, errors, the driver state machine."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from runtime.encoding import encode_output
 from runtime.errors import (BadInput, BadOutput, ConfigError, NotReady, Overloaded,
                             SchemaError, Unauthorized)
 from runtime.keys import KeyRing, bearer_token, hash_key, parse_key_hashes
-from runtime.metrics import LAYOUT, ROUTE_INDEX, Metrics, make_board
+from runtime.metrics import LAYOUT, ROUTE_INDEX, Metrics, new_shared_memory
 from runtime.schema import load_schema, parse_schema, swagger_dtype
 
 from .conftest import absolute_imports
@@ -83,6 +83,15 @@ def test_validation_errors_name_the_path_and_unknown_keys():
         schema.arguments({"input_df": [], "zzz": 1})
     with pytest.raises(BadInput, match="must be a JSON object"):
         schema.arguments(["input_df"])
+
+
+def test_a_recursive_schema_over_a_deeply_nested_value_is_bad_input():
+    """A swagger $ref back to itself makes jsonschema recurse once per level."""
+    schema = parse_schema({"input": {"data": {"type": 0, "swagger": {
+        "type": "array", "items": {"$ref": "#/properties/data"}}}}})
+    assert schema.arguments({"data": [[[]]]}) == {"data": [[[]]]}
+    with pytest.raises(BadInput, match="nested too deeply"):
+        schema.arguments({"data": json.loads("[" * 900 + "]" * 900)})
 
 
 @pytest.mark.parametrize("document, message", [
@@ -236,8 +245,8 @@ def test_bad_settings_fail_loudly(name, value):
 
 # -- admission ----------------------------------------------------------------------------------
 def test_admission_limits_queues_and_refuses(tmp_path):
-    board = make_board(str(tmp_path), 2, 1)
-    admission = Admission(board, limit=2, max_queue=1, max_wait_ms=300)
+    memory = new_shared_memory(str(tmp_path), 2, 1)
+    admission = Admission(memory.admission, limit=2, max_queue=1, max_wait_ms=300)
     assert admission.acquire() == 0.0 and admission.acquire() == 0.0
     results: list[object] = []
     waiter = threading.Thread(target=lambda: results.append(admission.acquire()))
@@ -258,12 +267,12 @@ def test_admission_limits_queues_and_refuses(tmp_path):
     admission.release()
     admission.release()
     assert admission.acquire() == 0.0
-    board.close()
+    memory.close()
 
 
 def test_reclaim_frees_the_slots_of_a_dead_process(tmp_path):
-    board = make_board(str(tmp_path), 1, 0)
-    admission = Admission(board, limit=1, max_queue=0, max_wait_ms=0)
+    memory = new_shared_memory(str(tmp_path), 1, 0)
+    admission = Admission(memory.admission, limit=1, max_queue=0, max_wait_ms=0)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: take the only slot and die holding it
@@ -279,27 +288,27 @@ def test_reclaim_frees_the_slots_of_a_dead_process(tmp_path):
             admission.acquire()
         os.kill(pid, 9)
         os.waitpid(pid, 0)
-        assert board.reclaim(pid) == 1
+        assert memory.reclaim(pid) == 1
         assert admission.acquire() == 0.0
     finally:
         os.close(read)
         os.close(write)
-        board.close()
+        memory.close()
 
 
 def test_unlimited_admission_still_counts(tmp_path):
-    board = make_board(str(tmp_path))
-    admission, metrics = Admission(board, 0, 0, 0), Metrics(board)
+    memory = new_shared_memory(str(tmp_path))
+    admission, metrics = Admission(memory.admission, 0, 0, 0), Metrics(memory)
     for _ in range(50):
         admission.acquire()
     assert metrics.totals()[1] == 50
-    board.close()
+    memory.close()
 
 
 # -- metrics ------------------------------------------------------------------------------------
 def test_metrics_sum_live_rows_and_keep_dead_ones(tmp_path):
-    board = make_board(str(tmp_path))
-    metrics = Metrics(board)
+    memory = new_shared_memory(str(tmp_path))
+    metrics = Metrics(memory)
     score = ROUTE_INDEX["/score"]
     read, write = os.pipe()
     pid = os.fork()
@@ -322,12 +331,12 @@ def test_metrics_sum_live_rows_and_keep_dead_ones(tmp_path):
         assert total[LAYOUT.in_flight] == 1
         os.kill(pid, 9)
         os.waitpid(pid, 0)
-        board.reclaim(pid)
+        memory.reclaim(pid)
         text = metrics.render().decode()
     finally:
         os.close(read)
         os.close(write)
-        board.close()
+        memory.close()
     assert 'moma_requests_total{route="/score",status="200"} 2.0' in text
     assert 'moma_request_duration_seconds_bucket{le="0.005",route="/score"} 1.0' in text
     assert 'moma_request_duration_seconds_bucket{le="0.25",route="/score"} 2.0' in text
@@ -390,10 +399,32 @@ def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
     # pyspark only in the SparkPython modules (spark*.py), pinned for SparkPython images
     spark_only = {"pyspark", "py4j"}
     assert all(name in (package / "requirements-spark.txt").read_text() for name in spark_only)
-    for source in package.glob("*.py"):
+    # azure-storage-blob only in data collection (its blob sink), pinned for blob images
+    assert "azure-storage-blob" in (package / "requirements-blob.txt").read_text()
+    for source in package.rglob("*.py"):
+        if package / "shims" in source.parents:
+            continue  # azureml.datacollector: another top-level package, over this one
         for top, _ in absolute_imports(source):
             assert top in sys.stdlib_module_names or top in allowed \
-                or (source.name.startswith("spark") and top in spark_only), (source.name, top)
+                or (source.name.startswith("spark") and top in spark_only) \
+                or (source.parent.name == "datacollection" and top == "azure"), (source.name, top)
+
+
+def test_the_app_knows_nothing_of_gunicorn():
+    """gunicorn, and runtime/server/ which adapts it, are imported by runtime/server/ and
+    by the images' config entry point alone: the WSGI app runs under any server."""
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "runtime"
+    entry = package / "gunicorn_conf.py"
+    for source in package.rglob("*.py"):
+        if package / "server" in source.parents or source == entry:
+            continue
+        assert "gunicorn" not in {top for top, _ in absolute_imports(source)}, source
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                names = [node.module or ""] + [alias.name for alias in node.names]
+                assert not any(name.split(".")[0] == "server" for name in names), source
 
 
 # -- gunicorn settings --------------------------------------------------------------------------
@@ -418,7 +449,7 @@ def test_gunicorn_defaults_follow_cpu_and_admission(tmp_path):
     assert settings["bind"] == ["0.0.0.0:5001"]
     assert settings["workers"] == cpu.default_workers(cpu.available_cpus())
     assert settings["threads"] == 4
-    assert settings["worker_class"] == "runtime.workers.ScoringWorker"  # gthread, balanced
+    assert settings["worker_class"] == "runtime.server.gthread.ScoringWorker"  # gthread, balanced
     assert settings["graceful_timeout"] == 30 and settings["accesslog"] == "-"
     assert settings["control_socket_disable"] is True
     settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "WORKERS": "2",
@@ -430,6 +461,8 @@ def test_gunicorn_defaults_follow_cpu_and_admission(tmp_path):
     settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "WORKER_CLASS": "sync",
                                    "THREADS": "8"})
     assert (settings["worker_class"], settings["threads"]) == ("sync", 1)
+    settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "WORKER_CLASS": "gthread-stock"})
+    assert (settings["worker_class"], settings["threads"]) == ("gthread", 4)
     # REUSE_PORT: one socket bound by the master (on_starting), never gunicorn's per-worker ones
     settings = _gunicorn_settings({"MOMA_APP_ROOT": str(tmp_path), "REUSE_PORT": "true",
                                    "MOMA_BIND": "::1"})

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from gunicorn.glogging import Logger
 
-from .logs import JsonFormatter
+from ..logs import JsonFormatter
 
 FLUSH_INTERVAL_S = 0.2
 FLUSH_LINES = 256
@@ -77,6 +77,10 @@ class LineBuffer:
 
 
 class JsonLogger(Logger):
+    """Access lines never carry a query string, on any route: no route takes secrets in
+    a query, but a careless client may put its key there (``?key=...``), and ``/score``'s
+    query arguments are the scoring input. A line says how long the query was."""
+
     def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
         super().setup(cfg)
         formatter = JsonFormatter()
@@ -111,11 +115,23 @@ class JsonLogger(Logger):
                 f'"logger":"access","request_id":{_q(environ.get("moma.request_id"))},'
                 f'"method":{_q(environ.get("REQUEST_METHOD"))},'
                 f'"path":{_q(environ.get("PATH_INFO"))},'
-                f'"query":{_q(environ.get("QUERY_STRING") or None)},"status":{int(status)},'
+                f'"query_bytes":{len(environ.get("QUERY_STRING") or "")},"status":{int(status)},'
                 f'"duration_ms":{request_time.total_seconds() * 1000:.3f},'
                 f'"bytes":{int(getattr(resp, "sent", 0) or 0)},'
                 f'"remote":{_q(environ.get("REMOTE_ADDR"))},'
                 f'"user_agent":{_q(environ.get("HTTP_USER_AGENT"))},"pid":{os.getpid()}}}\n')
         except Exception:  # noqa: BLE001 - a log line must never fail a request
             self.error_log.exception("cannot write access log line")
+
+    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        """gunicorn's format atoms (a user's logconfig or syslog) without the query:
+        the request line (``%(r)s``) and ``%(q)s`` lose it, the key header and the raw
+        URI are left out."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["r"] = f'{environ.get("REQUEST_METHOD")} {environ.get("PATH_INFO")} ' \
+                     f'{environ.get("SERVER_PROTOCOL")}'
+        atoms["q"] = ""
+        for name in ("{authorization}i", "{query_string}e", "{raw_uri}e"):
+            atoms.pop(name, None)
+        return atoms
 

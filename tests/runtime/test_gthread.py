@@ -1,6 +1,6 @@
-"""The gthread worker class (runtime/workers.py): balanced connections, the inline fast
-path and its guards, one write per response. Unit tests for the pieces, real gunicorn
-processes and keep-alive connections for the behaviour."""
+"""The gthread worker class (runtime/server/gthread.py): balanced connections, the inline
+fast path and its guards, the switches. Real gunicorn processes and keep-alive
+connections (slow clients: test_slow_clients.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from runtime import shared, workers
+from runtime.server import gthread
 
 FAST = json.dumps({"sleep": 0})
 # The servers here answer inline what takes up to 250 ms, not 10: on a loaded machine a
@@ -34,97 +34,9 @@ def serve(serve):
 
 
 # -- units ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("data, complete", [
-    (b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", True),
-    (b"GET /livez HTTP/1.1\r\nHost: x\r\n", False),
-    (b"POST /score HTTP/1.1\r\nContent-Length: 4\r\n\r\n{}", False),
-    (b"POST /score HTTP/1.1\r\nContent-Length: 4\r\n\r\n{\"\"}", True),
-    (b"POST /score HTTP/1.1\r\ncontent-length:  2 \r\n\r\n{}GET / HTTP/1.1", True),
-    (b"POST /score HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", False),
-    (b"POST /score HTTP/1.1\r\nContent-Length: -2\r\n\r\n{}", False),
-    (b"POST /score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", False),
-    (b"POST /score HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", False),
-    (b"POST /score HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}", False),
-    (b"GET /x?content-length HTTP/1.1\r\nHost: x\r\n\r\n", False),
-    (b"GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n", False),
-])
-def test_request_complete(data, complete):
-    assert workers.request_complete(data) is complete
-
-
 @pytest.mark.parametrize("raw, budget", [(None, 0.01), ("", 0.01), (" 250 ", 0.25), ("0", None)])
 def test_inline_budget(raw, budget):
-    assert workers.inline_budget_s({} if raw is None else {"INLINE_BUDGET_MS": raw}) == budget
-
-
-class RecordingSocket:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def sendall(self, data: bytes) -> None:
-        self.sent.append(bytes(data))
-
-    def shutdown(self, how: int) -> None:
-        self.sent.append(b"<shutdown>")
-
-
-def test_coalescing_socket_sends_headers_with_the_body():
-    raw = RecordingSocket()
-    sock = workers.CoalescingSocket(raw)  # type: ignore[arg-type]
-    sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
-    assert raw.sent == []
-    sock.sendall(b"body")
-    sock.sendall(b"more")
-    sock.flush()
-    assert raw.sent == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
-
-
-def test_coalescing_socket_flushes_before_anything_else_and_sends_big_bodies_apart():
-    raw = RecordingSocket()
-    sock = workers.CoalescingSocket(raw)  # type: ignore[arg-type]
-    sock.sendall(b"head")
-    sock.shutdown(socket.SHUT_WR)
-    assert raw.sent == [b"head", b"<shutdown>"]
-    raw, big = RecordingSocket(), b"x" * (workers.COALESCE_BYTES + 1)
-    sock = workers.CoalescingSocket(raw)  # type: ignore[arg-type]
-    sock.sendall(b"head")
-    sock.sendall(big)
-    assert raw.sent == [b"head", big]
-    raw = RecordingSocket()
-    sock = workers.CoalescingSocket(raw)  # type: ignore[arg-type]
-    sock.sendall(b"head only")
-    sock.flush()
-    sock.flush()
-    assert raw.sent == [b"head only"]
-
-
-def test_board_tells_the_fewest_connections_of_the_other_workers(tmp_path):
-    board = shared.Board(cells=1, state_dir=str(tmp_path))
-    board.publish_connections(3)
-    assert board.fewest_connections_elsewhere() is None
-    children = []
-    for count in (5, 2):
-        ready_r, ready_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # a worker: publish, then wait to be killed
-            board.publish_connections(count)
-            os.write(ready_w, b"x")
-            time.sleep(60)
-            os._exit(0)
-        os.read(ready_r, 1)
-        children.append(pid)
-    try:
-        assert board.fewest_connections_elsewhere() == 2
-        board.reclaim(children[1])  # the worker with 2 exited
-        assert board.fewest_connections_elsewhere() == 5
-        assert board.fewest_connections_elsewhere(since=1.0) is None  # said at 0: stale
-    finally:
-        for pid in children:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-    board.reclaim(children[0])
-    assert board.fewest_connections_elsewhere() is None
-    board.close()
+    assert gthread.inline_budget_s({} if raw is None else {"INLINE_BUDGET_MS": raw}) == budget
 
 
 # -- real gunicorn ------------------------------------------------------------------------------
@@ -253,9 +165,9 @@ def test_a_stopped_worker_with_fewer_connections_does_not_stop_the_others(serve)
     os.kill(frozen, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        second = _connection(server, timeout=workers.STALE_S + 6)
+        second = _connection(server, timeout=gthread.STALE_S + 6)
         assert _score(second)["pid"] == working
-        assert time.monotonic() - started < workers.STALE_S + 3
+        assert time.monotonic() - started < gthread.STALE_S + 3
     finally:
         os.kill(frozen, signal.SIGCONT)
     first.close()
@@ -284,10 +196,10 @@ def test_a_worker_busy_inline_leaves_new_connections_to_the_others(serve):
 def test_fast_calls_run_on_the_event_loop_and_a_slow_one_sends_the_next_to_threads(serve):
     server = serve("threads.py")
     conn = _connection(server)
-    first = [_score(conn)["thread"] for _ in range(workers.FAST_STREAK)]
+    first = [_score(conn)["thread"] for _ in range(gthread.FAST_STREAK)]
     assert "MainThread" not in first  # not before the worker saw a streak of fast calls
     _inline_call(conn, BUDGET_S * 3)
-    after_slow = [_score(conn)["thread"] for _ in range(workers.FAST_STREAK)]
+    after_slow = [_score(conn)["thread"] for _ in range(gthread.FAST_STREAK)]
     assert "MainThread" not in after_slow
     _warm(conn)
     conn.close()
@@ -296,7 +208,7 @@ def test_fast_calls_run_on_the_event_loop_and_a_slow_one_sends_the_next_to_threa
 def test_with_a_budget_of_0_nothing_runs_inline(serve):
     server = serve("threads.py", INLINE_BUDGET_MS="0")
     conn = _connection(server)
-    assert "MainThread" not in {_score(conn)["thread"] for _ in range(workers.FAST_STREAK * 3)}
+    assert "MainThread" not in {_score(conn)["thread"] for _ in range(gthread.FAST_STREAK * 3)}
     conn.close()
 
 
@@ -304,7 +216,7 @@ def test_with_cleartext_http2_nothing_runs_inline(serve):
     """A prior-knowledge HTTP/2 connection would be served by the loop for its whole life."""
     server = serve("threads.py", GUNICORN_CMD_ARGS="--http2-cleartext prior-knowledge")
     conn = _connection(server)
-    assert "MainThread" not in {_score(conn)["thread"] for _ in range(workers.FAST_STREAK * 3)}
+    assert "MainThread" not in {_score(conn)["thread"] for _ in range(gthread.FAST_STREAK * 3)}
     conn.close()
 
 
@@ -399,26 +311,6 @@ def test_a_request_sent_during_a_slow_inline_call_is_answered_not_dropped(serve)
 
 
 @pytest.mark.slow
-def test_a_client_that_stops_reading_cannot_hold_up_the_loop(serve):
-    """Its answer, far bigger than the socket buffers, is written inline; the connection
-    is closed after WRITE_STALL_S without progress and the loop serves the others."""
-    server = serve("threads.py")
-    other = _connection(server, timeout=workers.WRITE_STALL_S + 10)
-    _score(other)
-    stalled = _connection(server)
-    _warm(stalled)
-    stalled.request("POST", "/score", json.dumps({"size": 64 * 1024 * 1024}).encode(),
-                    {"Content-Type": "application/json"})  # ...and never read
-    time.sleep(1.0)
-    started = time.monotonic()
-    _score(other)
-    assert time.monotonic() - started < workers.WRITE_STALL_S + 3
-    assert "the client did not read its answer within" in server.stderr()
-    stalled.close()
-    other.close()
-
-
-@pytest.mark.slow
 def test_a_long_inline_call_does_not_get_the_worker_killed(serve):
     """gunicorn kills a worker that is silent for --timeout; an inline run() keeps the
     worker's heartbeat going, as gthread's free event loop would."""
@@ -428,4 +320,34 @@ def test_a_long_inline_call_does_not_get_the_worker_killed(serve):
     _inline_call(conn, 3.0)
     assert server.worker_pids() == pids
     assert "WORKER TIMEOUT" not in server.stderr()
+    conn.close()
+
+
+@pytest.mark.parametrize("switch, off", [("WORKER_BALANCE", "false"), ("WORKER_READ_WHOLE", "false"),
+                                         ("WORKER_ONE_WRITE", "false"), ("INLINE_BUDGET_MS", "0")])
+def test_each_change_switches_off_alone(serve, switch, off):
+    """With any one change off the worker serves as before: keep-alive, pipelining, the
+    inline path unless that is the one off, and a client that does not read its answer
+    stalls nobody."""
+    server = serve("threads.py", **{switch: off})
+    conn = _connection(server)
+    threads = {_score(conn)["thread"] for _ in range(gthread.FAST_STREAK * 3)}
+    assert ("MainThread" in threads) is (switch != "INLINE_BUDGET_MS"), threads
+    body = FAST.encode()
+    request = (f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as pipelined, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=5) as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        big = json.dumps({"size": 16 * 1024 * 1024}).encode()
+        stalled.sendall(request.replace(b"%d\r\n\r\n" % len(body), b"%d\r\n\r\n" % len(big))
+                        .replace(body, big))
+        pipelined.sendall(request * 3)
+        received = b""
+        deadline = time.monotonic() + 2
+        while received.count(b'"thread"') < 3 and time.monotonic() < deadline:
+            received += pipelined.recv(65536)
+        assert received.count(b"HTTP/1.1 200 ") == 3 and received.count(b'"thread"') == 3
+        started = time.monotonic()
+        assert _score(conn)["pid"] and time.monotonic() - started < 1.0
     conn.close()
