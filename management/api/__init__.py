@@ -9,8 +9,8 @@ from flask import Flask
 
 from ..config import Settings
 from ..store import Store
-from . import (admin, artifacts, computes, errors, images, manifests, models, operations, requests, service_data,
-               services, swagger)
+from . import (admin, artifacts, computes, errors, extensions, images, manifests, models, operations, requests,
+               service_data, services, swagger)
 
 
 def create_app(config: dict[str, Any] | None = None, store: Store | None = None) -> Flask:
@@ -24,7 +24,7 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
         store = Store(settings.db_url)
         store.migrate()
         store.accounts.ensure_default()
-    store.init_app(app)
+    extensions.init_app(app, settings, store)
 
     requests.init_app(app)
     errors.init_app(app)

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..artifacts import SCHEME
 from ..errors import BadRequest, Detail, NotFound
-from ..store import get_store
+from .extensions import get_store
 from .pagination import page_args, paginated
 from .requests import current_account, json_body
 from .schemas import validate

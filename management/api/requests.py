@@ -13,7 +13,8 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 
 from ..config import SUPPORTED_API_VERSIONS, Settings
 from ..errors import BadRequest, Detail, NotFound, Unauthorized, UnsupportedMediaType
-from ..store import Account, Token, get_store
+from ..store import Account, Token
+from .extensions import get_store
 
 ACCOUNT_PREFIX = "/api/subscriptions/<sub>/resourceGroups/<rg>/accounts/<account>"
 UNVERSIONED = ("/swagger.json", "/api/admin/")

@@ -17,7 +17,8 @@ from ..collected_data import (BlobSource, DataFile, DataSource, LocalSource, Sin
 from ..data_collection import open_storage, storage_enabled
 from ..engines import data_dir
 from ..errors import BadRequest, NotFound
-from ..store import Account, Service, get_store
+from ..store import Account, Service
+from .extensions import get_store
 from .requests import current_account, settings
 
 blueprint = Blueprint("service_data", __name__)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..artifacts import SCHEME as ARTIFACT, parse_url
 from ..errors import Detail, ValidationFailed
-from ..store import get_store
+from .extensions import get_store
 from .requests import current_account, settings
 
 

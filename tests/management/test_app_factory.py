@@ -1,5 +1,6 @@
 """``create_app`` on its own store: defaults, then ``MOMA_*`` environment, then the
-caller's config; the schema migrated and the default account there on first start."""
+caller's config; the schema migrated and the default account there on first start; what
+the views share made once, with the app."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from management.api import create_app
+from management.api.extensions import get_artifacts, get_cipher, get_engines, get_store
+from management.artifacts import ArtifactStore
 from management.config import Settings
+from management.engines.factory import Engines
+from management.secrets import KeyCipher
 from management.store import Store
 
 from .helpers import Api, model_body
@@ -57,3 +62,19 @@ def test_environment_then_config(tmp_path: Path) -> None:
         Settings.load({"MOMA_AUTH": "maybe"})
     with pytest.raises(TypeError, match="unknown settings"):
         Settings.load({}, max_bodybytes=1)
+
+
+def test_the_app_holds_what_its_views_share_from_the_start(tmp_path: Path) -> None:
+    """Made once by ``create_app`` (views never build them), one per app."""
+    first = create_app(config={"home": tmp_path, "auth": False})
+    second = create_app(config={"home": tmp_path, "auth": False})
+
+    with first.app_context():
+        shared = (get_store(), get_engines(), get_cipher(), get_artifacts())
+    assert isinstance(shared[1], Engines) and isinstance(shared[2], KeyCipher)
+    assert isinstance(shared[3], ArtifactStore) and shared[3].root == Settings.load(home=tmp_path).artifact_dir
+    assert (tmp_path / "secret.key").exists()
+    with second.app_context():
+        assert all(a is not b for a, b in zip(shared, (get_store(), get_engines(), get_cipher(), get_artifacts())))
+    for app in (first, second):
+        app.extensions["moma.store"].close()

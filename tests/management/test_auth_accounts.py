@@ -10,8 +10,8 @@ from typing import Any, Callable
 import pytest
 from flask import Flask
 
-from management.errors import Conflict
 from management.store import Store
+from management.store.errors import AlreadyExists
 
 from .helpers import DEFAULT_SCOPE, Api, account_path, check_error, image_body, manifest_body, run_in_threads
 
@@ -288,16 +288,17 @@ def test_an_account_name_taken_in_another_scope_is_409(api: Api, store: Store) -
 
 
 def test_concurrent_accounts_of_one_name_make_one_and_409s(store: Store) -> None:
-    """Whichever request wins, the others get Conflict, never the database's IntegrityError."""
+    """Whichever request wins, the others get AlreadyExists (the API's 409), never the
+    database's IntegrityError."""
     outcomes = run_in_threads(8, lambda: [_create_or_conflict(store, f"sub-{threading.get_ident()}")])
 
-    assert sorted(outcomes) == ["Conflict"] * 7 + ["created"]
+    assert sorted(outcomes) == ["AlreadyExists"] * 7 + ["created"]
     assert [a.name for a in store.accounts.list()].count("race") == 1
 
 
 def _create_or_conflict(store: Store, subscription: str) -> str:
     try:
         store.accounts.create(subscription, "rg", "race")
-    except Conflict:
-        return "Conflict"
+    except AlreadyExists:
+        return "AlreadyExists"
     return "created"

@@ -1,6 +1,6 @@
 """Every error is the spec's ErrorResponse with the right status, whatever produced it:
 api-version, unknown routes, wrong methods, bodies (not JSON, bad JSON, too large),
-validation, and the unexpected. Request ids on every response."""
+validation, the store's refusals, and the unexpected. Request ids on every response."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from werkzeug.test import TestResponse
 
 from management.config import SUPPORTED_API_VERSIONS
 from management.store import Store
+from management.store.errors import AlreadyExists, MissingReferences, NotStored, StoreError
 
 from .helpers import Api, check_error, model_body
 
@@ -180,3 +181,24 @@ def test_unexpected_errors_are_500_naming_the_request_id(api: Api, store: Store,
     assert error["code"] == "InternalServerError"
     assert response.headers["x-ms-request-id"] in error["message"]
     assert "fire" not in error["message"]
+
+
+@pytest.mark.parametrize(("error", "status", "code"), [
+    (AlreadyExists("a model named m exists"), 409, "Conflict"),
+    (NotStored("model m not found"), 404, "NotFound"),
+    (MissingReferences("model m is not registered", [("ModelNotFound", "modelIds: m is not registered")]),
+     400, "BadRequest"),
+])
+def test_store_errors_become_their_answer(api: Api, store: Store, monkeypatch, error: StoreError, status: int,
+                                          code: str) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(store.models, "get", refuse)
+
+    response = api.get("/models/0123456789abcdef0123456789abcdef")
+
+    assert response.status_code == status
+    body = check_error(response)
+    assert (body["code"], body["message"]) == (code, error.message)
+    assert [(detail["code"], detail["message"]) for detail in body.get("details", [])] == error.details
