@@ -9,8 +9,8 @@ from flask import Flask
 
 from ..config import Settings
 from ..store import Store
-from . import (admin, artifacts, computes, errors, extensions, images, manifests, models, operations, requests,
-               service_data, services, swagger)
+from . import (admin, artifacts, computes, errors, extensions, images, manifests, models, operations,
+               request_context, service_data, services, swagger)
 
 
 def create_app(config: dict[str, Any] | None = None, store: Store | None = None) -> Flask:
@@ -26,9 +26,9 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
         store.accounts.ensure_default()
     extensions.init_app(app, settings, store)
 
-    requests.init_app(app)
+    request_context.init_app(app)
     errors.init_app(app)
-    account = requests.account_blueprint()
+    account = request_context.account_blueprint()
     for module in (models, manifests, images, operations, artifacts, services, service_data, computes):
         account.register_blueprint(module.blueprint)
     account.register_blueprint(swagger.account_blueprint)

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify
 from ..errors import Detail, Forbidden, NotFound, ValidationFailed
 from ..store import Account
 from .extensions import get_store
-from .requests import is_admin, json_body
+from .request_context import is_admin, json_body
 from .schemas import validate
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..errors import BadRequest, UnsupportedMediaType
 from .extensions import get_artifacts, get_store
-from .requests import current_account, settings
+from .request_context import current_account, settings
 
 blueprint = Blueprint("artifacts", __name__, url_prefix="/artifacts")
 

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify
 from ..errors import Forbidden
 from .extensions import get_store
 from .docker_hosts import check_engine
-from .requests import current_account, is_admin, json_body
+from .request_context import current_account, is_admin, json_body
 from .schemas import validate
 
 blueprint = Blueprint("computes", __name__)

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from ..errors import Detail, NotFound, ValidationFailed
 from .extensions import get_store
 from .pagination import page_args, paginated
-from .requests import current_account, json_body
+from .request_context import current_account, json_body
 from .schemas import validate
 from .urls import check_url
 

@@ -10,7 +10,7 @@ from ..artifacts import SCHEME
 from ..errors import BadRequest, Detail, NotFound
 from .extensions import get_store
 from .pagination import page_args, paginated
-from .requests import current_account, json_body
+from .request_context import current_account, json_body
 from .schemas import validate
 from .urls import check_url
 

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from ..errors import NotFound
 from .extensions import get_store
-from .requests import current_account
+from .request_context import current_account
 
 blueprint = Blueprint("operations", __name__, url_prefix="/operations")
 

@@ -19,7 +19,7 @@ from ..engines import data_dir
 from ..errors import BadRequest, NotFound
 from ..store import Account, Service
 from .extensions import get_store
-from .requests import current_account, settings
+from .request_context import current_account, settings
 
 blueprint = Blueprint("service_data", __name__)
 _IDENTIFIER = re.compile(r"[A-Za-z0-9._-]{1,128}")

@@ -17,7 +17,7 @@ from ..service_spec import desired_spec
 from ..store import Account, Service
 from .extensions import get_cipher, get_engines, get_store
 from .pagination import page_args, paginated
-from .requests import current_account, empty_response, json_body, settings
+from .request_context import current_account, empty_response, json_body, settings
 from .schemas import validate
 
 blueprint = Blueprint("services", __name__)

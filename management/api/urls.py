@@ -12,7 +12,7 @@ from pathlib import Path
 from ..artifacts import SCHEME as ARTIFACT, parse_url
 from ..errors import Detail, ValidationFailed
 from .extensions import get_store
-from .requests import current_account, settings
+from .request_context import current_account, settings
 
 
 def check_url(url: str, field: str) -> None:
