@@ -15,9 +15,9 @@ from typing import Any, Iterator
 
 import pytest
 
+from bench.moma_server import MomaServer
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
-from tests.server import MomaServer
 
 MOMA = str(Path(sys.executable).parent / "moma")
 RUNTIME_FIXTURES = Path(__file__).parents[1] / "runtime" / "fixtures"

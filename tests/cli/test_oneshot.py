@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 import pytest
 import requests
 
-from tests.server import MomaServer
+from bench.moma_server import MomaServer
 
 from .conftest import Cli
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import MomaServer
+from bench.moma_server import MomaServer
 
 REPO = Path(__file__).resolve().parents[2]
 

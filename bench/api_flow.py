@@ -1,11 +1,14 @@
 """The iris example registered through the API the way the CLI does it: upload the
-files, register the model, the manifest, and create the image."""
+files, register the model, the manifest, and create the image; then wait for the
+operation. For benchmarks and tests."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from management.client import ApiClient
 
@@ -36,6 +39,11 @@ def create_image(client: ApiClient, manifest_id: str, name: str = "irisimg") -> 
     response = client.call("POST", "/images", json={
         "name": name, "manifestId": manifest_id, "description": "", "imageType": "Docker",
         "computeResourceId": "local"})
+    return operation_id(response)
+
+
+def operation_id(response: requests.Response) -> str:
+    """The id in a 202's ``Operation-Location`` (a 202 has no body)."""
     assert response.status_code == 202 and response.content == b""
     return response.headers["Operation-Location"].rsplit("/", 1)[-1]
 

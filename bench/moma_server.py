@@ -1,4 +1,5 @@
-"""A real `moma serve` in a subprocess, for tests that need the whole service."""
+"""A real `moma serve` in a subprocess, for benchmarks and for tests that need the whole
+service."""
 
 from __future__ import annotations
 
@@ -39,10 +40,10 @@ class MomaServer:
                                             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
-            try:
+            try:  # the port takes connections before a gunicorn worker has loaded the app to answer them
                 requests.get(f"{self.url}/swagger.json", timeout=1)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"moma serve did not start:\n{self.log.read_text()}") from None
                 time.sleep(0.2)
