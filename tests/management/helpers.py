@@ -13,6 +13,7 @@ import copy
 import json
 import re
 import threading
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -160,6 +161,15 @@ def check_error(response: TestResponse) -> dict[str, Any]:
     if response.status_code == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), response.headers
     return body
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float) -> Any:
+    """The first true value of ``predicate()``, asked every 0.1 s; its last value once
+    ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
 
 
 def run_in_threads(count: int, work: Callable[[], list[Any]]) -> list[Any]:

@@ -16,6 +16,8 @@ import pytest
 
 from bench.moma_server import MomaServer
 
+from .helpers import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
@@ -63,13 +65,6 @@ def workers_of(home: Path) -> set[int]:
         if f"MOMA_HOME={home}".encode() in environ and alive(int(proc.name)):
             found.add(int(proc.name))
     return found
-
-
-def wait_until(predicate, timeout: float):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
 
 
 def test_a_killed_server_takes_its_worker_along(tmp_path: Path):

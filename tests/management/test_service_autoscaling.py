@@ -4,6 +4,7 @@ asks for afterwards (the real thing on a swarm: ``tests/integration/test_service
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -26,16 +27,17 @@ FIXED = {"numReplicas": 2, "autoScaler": {"autoscaleEnabled": False, "minReplica
 
 
 class FakeScaler:
-    """Records what the autoscaling step asks of the autoscaler."""
+    """Records what the autoscaling step asks of the autoscaler; the engine fails for
+    the services in ``fail_for``."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail_for: frozenset[str] = frozenset()) -> None:
         self.observed: list[tuple[str, Any, str]] = []
         self.forgotten: list[str] = []
-        self.fail = fail
+        self.fail_for = fail_for
 
     def observe(self, service_id: str, engine: Any, spec: dict[str, Any], key: str) -> None:
         self.observed.append((service_id, engine, key))
-        if self.fail:
+        if service_id in self.fail_for:
             raise EngineError("no swarm service runs it")
 
     def forget(self, service_id: str) -> None:
@@ -91,9 +93,19 @@ def test_only_autoscaled_services_on_a_swarm_are_observed_with_their_key(
 
 
 def test_an_engine_error_while_autoscaling_does_not_stop_the_pass(
-        store: Store, cipher: KeyCipher, account_id: int) -> None:
-    step = ServiceAutoscaling(Deployer(None, store, None, cipher), FakeScaler(fail=True))  # type: ignore[arg-type]
-    step(new_service(store, cipher, account_id, "cluster", AUTOSCALED), object())
+        store: Store, cipher: KeyCipher, account_id: int, caplog: pytest.LogCaptureFixture) -> None:
+    failing, next_one = (new_service(store, cipher, account_id, "cluster", AUTOSCALED) for _ in range(2))
+    scaler = FakeScaler(fail_for=frozenset({failing.id}))
+    step = ServiceAutoscaling(Deployer(None, store, None, cipher), scaler)  # type: ignore[arg-type]
+    engine = object()
+
+    with caplog.at_level(logging.WARNING, logger="moma.worker"):
+        for service in (failing, next_one):
+            step(service, engine)
+
+    assert scaler.observed == [(failing.id, engine, "the-key"), (next_one.id, engine, "the-key")]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"autoscaler: service {failing.id}: no swarm service runs it"]
 
 
 def test_a_deploy_keeps_the_autoscaled_count_within_the_bounds(

@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from management.config import Settings
 from management.store import Operation, Store
-from management.store.database import writing
+from management.store.common import now_ms
+from management.store.database import reading, writing
+from management.store.tables import operations
 from management.worker import Worker
 
-from .helpers import Api, run_in_threads
-from .test_server_processes import wait_until
+from .helpers import Api, run_in_threads, wait_until
 
 
 @pytest.fixture
@@ -33,8 +35,16 @@ def image_id_of(api: Api, operation_id: str) -> str:
     return api.ok("GET", f"/operations/{operation_id}")["resourceLocation"].rsplit("/", 1)[-1]
 
 
-def expire(seconds: float = 0.05) -> None:
-    time.sleep(seconds)
+def lease_runs_out(store: Store, operation_id: str) -> None:
+    """Wait until the operation's lease has run out by the store's clock, as when its
+    worker died."""
+    def ran_out() -> bool:
+        with reading(store.engine) as connection:
+            expires = connection.execute(sa.select(operations.c.lease_expires_ms).where(
+                operations.c.id == operation_id)).scalar_one()
+        return expires is not None and expires < now_ms()
+
+    assert wait_until(ran_out, timeout=10), f"the lease of operation {operation_id} did not run out"
 
 
 def test_concurrent_workers_never_share_an_operation(api: Api, store: Store, manifest_id: str) -> None:
@@ -77,7 +87,7 @@ def test_an_expired_lease_is_claimed_again(api: Api, store: Store, manifest_id: 
     first = store.operations.claim("w1", 500, 3)
     assert first is not None and first.id == operation_id
     assert store.operations.claim("w2", 60_000, 3) is None
-    expire(0.55)
+    lease_runs_out(store, operation_id)
     second = store.operations.claim("w2", 60_000, 3)
 
     assert second is not None and second.id == operation_id
@@ -108,7 +118,7 @@ def test_after_max_attempts_the_operation_and_its_image_fail(api: Api, store: St
         claimed = store.operations.claim(f"dies-{attempt}", 1, max_attempts)
         assert claimed is not None and claimed.attempts == attempt
         store.images.start(image_id)
-        expire()
+        lease_runs_out(store, operation_id)
     assert store.operations.claim("survivor", 60_000, max_attempts) is None
 
     operation = api.ok("GET", f"/operations/{operation_id}")
@@ -126,7 +136,7 @@ def test_a_worker_that_lost_its_lease_changes_nothing(api: Api, store: Store, ma
     image_id = image_id_of(api, operation_id)
     assert store.operations.claim("slow", 1, 3) is not None
     store.images.start(image_id)
-    expire()
+    lease_runs_out(store, operation_id)
     assert store.operations.claim("fast", 60_000, 3) is not None
 
     assert not store.images.complete(operation_id, "slow", image_id, "Succeeded", image_location="stale:1")
@@ -173,10 +183,7 @@ def test_an_orphaned_worker_renews_no_lease(api: Api, store: Store, manifest_id:
 
     def stuck_build(operation: Operation, worker: str) -> None:
         orphaned.set()
-        deadline = time.monotonic() + 10
-        while not successor and time.monotonic() < deadline:
-            successor.extend(filter(None, [store.operations.claim("successor", 60_000, 3)]))
-            time.sleep(0.05)
+        successor.extend(filter(None, [wait_until(lambda: store.operations.claim("successor", 60_000, 3), 10)]))
 
     assert Worker(settings, store, {"Image": stuck_build}, orphaned=orphaned).run_once()
 
@@ -218,7 +225,7 @@ def test_a_finished_or_expired_claim_frees_the_accounts_place(api: Api, store: S
     assert store.images.complete(first, "w1", claimed.resource_id, "Succeeded", image_location="x:1")
     again = store.operations.claim("w2", 300, 3, ("Image",), account_limit=1)
     assert again is not None and again.id == second
-    expire(0.35)  # w2 died: its place is free, and its operation comes first again
+    lease_runs_out(store, second)  # w2 died: its place is free, and its operation comes first again
     taken_over = store.operations.claim("w3", 60_000, 3, ("Image",), account_limit=1)
     assert taken_over is not None and (taken_over.id, taken_over.attempts) == (second, 2)
     assert store.operations.claim("w4", 60_000, 3, ("Image",), account_limit=1) is None
@@ -242,7 +249,7 @@ def test_operations_of_one_service_run_one_after_the_other(api: Api, store: Stor
     deploy = store.operations.claim("w1", 300, 3, ("Service",))
     assert deploy is not None and deploy.payload == {"action": "deploy", "generation": 1}
     assert store.operations.claim("w2", 60_000, 3, ("Service",)) is None  # the update waits for the create
-    expire(0.35)
+    lease_runs_out(store, deploy.id)
     retried = store.operations.claim("w2", 60_000, 3, ("Service",))
     assert retried is not None and (retried.id, retried.attempts) == (deploy.id, 2)
     with writing(store.engine) as connection:
