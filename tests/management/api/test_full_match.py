@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from management.api import swagger
 from management.store import Store
 
-from .helpers import Api, check_error, image_body, manifest_body, model_body
+from ..helpers import Api, check_error, image_body, manifest_body, model_body
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 SCANNED = ["management/api", "management/store", "management/cli", "management/client.py", "management/config.py",
            "management/artifacts.py"]
 # Patterns that parse text moma or a tool wrote, line by line, and validate nothing.

@@ -15,7 +15,7 @@ from flask import Flask
 
 from management.store import Store
 
-from .helpers import DEFAULT_SCOPE, V2017, V2018, Api, check_error, model_body
+from ..helpers import DEFAULT_SCOPE, V2017, V2018, Api, check_error, model_body
 
 
 def register(store: Store, count: int, **changes: Any) -> list[str]:

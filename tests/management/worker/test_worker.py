@@ -19,7 +19,7 @@ from management.store.database import reading, writing
 from management.store.tables import operations
 from management.worker import Worker
 
-from .helpers import Api, run_in_threads, wait_until
+from ..helpers import Api, create_service, image_id_of, run_in_threads, succeeded_image, wait_until
 
 
 @pytest.fixture
@@ -29,10 +29,6 @@ def manifest_id(api: Api) -> str:
 
 def new_operations(api: Api, manifest_id: str, count: int) -> list[str]:
     return [api.create_image(manifest_id, name=f"img{i}") for i in range(count)]
-
-
-def image_id_of(api: Api, operation_id: str) -> str:
-    return api.ok("GET", f"/operations/{operation_id}")["resourceLocation"].rsplit("/", 1)[-1]
 
 
 def lease_runs_out(store: Store, operation_id: str) -> None:
@@ -240,10 +236,9 @@ def test_lanes_take_only_their_operation_types(api: Api, store: Store) -> None:
 
 
 def test_operations_of_one_service_run_one_after_the_other(api: Api, store: Store) -> None:
-    from .test_services_api import create, succeeded_image
 
     first, second = succeeded_image(api, store, "imagea"), succeeded_image(api, store, "imageb")
-    created = api.ok("GET", "/operations/" + create(api, first["id"]).headers["Operation-Location"].rsplit("/", 1)[-1])
+    created = api.ok("GET", "/operations/" + create_service(api, first["id"]).headers["Operation-Location"].rsplit("/", 1)[-1])
     service_id = created["resourceLocation"].rsplit("/", 1)[-1]
     assert api.call("PUT", f"/services/{service_id}", json={"imageId": second["id"]}).status_code == 202
     deploy = store.operations.claim("w1", 300, 3, ("Service",))
@@ -262,11 +257,10 @@ def test_a_slow_account_leaves_the_worker_free_for_others(api: Api, store: Store
                                                           home: Path) -> None:
     """Two build slots, one place per account: three stuck builds of one account hold
     one slot; another account's build and a service operation run meanwhile."""
-    from .test_services_api import create, succeeded_image
 
     image = succeeded_image(api, store)
     stuck = account_images(api, 3)
-    assert create(api, image["id"]).status_code == 202
+    assert create_service(api, image["id"]).status_code == 202
     [other_build] = account_images(api.as_account(*other_account), 1)
     release, done = threading.Event(), set()
     default_account = store.accounts.find("default", "default", "default")

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from .helpers import HEX32, HTTPS, V2017, V2018, Api, check_error, model_body
+from ..helpers import HEX32, HTTPS, V2017, V2018, Api, check_error, model_body
 
 
 def test_register_the_cli_payload(api: Api) -> None:

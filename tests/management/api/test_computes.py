@@ -14,7 +14,7 @@ import pytest
 from management.store import Compute, Store
 from management.store.migrations import upgrade
 
-from .helpers import DEFAULT_SCOPE, Api, check_error
+from ..helpers import DEFAULT_SCOPE, Api, check_error
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

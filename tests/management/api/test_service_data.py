@@ -11,8 +11,7 @@ import pytest
 from management.engines import data_dir
 from management.store import Store
 
-from .helpers import Api, check_error
-from .test_services_api import create, succeeded_image, _service_id
+from ..helpers import Api, check_error, create_service, service_id_of, succeeded_image
 
 PREFIX = "local/local/local/svc/m1-iris-3"
 HEADER = "$Timestamp,$CorrelationId,$RequestId,sepal length (cm),note\n"
@@ -28,7 +27,7 @@ def write(root: Path, identifier: str, day: str, text: str, name: str = "data.cs
 def collecting(api: Api, store: Store, home: Path) -> tuple[str, Path]:
     """A service with dataCollection.storageEnabled and two days of rows in its local sink."""
     image = succeeded_image(api, store)
-    service_id = _service_id(api, create(api, image["id"], dataCollection={"storageEnabled": True}))
+    service_id = service_id_of(api, create_service(api, image["id"], dataCollection={"storageEnabled": True}))
     root = data_dir(home / "services", service_id)
     write(root, "inputs", "2026-11-26", HEADER + '2026-11-26T23:59:59.999Z,,r1,5.1,"two\nlines"\n')
     write(root, "inputs", "2026-11-27", HEADER + "2026-11-27T00:00:00.000Z,c2,r2,4.9,\u2028x\n"
@@ -89,12 +88,12 @@ def test_bad_queries(api: Api, collecting, params, fragment):
 
 def test_says_why_there_is_nothing_to_read(api: Api, store: Store, make_app, admin_token):
     image = succeeded_image(api, store)
-    off = _service_id(api, create(api, image["id"], name="off"))
+    off = service_id_of(api, create_service(api, image["id"], name="off"))
     response = api.get(f"/services/{off}/data")
     assert response.status_code == 400 and "dataCollection.storageEnabled is false" in check_error(response)["message"]
     assert api.get("/services/nope/data").status_code == 404
 
-    on = _service_id(api, create(api, image["id"], name="on", dataCollection={"storageEnabled": True}))
+    on = service_id_of(api, create_service(api, image["id"], name="on", dataCollection={"storageEnabled": True}))
     assert api.ok("GET", f"/services/{on}/data") == {"value": []}  # nothing collected yet
 
 
@@ -107,7 +106,7 @@ def test_blob_storage_is_read_with_the_operators_key(api: Api, store: Store, mak
     try:
         blob = Api(make_app(data_collection_storage=azurite.connection_string).test_client(), admin_token)
         image = succeeded_image(blob, store)
-        on = _service_id(blob, create(blob, image["id"], name="on", dataCollection={"storageEnabled": True}))
+        on = service_id_of(blob, create_service(blob, image["id"], name="on", dataCollection={"storageEnabled": True}))
         assert blob.ok("GET", f"/services/{on}/data") == {"value": []}  # no container yet
         storage = CollectionStorage(azurite.connection_string, sas_seconds=600)
         sink = BlobSink(storage.grant(on).url)  # what the service's containers write with
@@ -132,13 +131,13 @@ def test_swarm_services_collect_only_to_blob_storage(api: Api, store: Store, mak
     image = succeeded_image(api, store)
     api.ok("POST", "/computes", {"name": "cluster", "type": "swarm"})
     on_swarm = {"computeResource": {"id": "cluster", "type": "Cluster"}, "dataCollection": {"storageEnabled": True}}
-    response = create(api, image["id"], name="swarmdc", **on_swarm)
+    response = create_service(api, image["id"], name="swarmdc", **on_swarm)
     assert response.status_code == 400 and "MOMA_DATA_COLLECTION_STORAGE" in check_error(response)["message"]
-    plain = _service_id(api, create(api, image["id"], name="swarmplain", computeResource=on_swarm["computeResource"]))
+    plain = service_id_of(api, create_service(api, image["id"], name="swarmplain", computeResource=on_swarm["computeResource"]))
     response = api.call("PUT", f"/services/{plain}", json={"dataCollection": {"storageEnabled": True}})
     assert response.status_code == 400
     blob = Api(make_app(data_collection_storage="UseDevelopmentStorage=true").test_client(), admin_token)
-    assert create(blob, image["id"], name="swarmdc", **on_swarm).status_code == 202
+    assert create_service(blob, image["id"], name="swarmdc", **on_swarm).status_code == 202
 
 
 def test_links_the_container_planted_are_never_followed(api: Api, collecting, tmp_path: Path):

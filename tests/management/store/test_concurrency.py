@@ -18,7 +18,7 @@ from management.store import Store
 from management.store.database import writing
 from management.store.operations import insert_operation
 
-from .helpers import DEFAULT_SCOPE, Api, run_in_threads
+from ..helpers import DEFAULT_SCOPE, Api, run_in_threads
 
 THREADS, PER_THREAD = 12, 5
 PROCESSES, PER_PROCESS = 3, 40
@@ -82,7 +82,7 @@ def run_processes(command: list[str], count: int) -> list[str]:
     """``count`` Python processes running ``command`` (a script and its arguments), let
     go together once each printed "ready"; what each printed last."""
     processes = [subprocess.Popen([sys.executable, "-c", *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+                                  stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3])
                  for _ in range(count)]
     outputs = []
     try:

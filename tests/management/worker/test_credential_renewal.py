@@ -16,8 +16,7 @@ from management.store import Store, tables
 from management.store.database import writing
 from management.worker.credential_renewal import CredentialRenewal
 
-from .helpers import Api
-from .test_services_api import create, succeeded_image
+from ..helpers import Api, create_service, succeeded_image
 
 LIFETIME = 60.0
 NOW = datetime.now(timezone.utc)
@@ -60,8 +59,8 @@ def service_of(api: Api, response) -> str:  # type: ignore[no-untyped-def]
 
 def test_renewed_before_it_runs_out_and_retried_after_a_failure(api: Api, store: Store, settings: Settings):
     image = succeeded_image(api, store)
-    service_id = service_of(api, create(api, image["id"], name="collects", dataCollection={"storageEnabled": True}))
-    create(api, image["id"], name="quiet")  # collects nothing: never renewed
+    service_id = service_of(api, create_service(api, image["id"], name="collects", dataCollection={"storageEnabled": True}))
+    create_service(api, image["id"], name="quiet")  # collects nothing: never renewed
     [first] = deployments(api, service_id)
     made_ago(store, first, 50)
     assert renew(store, settings) == []  # still deploying: that brings a credential
@@ -91,7 +90,7 @@ def test_renewed_before_it_runs_out_and_retried_after_a_failure(api: Api, store:
 
 def test_nothing_to_renew_without_blob_storage(api: Api, store: Store, home):
     image = succeeded_image(api, store)
-    create(api, image["id"], name="collects", dataCollection={"storageEnabled": True})
+    create_service(api, image["id"], name="collects", dataCollection={"storageEnabled": True})
     finish(store, "Succeeded")
     made_ago(store, api.ok("GET", "/deployments")[0], 3600)
     assert renew(store, Settings.load(home=home, data_collection_sas_seconds=LIFETIME)) == []
@@ -99,7 +98,7 @@ def test_nothing_to_renew_without_blob_storage(api: Api, store: Store, home):
 
 def test_a_deleted_service_is_not_renewed(api: Api, store: Store, settings: Settings):
     image = succeeded_image(api, store)
-    service_id = service_of(api, create(api, image["id"], name="collects", dataCollection={"storageEnabled": True}))
+    service_id = service_of(api, create_service(api, image["id"], name="collects", dataCollection={"storageEnabled": True}))
     finish(store, "Succeeded")
     made_ago(store, deployments(api, service_id)[0], 3600)
     assert api.call("DELETE", f"/services/{service_id}").status_code == 200

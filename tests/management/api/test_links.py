@@ -12,7 +12,7 @@ from flask import Flask
 
 from management.config import Settings
 
-from .helpers import Api
+from ..helpers import Api
 
 EVIL = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https",
         "Forwarded": "host=evil.example;proto=https"}

@@ -3,37 +3,16 @@ API accepts, stores and answers (the worker side is tested end to end elsewhere)
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from management.store import Store
 
-from .helpers import Api, check_error
-
-MINIMAL = {"computeResource": {"id": "local", "type": "Cluster"}, "autoScaler": {}, "containerResourceReservation": {}}
-
-
-def succeeded_image(api: Api, store: Store, name: str = "irisimage") -> dict[str, Any]:
-    """A built image, as the worker would leave it. Claims the oldest operation: create
-    images before services in a test."""
-    model = api.register_model(name=f"{name}-m")
-    manifest = api.register_manifest([model["id"]], name=f"{name}-app")
-    api.create_image(manifest["id"], name=name)
-    operation = store.operations.claim("test-worker", 60_000, 3)
-    assert operation is not None
-    store.images.complete(operation.id, "test-worker", operation.resource_id, "Succeeded",
-                          image_location=f"default/{name}:1")
-    return {"id": operation.resource_id, "manifest": manifest, "model": model}
-
-
-def create(api: Api, image_id: str, name: str = "svc", **changes: Any):
-    return api.post("/services", {"imageId": image_id, "name": name, **MINIMAL, **changes})
+from ..helpers import Api, check_error, create_service, service_id_of, succeeded_image
 
 
 def test_minimal_create_is_accepted_and_stored(api: Api, store: Store):
     image = succeeded_image(api, store)
-    response = create(api, image["id"])
+    response = create_service(api, image["id"])
     assert response.status_code == 202 and response.get_data() == b""
     location = response.headers["Operation-Location"]
     assert location.startswith(api.base + "/operations/") and "?" not in location
@@ -56,7 +35,7 @@ def test_minimal_create_is_accepted_and_stored(api: Api, store: Store):
 
 def test_keys_are_strong_distinct_and_encrypted_at_rest(api: Api, store: Store):
     image = succeeded_image(api, store)
-    service_id = _service_id(api, create(api, image["id"]))
+    service_id = service_id_of(api, create_service(api, image["id"]))
     keys = api.ok("GET", f"/services/{service_id}/keys")
     assert keys["primaryKey"] != keys["secondaryKey"]
     for key in keys.values():
@@ -67,7 +46,7 @@ def test_keys_are_strong_distinct_and_encrypted_at_rest(api: Api, store: Store):
 
 
 def test_regenerating_one_key_keeps_the_other(api: Api, store: Store):
-    service_id = _service_id(api, create(api, succeeded_image(api, store)["id"]))
+    service_id = service_id_of(api, create_service(api, succeeded_image(api, store)["id"]))
     before = api.ok("GET", f"/services/{service_id}/keys")
     after = api.ok("POST", f"/services/{service_id}/regenerateKeys", {"keyType": "Secondary"})
     assert after["primaryKey"] == before["primaryKey"] and after["secondaryKey"] != before["secondaryKey"]
@@ -91,33 +70,33 @@ def test_regenerating_one_key_keeps_the_other(api: Api, store: Store):
     ],
 )
 def test_bad_service_requests(api: Api, store: Store, changes, status, fragment):
-    response = create(api, succeeded_image(api, store)["id"], **changes)
+    response = create_service(api, succeeded_image(api, store)["id"], **changes)
     assert response.status_code == status
     body = check_error(response)
     assert fragment in body["message"] + " ".join(d["message"] for d in body.get("details", []))
 
 
 def test_images_must_exist_and_be_built(api: Api, store: Store):
-    missing = create(api, "00000000-0000-0000-0000-000000000000")
+    missing = create_service(api, "00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 400 and "is not in this account" in check_error(missing)["message"]
     model = api.register_model()
     manifest = api.register_manifest([model["id"]])
     api.create_image(manifest["id"])
     pending = api.ok("GET", "/images")["value"][0]["id"]
-    response = create(api, pending)
+    response = create_service(api, pending)
     assert response.status_code == 400 and "NotStarted, not Succeeded" in check_error(response)["message"]
 
 
 def test_name_conflict_is_409(api: Api, store: Store):
     image = succeeded_image(api, store)
-    assert create(api, image["id"], name="same").status_code == 202
-    conflict = create(api, image["id"], name="same")
+    assert create_service(api, image["id"], name="same").status_code == 202
+    conflict = create_service(api, image["id"], name="same")
     assert conflict.status_code == 409 and check_error(conflict)["code"] == "Conflict"
 
 
 def test_update_adds_a_deployment_and_keeps_the_keys(api: Api, store: Store):
     first, second = succeeded_image(api, store, "imagea"), succeeded_image(api, store, "imageb")
-    service_id = _service_id(api, create(api, first["id"]))
+    service_id = service_id_of(api, create_service(api, first["id"]))
     keys = api.ok("GET", f"/services/{service_id}/keys")
     response = api.call("PUT", f"/services/{service_id}", json={"imageId": second["id"],
                                                                  "maxConcurrentRequestsPerContainer": 3})
@@ -133,19 +112,19 @@ def test_update_adds_a_deployment_and_keeps_the_keys(api: Api, store: Store):
 
 def test_delete_is_200_then_204(api: Api, store: Store):
     image, later = succeeded_image(api, store), succeeded_image(api, store, "again")
-    service_id = _service_id(api, create(api, image["id"]))
+    service_id = service_id_of(api, create_service(api, image["id"]))
     deleted = api.call("DELETE", f"/services/{service_id}")
     assert deleted.status_code == 200 and "/operations/" in deleted.headers["Operation-Location"]
     assert api.call("DELETE", f"/services/{service_id}").status_code == 204
     assert api.get(f"/services/{service_id}").status_code == 404
     assert api.get(f"/services/{service_id}/keys").status_code == 404
-    assert create(api, later["id"]).status_code == 202, "the name is free again"
+    assert create_service(api, later["id"]).status_code == 202, "the name is free again"
 
 
 def test_list_filters(api: Api, store: Store):
     first, second = succeeded_image(api, store, "imagea"), succeeded_image(api, store, "imageb")
-    a = _service_id(api, create(api, first["id"], name="svca"))
-    b = _service_id(api, create(api, second["id"], name="svcb"))
+    a = service_id_of(api, create_service(api, first["id"], name="svca"))
+    b = service_id_of(api, create_service(api, second["id"], name="svcb"))
 
     def ids(**params: str) -> list[str]:
         return [s["id"] for s in api.ok("GET", "/services", params=params)["value"]]
@@ -165,7 +144,7 @@ def test_list_filters(api: Api, store: Store):
 
 def test_services_are_isolated_between_accounts(api: Api, store: Store, other_account):
     scope, token = other_account
-    service_id = _service_id(api, create(api, succeeded_image(api, store)["id"]))
+    service_id = service_id_of(api, create_service(api, succeeded_image(api, store)["id"]))
     other = api.as_account(scope, token)
     for path in (f"/services/{service_id}", f"/services/{service_id}/keys"):
         assert other.get(path).status_code == 404
@@ -182,14 +161,9 @@ def test_computes(api: Api, store: Store):
     assert [c["id"] for c in api.ok("GET", "/computes")["value"]] == ["local", "cluster"]
     assert api.post("/computes", {"name": "cluster", "type": "swarm"}).status_code == 409
     assert api.post("/computes", {"name": "k8s", "type": "kubernetes"}).status_code == 400
-    response = create(api, image["id"], name="scaled", computeResource={"id": "cluster", "type": "Cluster"})
+    response = create_service(api, image["id"], name="scaled", computeResource={"id": "cluster", "type": "Cluster"})
     assert response.status_code == 202
     service = api.ok("GET", "/services", params={"serviceName": "scaled"})["value"][0]
     assert service["autoScaler"] == {"autoscaleEnabled": True, "minReplicas": 1, "maxReplicas": 10,
                                      "refreshPeriodInSeconds": 1, "targetUtilization": 70}
 
-
-def _service_id(api: Api, response) -> str:
-    assert response.status_code == 202, response.get_data(as_text=True)
-    operation = api.ok("GET", "/operations/" + response.headers["Operation-Location"].rsplit("/", 1)[-1])
-    return operation["resourceLocation"].rsplit("/", 1)[-1]

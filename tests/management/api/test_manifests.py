@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import GUID, HTTPS, V2018, Api, check_error, manifest_body
+from ..helpers import GUID, HTTPS, V2018, Api, check_error, manifest_body
 
 
 @pytest.fixture

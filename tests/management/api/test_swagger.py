@@ -10,7 +10,7 @@ import pytest
 
 from management.api import swagger
 
-from .helpers import DOCUMENT, Api, image_body, manifest_body, model_body
+from ..helpers import DOCUMENT, Api, image_body, manifest_body, model_body
 
 SPEC_ROUTES = {
     "/models": {"post", "get"}, "/models/{id}": {"get"},

@@ -16,7 +16,7 @@ from management.engines.factory import Engines
 from management.secrets import KeyCipher
 from management.store import Store
 
-from .helpers import Api, model_body
+from ..helpers import Api, model_body
 
 
 def test_first_start_makes_the_database_in_home(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 from management.config import Settings
 from management.store import Store
 
-from .helpers import Api, check_error, manifest_body, model_body
+from ..helpers import Api, check_error, manifest_body, model_body
 
 CONTENT = b"\x80\x04 a pickled model \x00" * 1000
 

@@ -16,7 +16,7 @@ from management.config import SUPPORTED_API_VERSIONS
 from management.store import Store
 from management.store.errors import AlreadyExists, MissingReferences, NotStored, StoreError
 
-from .helpers import Api, check_error, model_body
+from ..helpers import Api, check_error, model_body
 
 
 @pytest.mark.parametrize("version", SUPPORTED_API_VERSIONS)
