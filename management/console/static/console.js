@@ -52,12 +52,14 @@
   function containerLogs(pre) {
     var follow = document.getElementById("logs-follow");
     var timer = null;
+    var first = true;
     function load() {
       fetch(pre.dataset.logs, { headers: { Accept: "text/plain" }, credentials: "same-origin" })
         .then(function (response) {
           return response.text().then(function (text) {
             pre.textContent = response.ok ? text : errorText(text);
-            if (follow && follow.checked) pre.scrollTop = pre.scrollHeight;
+            if (first || (follow && follow.checked)) pre.scrollTop = pre.scrollHeight; // newest lines in view
+            first = false;
           });
         })
         .catch(function (error) { pre.textContent = "Cannot read the logs: " + error; });
