@@ -10,6 +10,7 @@ Every state-changing request must carry the session's CSRF token (a form field, 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import urllib.parse
 from typing import Any
@@ -26,6 +27,7 @@ OPEN_ENDPOINTS = ("auth.sign_in", "static")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 NOTICES = {"signedout": "You signed out.", "expired": "Your session ended; sign in again."}
 ACCOUNT_PREFIX = "/accounts/<sub>/<rg>/<account>"
+_NEXT = re.compile(r"/[A-Za-z0-9._~/%?=&+-]*")
 
 blueprint = Blueprint("auth", __name__)
 
@@ -35,7 +37,7 @@ def _load_session() -> Response | None:
     g.session = _sessions().load(request.cookies.get(COOKIE))
     if g.session is None and request.endpoint not in OPEN_ENDPOINTS:
         if request.method in SAFE_METHODS and wants_html():
-            return redirect(url_for("auth.sign_in"))
+            return redirect(url_for("auth.sign_in", next=request.script_root + request.full_path.rstrip("?")))
         abort(401, "sign in first")
     if request.method not in SAFE_METHODS:
         _check_csrf()
@@ -61,7 +63,7 @@ def sign_in() -> Any:
     account = Scope.of(who["account"]).parts if who.get("account") else None
     session, cookie = _sessions().start(token, bool(who["admin"]), account)
     g.session = session
-    response = redirect(url_for("overview.show", **_home_scope()), 303)
+    response = redirect(_next_page() or url_for("overview.show", **_home_scope()), 303)
     _set_cookie(response, COOKIE, cookie, LIFETIME_SECONDS)
     response.delete_cookie(SIGN_IN_COOKIE, path=_cookie_path())
     return response
@@ -147,10 +149,19 @@ def _home_scope() -> dict[str, str]:
     return {"sub": sub, "rg": rg, "account": name}
 
 
+def _next_page() -> str | None:
+    """Where the user was going before signing in: a path of this console, nothing else
+    (never another site: ``//host`` or a backslash could leave it)."""
+    target = request.values.get("next", "")
+    if _NEXT.fullmatch(target) and target.startswith(f"{request.script_root}/") and "//" not in target:
+        return target
+    return None
+
+
 def _sign_in_page(error: str = "", request_id: str = "", notice: str = "") -> Response:
     csrf = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
     response = Response(render_template("signin.html", csrf=csrf, error=error, request_id=request_id,
-                                        notice=notice))
+                                        notice=notice, next=_next_page() or ""))
     _set_cookie(response, SIGN_IN_COOKIE, csrf, 3600)
     return response
 

@@ -134,6 +134,22 @@ def test_container_logs_tail_and_follow(browser: Browser, server: Any, console_s
     logs.filter(has_text=request_id).wait_for(timeout=20_000)  # followed: the new line came without a reload
 
 
+def test_update_the_image_and_the_api_refusing_to_scale_a_local_service(browser: Browser,
+                                                                       console_service: dict[str, Any]):
+    page = browser.account(f"/services/{console_service['id']}")
+    deployments = page.locator("#deployments tbody tr").count()
+    page.get_by_role("button", name="Update the image").click()
+    assert "The update started" in page.locator(".notice").inner_text()
+    page.locator("#service-state .state-succeeded").wait_for(timeout=WAIT_MS)  # the page refreshes until then
+    assert page.locator("#deployments tbody tr").count() == deployments + 1
+
+    page.get_by_label("Replicas").fill("3")
+    page.get_by_role("button", name="Scale").click()
+    error = page.locator(".error").inner_text()
+    assert "numReplicas 3 needs a swarm compute" in error and re.search(r"request id [0-9a-f-]{36}", error)
+    assert page.locator("#service-state").inner_text() == "Succeeded"
+
+
 def test_delete_a_service_after_confirming(browser: Browser, server: Any, console_build: Build):
     client = server.client()
     operation = create_service(client, console_build.image_id, "iris-doomed")

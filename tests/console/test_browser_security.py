@@ -56,7 +56,7 @@ def test_sign_out_ends_the_session_even_for_a_copy_of_the_cookie(chromium: Any, 
     with browsing(chromium, server.url, None) as replay:
         replay.context.add_cookies(copy)
         replay.account("/")
-        assert replay.page.url.endswith("/ui/signin")
+        assert replay.page.url.endswith("/ui/signin?next=/ui/accounts/default/default/default/")
 
 
 def test_a_wrong_token_is_refused_with_the_api_message_and_request_id(chromium: Any, server: Any):
