@@ -18,7 +18,7 @@ import requests
 
 from tests.services_flow import create_service, score
 
-from .conftest import Browser, Build
+from .conftest import Browser, Build, browsing
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 WAIT_MS = 240_000
@@ -132,6 +132,22 @@ def test_container_logs_tail_and_follow(browser: Browser, server: Any, console_s
     key = server.client().call("GET", f"/services/{console_service['id']}/keys").json()["secondaryKey"]
     request_id = score(console_service["scoringUri"], key).headers["x-ms-request-id"]
     logs.filter(has_text=request_id).wait_for(timeout=20_000)  # followed: the new line came without a reload
+
+
+def test_the_keyboard_alone_signs_in_and_reaches_the_actions(chromium: Any, server: Any,
+                                                             console_service: dict[str, Any]):
+    with browsing(chromium, server.url, None) as console:
+        page = console.account(f"/services/{console_service['id']}")  # the sign-in page, then back here
+        page.keyboard.type(server.token)  # the token field has the focus
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{server.url}/ui/accounts/default/default/default/services/{console_service['id']}")
+        focused = []
+        while "reveal-keys" not in focused and len(focused) < 40:
+            page.keyboard.press("Tab")
+            focused.append(page.evaluate("() => document.activeElement.id || document.activeElement.textContent"))
+        assert focused[0] == "Skip to the content" and focused[-1] == "reveal-keys", focused
+        page.keyboard.press("Enter")
+        assert page.locator("#primary-key").inner_text()
 
 
 def test_update_the_image_and_the_api_refusing_to_scale_a_local_service(browser: Browser,
