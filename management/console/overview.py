@@ -3,8 +3,6 @@ its last operations."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import render_template, url_for
 
 from .auth import account_blueprint, api, scope
