@@ -91,6 +91,10 @@ class Api:
     def get(self, path: str, **params: Any) -> Any:
         return self.call("GET", path, params=params).json()
 
+    def created(self, where: "Scope", answer: Answer) -> str:
+        """The id of what an accepted request (202 + Operation-Location) makes."""
+        return self.get(where.path("operations", answer.operation_id))["resourceLocation"].rsplit("/", 1)[-1]
+
     def pages(self, path: str, limit: int, **params: Any) -> Iterator[dict[str, Any]]:
         """Items of a paged list, following ``$skipToken``, ``limit`` at most."""
         body = self.get(path, **params)
@@ -103,6 +107,12 @@ class Api:
                 return
             body = self.get(path, **params, **{"$skipToken": token})
             items = body.get("value", [])
+
+
+def fixable(error: ApiError) -> bool:
+    """A refusal the user can put right on the same page (a bad or taken name...): shown
+    beside the form; other errors (401, 404, 5xx) get the error page."""
+    return 400 <= error.status < 500 and error.status not in (401, 404)
 
 
 def next_token(page: dict[str, Any]) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from flask import Response, redirect, render_template, request, url_for
 
-from .api_client import Api, ApiError, Scope, next_token
+from .api_client import Api, ApiError, Scope, fixable, next_token
 from .auth import account_blueprint, api, scope
 
 blueprint = account_blueprint("images")
@@ -67,11 +67,10 @@ def deploy(image_id: str) -> Any:
     try:
         answer = api().call("POST", scope().path("services"), json=body)
     except ApiError as exc:
-        if exc.status >= 500 or exc.status in (401, 404):
+        if not fixable(exc):
             raise
         return image(image_id, error=exc)
-    operation = api().get(scope().path("operations", answer.operation_id))
-    return redirect(url_for("services.service", service_id=operation["resourceLocation"].rsplit("/", 1)[-1]), 303)
+    return redirect(url_for("services.service", service_id=api().created(scope(), answer)), 303)
 
 
 def build_log(caller: Api, where: Scope, image_id: str, start: int, whole_lines: bool = True) -> tuple[str, int]:

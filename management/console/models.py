@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
-from .api_client import ApiError, next_token
+from .api_client import ApiError, fixable, next_token
 from .auth import account_blueprint, api, scope
 
 blueprint = account_blueprint("models")
@@ -61,12 +61,10 @@ def build(manifest_id: str) -> Any:
     try:
         answer = api().call("POST", scope().path("images"), json=body)
     except ApiError as exc:
-        if exc.status >= 500 or exc.status in (401, 404):
+        if not fixable(exc):
             raise
         return manifest(manifest_id, error=exc)
-    operation = api().get(scope().path("operations", answer.operation_id))
-    image_id = operation["resourceLocation"].rsplit("/", 1)[-1]
-    return redirect(url_for("images.image", image_id=image_id), 303)
+    return redirect(url_for("images.image", image_id=api().created(scope(), answer)), 303)
 
 
 def with_digest(model: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from flask import abort, redirect, render_template, request, url_for
 
-from .api_client import ApiError, next_token
+from .api_client import ApiError, fixable, next_token
 from .auth import account_blueprint, api, scope
 from .scoring import Scoring, TryResult
 
@@ -105,7 +105,7 @@ def _act(service_id: str, done: str, action: Callable[[], Any]) -> Any:
     try:
         action()
     except ApiError as exc:
-        if exc.status >= 500 or exc.status in (401, 404):
+        if not fixable(exc):
             raise
         return service(service_id, error=exc)
     return redirect(url_for("services.service", service_id=service_id, done=done), 303)
