@@ -166,19 +166,31 @@ def test_update_the_image_and_the_api_refusing_to_scale_a_local_service(browser:
     assert page.locator("#service-state").inner_text() == "Succeeded"
 
 
-def test_delete_a_service_after_confirming(browser: Browser, server: Any, console_build: Build):
+def test_a_collecting_service_shows_its_last_rows_and_is_deleted_after_confirming(browser: Browser, server: Any,
+                                                                                  console_build: Build):
     client = server.client()
-    operation = create_service(client, console_build.image_id, "iris-doomed")
+    operation = create_service(client, console_build.image_id, "iris-collect",
+                               dataCollection={"storageEnabled": True})
     assert operation["state"] == "Succeeded", operation
     service_id = operation["resourceLocation"].rsplit("/", 1)[-1]
     scoring_uri = client.call("GET", f"/services/{service_id}").json()["scoringUri"]
+    key = client.call("GET", f"/services/{service_id}/keys").json()["primaryKey"]
+    request_ids = [score(scoring_uri, key).headers["x-ms-request-id"] for _ in range(3)]
+
     page = browser.account(f"/services/{service_id}")
+    deadline = time.monotonic() + 60
+    while not all(request_id in page.locator("#collected").inner_text() for request_id in request_ids):
+        assert time.monotonic() < deadline, page.locator("#collected").inner_text()
+        page.wait_for_timeout(1000)
+        page.reload()
+    collected = page.locator("#collected").inner_text()
+    assert "$RequestId" in collected and "inputs" in collected and "prediction" in collected
+
     page.get_by_role("link", name="Delete the service").click()
-    assert page.locator("h1").inner_text() == "Delete the service iris-doomed?"
+    assert page.locator("h1").inner_text() == "Delete the service iris-collect?"
     page.get_by_role("button", name="Delete the service").click()
     assert "The service is being deleted." in page.locator(".notice").inner_text()
-    listed = [s["name"] for s in client.pages("/services")]
-    assert "iris-doomed" not in listed
+    assert "iris-collect" not in [s["name"] for s in client.pages("/services")]
     page = browser.account(f"/services/{service_id}")
     assert page.locator("h1").inner_text() == "404"
     wait_until_refused(scoring_uri)
