@@ -24,6 +24,6 @@ def metrics(service_id: str) -> dict[str, Any]:
 def logs(service_id: str) -> Response:
     """The container's last ``tail`` log lines, as the API gives them (text)."""
     raw = request.args.get("tail", "200")
-    tail = min(int(raw), MAX_TAIL) if raw.isascii() and raw.isdigit() and int(raw) > 0 else 200
+    tail = min(int(raw), MAX_TAIL) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 6 and int(raw) else 200
     answer = api().call("GET", scope().path("services", service_id, "logs"), params={"tail": tail})
     return Response(answer.body, mimetype="text/plain")

@@ -94,7 +94,7 @@ def update(service_id: str) -> Any:
 @blueprint.post("/services/<service_id>/scale")
 def scale(service_id: str) -> Any:
     raw = request.form.get("numReplicas", "")
-    if not (raw.isascii() and raw.isdigit()):
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 6):
         abort(400, f"the number of replicas must be a whole number, got {raw[:20]!r}")
     return _act(service_id, "scaling", lambda: api().call(
         "PUT", scope().path("services", service_id), json={"numReplicas": int(raw)}))

@@ -89,13 +89,22 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
+@contextlib.contextmanager
+def console_pages(home: Path, **config: Any) -> Iterator[Pages]:
+    """The console of a fresh installation in ``home``, with these settings."""
+    settings = Settings.load(home=home, **config)
+    store = prepare(settings)
+    app = create_app({"home": settings.home, **config}, store=store)
+    try:
+        yield Pages(app, settings.home, app.test_client())
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def pages(tmp_path: Path) -> Iterator[Pages]:
-    settings = Settings.load(home=tmp_path / "home")
-    store = prepare(settings)
-    app = create_app({"home": settings.home}, store=store)
-    yield Pages(app, settings.home, app.test_client())
-    store.close()
+    with console_pages(tmp_path / "home") as console:
+        yield console
 
 
 # -- a real server and a real browser -------------------------------------------------------

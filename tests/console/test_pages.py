@@ -14,7 +14,7 @@ import pytest
 from management.client import Scope
 from management.console import overview
 
-from .conftest import Pages, csrf_of
+from .conftest import Pages, console_pages, csrf_of
 
 DEFAULT = "/accounts/default/default/default"
 XSS = "<script>alert(1)</script>"
@@ -79,6 +79,13 @@ def test_the_session_cookie_is_secure_over_tls(pages: Pages):
     assert "; Secure" in over_tls and "HttpOnly" in over_tls and "Path=/ui/" in over_tls
 
 
+def test_the_session_cookie_is_secure_when_the_public_url_is_https(tmp_path: Path):
+    with console_pages(tmp_path / "tls", public_url="https://moma.example") as pages:
+        csrf = csrf_of(pages.get("/signin").text)
+        answer = pages.post("/signin", {"token": pages.admin_token, "csrf": csrf})
+    assert "; Secure" in next(c for c in answer.headers.getlist("Set-Cookie") if c.startswith("moma_console="))
+
+
 def test_sign_out_needs_the_csrf_token_and_ends_the_session(pages: Pages):
     csrf = pages.sign_in()
     assert pages.post("/signout").status_code == 403
@@ -132,6 +139,8 @@ def test_models_page_through_the_api_and_filter_by_name_and_tag(pages: Pages):
     tagged = pages.get(f"{DEFAULT}/models?tag=even&name=m0").text
     assert tagged.count(">m0</a>") == 20
     assert "No models match" in pages.get(f"{DEFAULT}/models?tag=none").text
+    links = re.findall(r'href="([^"]+)">(?:First|Next) page', pages.get(f"{DEFAULT}/models?tag=even&account=x").text)
+    assert links and all("account=x" not in link and "models?" in link for link in links), links
 
 
 def test_uploaded_models_show_their_size_and_sha256(pages: Pages, tmp_path: Path):
