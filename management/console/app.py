@@ -54,7 +54,7 @@ def _security_headers(response: Response) -> Response:
 
 def _api_error(error: ApiError) -> Any:
     if error.status == 401 and g.get("session") is not None:
-        return auth.expired()  # the token was revoked since sign-in
+        return auth.expired(error.message, error.request_id)  # the token was revoked since sign-in
     return _error_page(error.status, error.message, error.request_id)
 
 

@@ -10,6 +10,7 @@ Every state-changing request must carry the session's CSRF token (a form field, 
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 import urllib.parse
@@ -86,10 +87,15 @@ def switch() -> Response:
     return redirect(url_for("overview.show", sub=parts[0], rg=parts[1], account=parts[2]))
 
 
-def expired() -> Response:
-    """The API refused the session's token (revoked since): end the session."""
+def expired(message: str, request_id: str) -> Response:
+    """The API refused the session's token (revoked since): end the session, and say so
+    (a page's script gets the API's error)."""
     _sessions().end(g.session.id)
-    response = redirect(url_for("auth.sign_in", notice="expired"), 303)
+    if wants_html():
+        response = redirect(url_for("auth.sign_in", notice="expired"), 303)
+    else:
+        response = Response(json.dumps({"message": message, "requestId": request_id}), 401,
+                            mimetype="application/json")
     response.delete_cookie(COOKIE, path=_cookie_path())
     return response
 

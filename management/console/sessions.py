@@ -11,6 +11,7 @@ from then on. Every API process of an installation on this host sees the same fi
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -39,7 +40,12 @@ class Session:
 class Sessions:
     def __init__(self, home: Path) -> None:
         self.directory = home / "console" / "sessions"
-        self._aead = AESGCM(load_or_create_key(home / "console.key"))
+        self.key_file = home / "console.key"
+
+    @functools.cached_property
+    def _aead(self) -> AESGCM:
+        """Made on first use: an API that nobody signs in to writes no key."""
+        return AESGCM(load_or_create_key(self.key_file))
 
     def start(self, token: str, admin: bool, account: tuple[str, str, str] | None) -> tuple[Session, str]:
         """A new session and its cookie value."""

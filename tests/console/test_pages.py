@@ -104,6 +104,13 @@ def test_a_revoked_token_ends_the_session(pages: Pages):
     assert response.status_code == 303 and response.headers["Location"].endswith("/ui/signin?notice=expired")
     assert pages.get(f"{DEFAULT}/models").status_code == 302
 
+    created = admin.call("POST", "/api/admin/tokens", account=False, json={"name": "temp2", "admin": True})
+    pages.sign_in(created["token"])
+    admin.call("DELETE", f"/api/admin/tokens/{created['id']}", account=False)
+    polled = pages.client.get(f"/ui{DEFAULT}/services/x/logs", headers={"Accept": "text/plain"})
+    assert polled.status_code == 401 and polled.get_json()["message"] == "the bearer token is not valid or was revoked"
+    assert pages.get(f"{DEFAULT}/models").status_code == 302
+
 
 # -- what pages show -----------------------------------------------------------------------
 
