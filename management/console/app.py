@@ -75,11 +75,14 @@ def _error_page(status: int, message: str, request_id: str) -> Any:
     return render_template("error.html", status=status, message=message, request_id=request_id), status
 
 
-def _size(value: int | None) -> str:
+def _size(value: float | None) -> str:
+    """Bytes for people: 1.2 KiB, 433.0 MiB."""
     if value is None:
         return "—"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024  # type: ignore[assignment]
-    return ""
+    if value < 1024:
+        return f"{value:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            break
+    return f"{value:.1f} {unit}"
