@@ -150,6 +150,17 @@ def test_the_keyboard_alone_signs_in_and_reaches_the_actions(chromium: Any, serv
         assert page.locator("#primary-key").inner_text()
 
 
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_pages_fit_the_window_wide_and_narrow(browser: Browser, console_build: Build,
+                                              console_service: dict[str, Any], width: int, height: int):
+    browser.page.set_viewport_size({"width": width, "height": height})
+    for path in ("/", "/models", "/manifests", "/images", f"/images/{console_build.image_id}", "/services",
+                 f"/services/{console_service['id']}"):
+        page = browser.account(path)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than a {width} px window"
+
+
 def test_update_the_image_and_the_api_refusing_to_scale_a_local_service(browser: Browser,
                                                                        console_service: dict[str, Any]):
     page = browser.account(f"/services/{console_service['id']}")
