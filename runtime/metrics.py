@@ -42,9 +42,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from .oip.routes import ROUTES as OIP_ROUTES
 from .shared_memory import SharedMemory
 
-ROUTES = ("/", "/livez", "/readyz", "/score", "/swagger.json", "/metrics", "other")
+ROUTES = ("/", "/livez", "/readyz", "/score", "/swagger.json", "/metrics", *OIP_ROUTES, "other")
 ROUTE_INDEX = {route: index for index, route in enumerate(ROUTES) if route != "other"}
 OTHER_ROUTE = len(ROUTES) - 1
 STATUSES = (200, 400, 401, 404, 405, 413, 415, 429, 500, 503, 504, "other")
