@@ -14,7 +14,7 @@ import dataclasses
 import json
 from typing import Any
 
-from ..encoding import encode_output
+from ..encoding import encode_output, prepared
 from ..errors import BadInput
 
 INTEGER_RANGES = {
@@ -197,6 +197,7 @@ def output_tensors(value: Any) -> list[dict[str, Any]]:
     else one called ``predict``. A str holding a JSON array or object (drivers of the
     2017 service returned ``json.dumps(...)``) is decoded first. BadOutput when a value
     cannot be encoded."""
+    value = prepared(value)  # SparkPython: DataFrames, Rows, vectors as plain values
     if type(value) is str and value[:1] in ("[", "{"):
         try:
             value = json.loads(value)

@@ -7,6 +7,7 @@ collection as for /score."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import threading
@@ -292,3 +293,35 @@ def test_swagger_lists_the_v2_routes_with_an_example_request(pandas_driver):
     example = document["definitions"]["InferenceRequest"]["example"]
     answer = requests.post(pandas_driver.url + "/v2/models/iris/infer", json=example, timeout=10)
     assert answer.json()["outputs"][0]["data"] == [0]
+
+
+class ServiceApi:
+    """A hand-written stand-in for the management API client: one running service."""
+
+    def __init__(self, service: dict, keys: dict) -> None:
+        self.answers = {"/services/s1": service, "/services/s1/keys": keys}
+
+    def call(self, method: str, path: str, **_: object) -> requests.Response:
+        answer = requests.Response()
+        answer.status_code, answer._content = 200, json.dumps(self.answers[path]).encode()
+        return answer
+
+
+def test_moma_service_usage_shows_an_oip_curl_line_that_scores(serve, tmp_path):
+    from management.cli.context import CliContext
+    from management.cli.service_scoring import usage_of
+    from management.client import Scope
+
+    keys = tmp_path / "keys"
+    keys.write_text(key_hash("primary") + "\n")
+    server = serve("dc_schema.py", copy=("service_schema.json",), MOMA_KEYS_FILE=str(keys),
+                   MOMA_SERVICE_NAME="life")
+    service = {"id": "s1", "name": "life", "state": "Succeeded", "scoringUri": server.url + "/score",
+               "swaggerUri": server.url + "/swagger.json"}
+    context = CliContext("http://127.0.0.1:1", None, Scope(), _client=ServiceApi(service, {"primaryKey": "primary"}))
+    usage = usage_of(context, "s1")
+    assert usage["inferUri"] == server.url + "/v2/models/life/infer"
+    answers = [json.loads(subprocess.run(shlex.split(usage[line]), check=True, capture_output=True,
+                                         text=True, timeout=30).stdout) for line in ("curl", "oipCurl")]
+    assert answers[1]["model_name"] == "life"
+    assert answers[1]["outputs"][0]["data"] == json.loads(answers[0]) == [1]

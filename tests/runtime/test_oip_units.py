@@ -323,3 +323,15 @@ def test_paths_are_matched_to_routes(path, route, name, version):
 def test_the_runtime_version_is_momas():
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert runtime.__version__ == pyproject["project"]["version"]
+
+
+def test_a_spark_input_takes_rows_as_a_pandas_one_does():
+    schema = parse_schema({"input": {"df": {"type": 2, "swagger": {"type": "array", "items": {
+        "type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}}}}},
+        spark=lambda spec: (lambda rows: ("spark rows of", spec.name, rows)))
+    mapping = InputMapping(schema)
+    assert mapping.metadata_inputs() == [{"name": "id", "datatype": "INT64", "shape": [-1]},
+                                         {"name": "name", "datatype": "BYTES", "shape": [-1]}]
+    (_, kwargs), _ = mapping.arguments(parse_request(request(
+        tensor("id", [2], "INT64", [1, 2]), tensor("name", [2], "BYTES", ["a", "b"]))))
+    assert kwargs["df"] == ("spark rows of", "df", [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
