@@ -1,10 +1,12 @@
 """The scoring app: ``create_app(config)`` wires settings, driver, keys, admission,
-metrics and routes together; errors become JSON here and nowhere else.
+metrics and routes together; errors become moma's JSON here (and the Open Inference
+Protocol's in ``oip/front.py``), both from ``errors.describe``.
 
 Request path of ``POST /score`` (everything per request is in memory): ``Gate``
 (request id, key check, metrics) -> ``Gate.score``: readiness -> media type ->
 arguments (schema) -> admission -> run() -> encode -> data collection (a queue append,
-when on). Other routes go through Flask.
+when on). ``/v2/...`` goes from the ``Gate`` to ``oip.front.OpenInference`` (the same
+scorer); other routes go through Flask.
 """
 
 from __future__ import annotations
@@ -33,11 +35,10 @@ from .keys import KeyRing
 from .logs import REQUEST_ID, configure_runtime_logger
 from .metrics import OTHER_ROUTE, ROUTE_INDEX, Metrics, new_shared_memory
 from .model_map import load_model_map
-from .oip import front as oip_front
 from .oip import routes as oip_routes
 from .oip.front import OpenInference
+from .oip.front import error_parts as oip_error_parts
 from .oip.names import ModelNames
-from .oip.routes import is_oip_path
 from .request_body import JSON, is_json, read_body
 from .schema import ServiceSchema, load_schema
 from .scoring import Scorer
@@ -72,7 +73,7 @@ class Runtime:
         self.capture = capture  # automatic data collection: (request id, correlation, in, out)
 
 
-# -- errors: the one place they become JSON ----------------------------------------------
+# -- errors: moma's JSON -------------------------------------------------------------------
 def error_parts(exc: BaseException) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and moma's JSON body for any error a request can end with."""
     status, code, message, headers = describe(exc)
@@ -92,9 +93,9 @@ class Gate:
     """Every request passes here first: request id, key check, request metrics.
 
     A request without a valid key is answered here and never reaches Flask or the driver.
-    ``/score`` is answered here too, without Flask's routing, request and response
-    objects (they cost more per request than keys, admission and metrics together; see
-    bench/runtime/README.md); every other route goes to Flask.
+    ``/score`` and the ``/v2`` routes are answered here too, without Flask's routing,
+    request and response objects (they cost more per request than keys, admission and
+    metrics together; see bench/runtime/README.md); every other route goes to Flask.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], runtime: Runtime,
@@ -116,7 +117,7 @@ class Gate:
         token = REQUEST_ID.set(request_id)
         path = environ.get("PATH_INFO", "")
         oip_match = None
-        if is_oip_path(path):
+        if oip_routes.is_oip_path(path):
             oip_match = oip_routes.match(path)
             route = ROUTE_INDEX.get(oip_match.route or "", OTHER_ROUTE)
         else:
@@ -129,7 +130,7 @@ class Gate:
                     and not self.keys.check(environ.get("HTTP_AUTHORIZATION")):
                 refused = Unauthorized("a valid key is required: Authorization: Bearer <key>")
                 status_code, headers, body = (error_parts if oip_match is None
-                                              else oip_front.error_parts)(refused)
+                                              else oip_error_parts)(refused)
             elif route == SCORE_ROUTE:
                 status_code, headers, body = self.score(environ)
             elif oip_match is not None:

@@ -8,8 +8,10 @@
     GET  /v2/models/{name}[/versions/{version}]/ready       {"name", "ready"}
     POST /v2/models/{name}[/versions/{version}]/infer       inference
 
-An inference goes through the scoring path ``/score`` takes (``Scorer.call``: admission,
-run(), timeout); only the way in (``inputs.py``) and out (``tensors.py``) differ. Every
+Which route a path is: ``routes.py``; which names and versions the model answers to:
+``names.py``. An inference goes through the scoring path ``/score`` takes
+(``Scorer.call``: admission, run(), timeout); only the way in (``inputs.py``) and out
+(``tensors.py``) differ. Every
 error on these routes is the protocol's ``{"error": "..."}`` with the status ``/score``
 would answer (400, 401, 404, 405, 413, 429, 500, 503, 504) and the same headers.
 """
