@@ -34,8 +34,16 @@ def match(path: str) -> Match:
         return Match(READY)
     if len(rest) < 2 or rest[0] != "models" or not rest[1]:
         return Match(None)
-    name, rest, version = rest[1], rest[2:], None
+    name, rest, version = _text(rest[1]), rest[2:], None
     if len(rest) >= 2 and rest[0] == "versions" and rest[1]:
-        version, rest = rest[1], rest[2:]
+        version, rest = _text(rest[1]), rest[2:]
     route = {(): MODEL, ("ready",): MODEL_READY, ("infer",): INFER}.get(tuple(rest))
     return Match(route, name, version)
+
+
+def _text(segment: str) -> str:
+    """A WSGI path segment (UTF-8 bytes as latin-1 text, PEP 3333) as the text it is."""
+    try:
+        return segment.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return segment

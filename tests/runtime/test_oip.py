@@ -10,7 +10,6 @@ import json
 import shlex
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -165,6 +164,20 @@ def test_a_raw_body_driver_gets_the_2017_body_and_the_answer_keeps_id_and_parame
                                        "['raw', 'input', 'pid', 'cwd', 'init_calls']"}
     no_id = server.request("POST", "/v2/models/model/infer", json_body={"inputs": body["inputs"]})
     assert no_id.json()["id"] == no_id.headers["x-ms-request-id"], "no id: the request's own"
+
+
+def test_a_failed_driver_is_not_ready_on_v2_and_says_why(serve):
+    server = serve("raises_in_init.py", wait="/livez")
+    server.wait("/readyz", 503)
+    assert server.get("/v2/health/live").json() == {"live": True}
+    ready = server.get("/v2/health/ready")
+    assert (ready.status_code, ready.json()) == (503, {"ready": False})
+    model_ready = server.get("/v2/models/model/ready")
+    assert (model_ready.status_code, model_ready.json()) == (503, {"name": "model", "ready": False})
+    for answer in (server.get("/v2/models/model"),
+                   server.request("POST", "/v2/models/model/infer", json_body=sleep_request(0, "x"))):
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+        assert answer.json()["error"] == server.get("/readyz").json()["message"]
 
 
 @pytest.mark.parametrize("path, method, headers, body, status, message", [

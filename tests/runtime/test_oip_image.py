@@ -11,6 +11,7 @@ import requests
 import tritonclient.http as triton
 
 from builder.manifest import load_manifest
+# the fixtures of tests/integration, used here by name
 from tests.integration.conftest import (builder, builder_config, iris_project, labels,  # noqa: F401
                                         moma_home, options, run_image)
 
@@ -19,7 +20,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROWS = [[5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]
 
 
-def test_a_built_iris_image_answers_tritonclient(builder, options, iris_project: Path, run_image):
+def test_a_built_iris_image_answers_tritonclient(builder, options, iris_project: Path,  # noqa: F811
+                                                 run_image):  # noqa: F811
     result = builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-oip", tag="1"))
     service = run_image(result.reference)
     assert service.wait_until_answering("/v2/health/ready").status_code == 200, service.logs()

@@ -54,7 +54,7 @@ def test_every_datatype_takes_its_values_and_refuses_others(datatype, good, bad,
     assert parsed.inputs[0].values == good
     with pytest.raises(BadInput) as caught:
         parse_request(request(tensor(shape=[len(bad)], datatype=datatype, data=bad)))
-    assert caught.value.message.startswith(f"input 'x': value 1 (")
+    assert caught.value.message.startswith("input 'x': value 1 (")
     assert f"is not {datatype}: {wanted}" in caught.value.message
 
 
@@ -312,6 +312,7 @@ def test_model_names_from_the_map_and_the_service(tmp_path):
     ("/v2/models/iris/ready", MODEL_READY, "iris", None),
     ("/v2/models/iris/versions/1/infer", INFER, "iris", "1"),
     ("/v2/models/a b/infer", INFER, "a b", None),
+    ("/v2/models/mod\xc3\xa8le/infer", INFER, "modèle", None),  # PEP 3333: UTF-8 bytes as latin-1
     ("/v2/models/iris/predict", None, "iris", None), ("/v2/models/", None, None, None),
     ("/v2/repository/index", None, None, None),
 ])
