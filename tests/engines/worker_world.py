@@ -70,7 +70,7 @@ class WorkerWorld:
 
     def engine_name(self, service: Service) -> str:
         """The container / swarm service name its engine gives the service."""
-        return self.deployer.spec(service).name
+        return self.deployer.workload(service).name
 
     def close(self) -> None:
         local = self.engines.for_compute(Compute(LOCAL, "local"))
