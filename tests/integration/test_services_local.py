@@ -3,9 +3,11 @@ Docker engine, real HTTP to the scoring containers."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Iterator
 
+import docker.errors
 import pytest
 
 from management.client import ServerError
@@ -189,7 +191,8 @@ def test_containers_removed_while_the_reconciler_redeploys_come_back(server, ima
     key = client.call("GET", f"/services/{service['id']}/keys").json()["primaryKey"]
 
     def scoring() -> list:
-        containers = docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"})
+        containers = docker_client.containers.list(all=True, ignore_removed=True,  # the worker removes some
+                                                   filters={"label": f"moma.service-id={service['id']}"})
         return [c for c in containers if c.labels["moma.role"] == "scoring"]
 
     first = scoring()[0]
@@ -198,8 +201,10 @@ def test_containers_removed_while_the_reconciler_redeploys_come_back(server, ima
     while not [c for c in scoring() if c.id != first.id]:
         assert time.monotonic() < deadline, "the reconciler did not start a new container"
         time.sleep(0.05)
-    for container in docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"}):
-        container.remove(force=True)
+    for container in docker_client.containers.list(all=True, ignore_removed=True,
+                                                   filters={"label": f"moma.service-id={service['id']}"}):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
 
     wait_until_it_scores(client, service, key, timeout=90)
     deadline = time.monotonic() + 10  # the worker records the redeploy just after it answers
