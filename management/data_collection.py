@@ -24,7 +24,7 @@ from .store import Service
 
 
 def storage_enabled(service: Service) -> bool:
-    return bool((service.spec.get("dataCollection") or {}).get("storageEnabled"))
+    return bool((service.settings.get("dataCollection") or {}).get("storageEnabled"))
 
 
 def open_storage(settings: Settings) -> CollectionStorage | None:

@@ -95,7 +95,7 @@ class Reconciler:
         if self.autoscale is None:
             return
         scaled = [service for service in self.store.services.all_live()
-                  if service.state == SUCCEEDED and (service.spec.get("autoScaler") or {}).get("autoscaleEnabled")]
+                  if service.state == SUCCEEDED and (service.settings.get("autoScaler") or {}).get("autoscaleEnabled")]
         started = [self.lanes.start(compute, partial(self._autoscale, services, self.autoscale))
                    for compute, services in _by_compute(scaled).items()]
         if wait:

@@ -16,7 +16,7 @@ from ..engines.environment import service_environment
 from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
 from ..secrets import KeyCipher, key_hash
-from ..service_spec import replicas_of
+from ..service_settings import replicas_of
 from ..store import Operation, Service, Store
 from ..store.database import writing
 from ..store.operations import CANCELLED, FAILED, SUCCEEDED
@@ -52,12 +52,12 @@ class Deployer:
         image = self.store.images.get(service.account_id, service.image_id)
         if account is None or image is None or not image.get("imageLocation"):
             raise EngineError(f"image {service.image_id} of service {service.name} is not available")
-        reservation = service.spec.get("containerResourceReservation") or {}
+        reservation = service.settings.get("containerResourceReservation") or {}
         try:
             storage_url = collection_url(service, self.storage())
         except StorageError as exc:
             raise EngineError(exc.message) from exc
-        env = service_environment(service.spec, service_name=service.name, image_id=service.image_id,
+        env = service_environment(service.settings, service_name=service.name, image_id=service.image_id,
                                   storage_url=storage_url)
         return Workload(
             service_id=service.id, name=f"moma-{account.name}-{service.name}-{service.id[:6]}",
@@ -83,10 +83,10 @@ class Deployer:
 def desired_replicas(service: Service) -> int:
     """``numReplicas``; for an autoscaled service, the count the autoscaler last set
     (kept across updates and redeploys), brought within the autoscaler's bounds."""
-    scaler = service.spec.get("autoScaler") or {}
+    scaler = service.settings.get("autoScaler") or {}
     if scaler.get("autoscaleEnabled") and service.replicas:
         return min(int(scaler["maxReplicas"]), max(int(scaler["minReplicas"]), service.replicas))
-    return replicas_of(service.spec)
+    return replicas_of(service.settings)
 
 
 class ServiceDeployments:

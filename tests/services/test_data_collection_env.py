@@ -17,7 +17,7 @@ from management.store import Service
 
 def service(enabled: bool) -> Service:
     return Service(id="5f0c", account_id=1, name="iris", image_id="img-9", compute="local",
-                   spec={"dataCollection": {"storageEnabled": enabled, "eventHubEnabled": False}}, state="Running",
+                   settings={"dataCollection": {"storageEnabled": enabled, "eventHubEnabled": False}}, state="Running",
                    error=None, scoring_host=None, scoring_port=None, replicas=1, primary_key="", secondary_key="",
                    keys_version=1, generation=1, deleted=False, created_at="", updated_at="")
 
@@ -25,7 +25,7 @@ def service(enabled: bool) -> Service:
 def test_local_sink_by_default(tmp_path: Path):
     settings = Settings(home=tmp_path)
     on = service(True)
-    env = service_environment(on.spec, service_name=on.name, image_id=on.image_id)
+    env = service_environment(on.settings, service_name=on.name, image_id=on.image_id)
     assert env["AML_MODEL_DC_STORAGE_ENABLED"] == "true" and "AML_MODEL_DC_STORAGE" not in env
     assert (env["MOMA_SERVICE_NAME"], env["MOMA_IMAGE_ID"]) == ("iris", "img-9")
     assert open_storage(settings) is None and collection_url(on, None) is None

@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping
 import docker
 import docker.errors
 
-from .. import LABEL_INSTALLATION, LABEL_SERVICE, Endpoint, EngineError, EngineStatus, EngineUnavailable, Limits, Workload
+from .. import (LABEL_INSTALLATION, LABEL_SERVICE, Endpoint, EngineError, EngineStatus, EngineUnavailable, Limits,
+               Workload)
 from ..clients import WORKER_TIMEOUT
 from ..docker_errors import docker_errors, explain
 from ..docker_host import STOP_SECONDS, connect, readyz
@@ -223,7 +224,8 @@ class SwarmEngine:
                 return endpoint
             if time.monotonic() >= deadline:
                 raise EngineError(f"swarm service {service.name} was not ready in time: {len(ready)} of {replicas} "
-                                  f"new tasks running, {len(stale)} old ones left", self._failure_logs(service, revision))
+                                  f"new tasks running, {len(stale)} old ones left",
+                                  self._failure_logs(service, revision))
             time.sleep(POLL_SECONDS)
 
     def _raise_if_failing(self, service: SwarmService, new: list[Task]) -> None:

@@ -56,7 +56,7 @@ class KeySecrets:
             if exc.status_code != 409:
                 raise
             created = self.client.secrets.get(name)  # created by a concurrent call
-        return KeysSecret(created.id, secret_name(service_id, key_hashes))
+        return KeysSecret(created.id, name)
 
     def collect(self, service_id: str, keep: str | None) -> bool:
         """Remove the service's key secrets but ``keep``; False while some are in use."""
