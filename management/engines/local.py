@@ -2,9 +2,9 @@
 
 Each service has a small *port holder* container that owns a network namespace and
 the published port (bound to 127.0.0.1 by default). Scoring containers join that
-namespace and listen on the contract's port (5001) with SO_REUSEPORT, so during an update the old and the
-new container both accept connections on the same port (the kernel spreads them, no
-proxy of ours), and the old one is stopped only once the new one answers ``/readyz``
+namespace and listen on the contract's port (5001) with SO_REUSEPORT, so during an
+update the old and the new container both accept connections on the same port (the
+kernel spreads them, no proxy of ours), and the old one is stopped only once the new one answers ``/readyz``
 as ready. The scoring URI therefore never changes. The holder's namespace sets
 ``net.ipv4.tcp_migrate_req=1`` (Linux >= 5.14): connections still queued on the old
 container's listening socket when it closes move to the new one instead of being
