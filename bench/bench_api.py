@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.server import MomaServer  # noqa: E402
+from bench.moma_server import MomaServer  # noqa: E402
 
 
 def main() -> None:

@@ -28,9 +28,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.api_flow import create_image, register_iris, wait_operation  # noqa: E402
-from tests.server import MomaServer  # noqa: E402
-from tests.services_flow import operation_id  # noqa: E402
+from bench.api_flow import create_image, operation_id, register_iris, wait_operation  # noqa: E402
+from bench.moma_server import MomaServer  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "iris"
 LABEL = "moma.bench=service"

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -53,13 +54,29 @@ class KeyCipher:
 
     def _load_or_create(self) -> bytes:
         try:
-            key = base64.b64decode(self.key_file.read_bytes().strip())
+            key = self._read()
         except FileNotFoundError:
-            key = AESGCM.generate_key(bit_length=256)
-            self.key_file.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(base64.b64encode(key) + b"\n")
+            key = self._create()
         if len(key) != 32:
             raise MomaError(f"{self.key_file} does not hold a 256-bit key")
+        return key
+
+    def _read(self) -> bytes:
+        return base64.b64decode(self.key_file.read_bytes().strip())
+
+    def _create(self) -> bytes:
+        """A new key, written whole (mode 0600) and then linked into place: of the
+        processes of an installation that start together, one makes the key and the
+        others read it, never a half-written file."""
+        self.key_file.parent.mkdir(parents=True, exist_ok=True)
+        key = AESGCM.generate_key(bit_length=256)
+        descriptor, temporary = tempfile.mkstemp(dir=self.key_file.parent, prefix=".secret-key-")
+        try:
+            with os.fdopen(descriptor, "wb") as out:
+                out.write(base64.b64encode(key) + b"\n")
+            os.link(temporary, self.key_file)
+        except FileExistsError:
+            return self._read()
+        finally:
+            os.unlink(temporary)
         return key

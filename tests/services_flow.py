@@ -10,15 +10,10 @@ from typing import Any
 
 import requests
 
+from bench.api_flow import operation_id, wait_operation
 from management.client import ApiClient
-from tests.api_flow import wait_operation
 
 ROW = {"data": [[5.1, 3.5, 1.4, 0.2]]}
-
-
-def operation_id(response: requests.Response) -> str:
-    assert response.status_code == 202 and response.content == b""
-    return response.headers["Operation-Location"].rsplit("/", 1)[-1]
 
 
 def create_service(client: ApiClient, image_id: str, name: str, compute: str = "local",

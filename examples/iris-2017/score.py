@@ -1,7 +1,8 @@
 """Scoring driver of a 2017 Azure ML Workbench project, in that year's shape: init()
-loads the model by relative path and opens the data collectors, run(input_df) gets a
-pandas DataFrame (service_schema.json, type 3) and returns json.dumps of the answer.
-Only `import joblib` is new: scikit-learn no longer ships `sklearn.externals.joblib`."""
+loads the model directory by relative path and opens the data collectors, run(input_df)
+gets a pandas DataFrame (service_schema.json, type 3) and returns json.dumps of the
+species. Only `import joblib` is new: scikit-learn no longer ships
+`sklearn.externals.joblib`."""
 
 import json
 
@@ -11,17 +12,19 @@ from azureml.datacollector import ModelDataCollector
 def init():
     import joblib
 
-    global model, inputs_dc, prediction_dc
-    model = joblib.load("model.pkl")
-    inputs_dc = ModelDataCollector("model.pkl", identifier="inputs")
-    prediction_dc = ModelDataCollector("model.pkl", identifier="prediction")
+    global model, labels, inputs_dc, prediction_dc
+    model = joblib.load("iris_model/model.pkl")
+    with open("iris_model/labels.json") as handle:
+        labels = json.load(handle)
+    inputs_dc = ModelDataCollector("iris_model", identifier="inputs")
+    prediction_dc = ModelDataCollector("iris_model", identifier="prediction")
 
 
 def run(input_df):
     inputs_dc.collect(input_df)
-    prediction = model.predict(input_df)
-    prediction_dc.collect(prediction)
-    return json.dumps(prediction.tolist())
+    species = [labels[index] for index in model.predict(input_df)]
+    prediction_dc.collect(species)
+    return json.dumps(species)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import Flask
 
+from .. import console
 from ..config import Settings
 from ..store import Store
-from . import (admin, artifacts, computes, errors, images, manifests, models, operations, requests, service_data,
-               services, swagger)
+from . import (admin, artifacts, computes, errors, extensions, images, manifests, models, operations,
+               request_context, service_data, services, swagger)
 
 
 def create_app(config: dict[str, Any] | None = None, store: Store | None = None) -> Flask:
@@ -24,14 +25,15 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
         store = Store(settings.db_url)
         store.migrate()
         store.accounts.ensure_default()
-    store.init_app(app)
+    extensions.init_app(app, settings, store)
 
-    requests.init_app(app)
+    request_context.init_app(app)
     errors.init_app(app)
-    account = requests.account_blueprint()
+    account = request_context.account_blueprint()
     for module in (models, manifests, images, operations, artifacts, services, service_data, computes):
         account.register_blueprint(module.blueprint)
     account.register_blueprint(swagger.account_blueprint)
+    console.init_app(app, account)
     app.register_blueprint(account)
     app.register_blueprint(swagger.blueprint)
     app.register_blueprint(admin.blueprint)

@@ -12,8 +12,9 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, jsonify
 
 from ..errors import Detail, Forbidden, NotFound, ValidationFailed
-from ..store import Account, get_store
-from .requests import is_admin, json_body
+from ..store import Account
+from .extensions import get_store
+from .request_context import is_admin, json_body
 from .schemas import validate
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")

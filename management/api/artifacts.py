@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..artifacts import ArtifactStore
 from ..errors import BadRequest, UnsupportedMediaType
-from ..store import get_store
-from .requests import current_account, settings
+from .extensions import get_artifacts, get_store
+from .request_context import current_account, settings
 
 blueprint = Blueprint("artifacts", __name__, url_prefix="/artifacts")
 
@@ -22,6 +21,6 @@ def upload() -> Response:
         raise UnsupportedMediaType("upload the file's bytes as application/octet-stream")
     limit = settings().max_artifact_bytes
     request.max_content_length = limit
-    stored = ArtifactStore(settings().artifact_dir).put(request.stream, name, limit)
+    stored = get_artifacts().put(request.stream, name, limit)
     get_store().artifacts.record(current_account().id, stored.sha256, stored.size)
     return jsonify({"url": stored.url, "sha256": stored.sha256, "size": stored.size})

@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from ..errors import Forbidden
-from ..store import get_store
+from .extensions import get_store
 from .docker_hosts import check_engine
-from .requests import current_account, is_admin, json_body
+from .request_context import current_account, is_admin, json_body
 from .schemas import validate
 
 blueprint = Blueprint("computes", __name__)

@@ -1,19 +1,25 @@
 """Every error leaves as the spec's ErrorResponse, from this one place: our own
-errors, Werkzeug's HTTP errors (unknown route, wrong method, body too large...), and
-anything unexpected (500, logged with its traceback and the request id)."""
+errors, the store's (a taken name 409, a row that is not there 404, references to rows
+that are not there 400), Werkzeug's HTTP errors (unknown route, wrong method, body too
+large...), and anything unexpected (500, logged with its traceback and the request id)."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import MethodNotAllowed, MomaError, NotFound, PayloadTooLarge, UnsupportedMediaType
+from ..errors import (BadRequest, Conflict, Detail, MethodNotAllowed, MomaError, NotFound, PayloadTooLarge,
+                      UnsupportedMediaType)
+from ..store.errors import AlreadyExists, MissingReferences, NotStored, StoreError
 
 _HTTP = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge, 415: UnsupportedMediaType}
+_STORE: dict[type[StoreError], type[MomaError]] = {AlreadyExists: Conflict, NotStored: NotFound,
+                                                   MissingReferences: BadRequest}
 
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(MomaError, error_response)
+    app.register_error_handler(StoreError, _store_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 
@@ -24,6 +30,11 @@ def error_response(error: MomaError) -> Response:
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="moma"'
     return response
+
+
+def _store_error(exc: StoreError) -> Response:
+    error = _STORE.get(type(exc), MomaError)(exc.message, [Detail(code, message) for code, message in exc.details])
+    return error_response(error)
 
 
 def _http_error(exc: HTTPException) -> Response:

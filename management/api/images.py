@@ -12,9 +12,9 @@ from builder.errors import UnsupportedRuntime
 
 from ..config import SUPPORTED_API_VERSIONS
 from ..errors import BadRequest, Detail, NotFound
-from ..store import get_store
+from .extensions import get_store
 from .pagination import page_args, paginated
-from .requests import current_account, empty_response, json_body, link, settings
+from .request_context import current_account, empty_response, json_body, link, settings
 from .schemas import validate
 
 blueprint = Blueprint("images", __name__, url_prefix="/images")

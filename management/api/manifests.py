@@ -8,9 +8,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ..errors import Detail, NotFound, ValidationFailed
-from ..store import get_store
+from .extensions import get_store
 from .pagination import page_args, paginated
-from .requests import current_account, json_body
+from .request_context import current_account, json_body
 from .schemas import validate
 from .urls import check_url
 

@@ -8,9 +8,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..artifacts import SCHEME
 from ..errors import BadRequest, Detail, NotFound
-from ..store import get_store
+from .extensions import get_store
 from .pagination import page_args, paginated
-from .requests import current_account, json_body
+from .request_context import current_account, json_body
 from .schemas import validate
 from .urls import check_url
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from ..errors import NotFound
-from ..store import get_store
-from .requests import current_account
+from .extensions import get_store
+from .request_context import current_account
 
 blueprint = Blueprint("operations", __name__, url_prefix="/operations")
 

@@ -13,7 +13,7 @@ from flask import request
 
 from ..errors import BadRequest, Detail
 from ..store.common import Page
-from .requests import link
+from .request_context import link
 
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000

@@ -17,8 +17,9 @@ from ..collected_data import (BlobSource, DataFile, DataSource, LocalSource, Sin
 from ..data_collection import open_storage, storage_enabled
 from ..engines import data_dir
 from ..errors import BadRequest, NotFound
-from ..store import Account, Service, get_store
-from .requests import current_account, settings
+from ..store import Account, Service
+from .extensions import get_store
+from .request_context import current_account, settings
 
 blueprint = Blueprint("service_data", __name__)
 _IDENTIFIER = re.compile(r"[A-Za-z0-9._-]{1,128}")

@@ -7,17 +7,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from ..data_collection import check_sink
 from ..engines import EngineError, EngineUnavailable
-from ..engines.factory import Engines
 from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
-from ..secrets import KeyCipher, new_service_key
+from ..secrets import new_service_key
 from ..service_settings import desired_settings
-from ..store import Account, Service, get_store
+from ..store import Account, Service
+from .extensions import get_cipher, get_engines, get_store
 from .pagination import page_args, paginated
-from .requests import current_account, empty_response, json_body, settings
+from .request_context import current_account, empty_response, json_body, settings
 from .schemas import validate
 
 blueprint = Blueprint("services", __name__)
@@ -34,7 +34,7 @@ def create() -> Response:
     desired = desired_settings(body, compute.kind)
     check_sink(body, compute.kind, settings())
     service_id = str(uuid.uuid4())
-    keys = _cipher()
+    keys = get_cipher()
     operation_id = get_store().services.create(
         account.id, service_id=service_id, name=body["name"], image_id=image_id, compute=compute.name, settings=desired,
         primary_key=keys.encrypt(new_service_key(), service_id),
@@ -89,7 +89,7 @@ def regenerate_keys(service_id: str) -> Response:
     account = current_account()
     body = validate(json_body(), "ServiceRegenerateKeyRequest")
     service = _service(account, service_id)
-    new_key = _cipher().encrypt(new_service_key(), service.id)
+    new_key = get_cipher().encrypt(new_service_key(), service.id)
     which = {"Primary": "primary_key", "Secondary": "secondary_key"}[body["keyType"]]
     service = get_store().services.set_keys(account.id, service_id, **{which: new_key})
     get_store().services.queue_keys(account.id, service_id)
@@ -106,10 +106,8 @@ def logs(service_id: str) -> Response:
     if not tail.isascii() or not tail.isdigit() or not 1 <= int(tail) <= 10000:
         raise BadRequest(f"tail must be an integer from 1 to 10000, got {tail!r}")
     compute = _compute(account, service.compute)
-    engines = current_app.extensions.get("moma.engines") or current_app.extensions.setdefault(
-        "moma.engines", Engines(settings(), get_store().meta.installation_id(), settings().engine_deadline_seconds))
     try:
-        text = engines.call(compute, lambda engine: engine.logs(service.id, tail=int(tail)), f"compute {compute.name}")
+        text = get_engines().call(compute, lambda engine: engine.logs(service.id, tail=int(tail)), f"compute {compute.name}")
     except EngineUnavailable as exc:  # 503, or 504 EngineTimeout when the engine did not answer in time
         raise type(exc)(f"cannot read the logs of service {service.name}: {exc.message}") from exc
     except EngineError as exc:
@@ -157,16 +155,9 @@ _STATES = ("NotStarted", "Running", "Cancelled", "Succeeded", "Failed")
 
 
 def _keys(service: Service) -> dict[str, str]:
-    cipher = _cipher()
+    cipher = get_cipher()
     return {"primaryKey": cipher.decrypt(service.primary_key, service.id),
             "secondaryKey": cipher.decrypt(service.secondary_key, service.id)}
-
-
-def _cipher() -> KeyCipher:
-    cipher = current_app.extensions.get("moma.cipher")
-    if cipher is None:
-        cipher = current_app.extensions["moma.cipher"] = KeyCipher(settings().secret_key_file)
-    return cipher
 
 
 def _service(account: Account, service_id: str) -> Service:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from ..config import SUPPORTED_API_VERSIONS
-from .requests import ACCOUNT_PREFIX, settings
+from .request_context import ACCOUNT_PREFIX, settings
 from .schemas import DEFINITIONS, ref, whole
 from .swagger_links import with_links
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ..artifacts import SCHEME as ARTIFACT, parse_url
 from ..errors import Detail, ValidationFailed
-from ..store import get_store
-from .requests import current_account, settings
+from .extensions import get_store
+from .request_context import current_account, settings
 
 
 def check_url(url: str, field: str) -> None:

@@ -1,7 +1,7 @@
 """The store: SQLAlchemy Core over SQLite (WAL, default) or PostgreSQL.
 
-One repository per resource, reached through a :class:`Store`; the Flask app holds
-its store in ``app.extensions`` and views reach it with :func:`get_store`.
+One repository per resource, reached through a :class:`Store`. The store knows nothing
+of HTTP: it raises its own errors (``errors.py``), which the API maps to answers.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask, current_app
 
 from .accounts import Account, Accounts
 from .artifacts import Artifacts
@@ -25,7 +24,7 @@ from .operations import Operation, Operations
 from .services import Service, Services
 from .tokens import Token, Tokens
 
-__all__ = ["Account", "Compute", "Operation", "Service", "Store", "Token", "get_store"]
+__all__ = ["Account", "Compute", "Operation", "Service", "Store", "Token"]
 
 
 class Store:
@@ -48,15 +47,8 @@ class Store:
         """Bring the schema to the newest revision (Alembic)."""
         upgrade(self.engine)
 
-    def init_app(self, app: Flask) -> None:
-        app.extensions["moma.store"] = self
-
     def close(self) -> None:
         self.engine.dispose()
-
-
-def get_store() -> Store:
-    return current_app.extensions["moma.store"]
 
 
 def default_url(home: Path) -> str:

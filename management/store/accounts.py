@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..errors import Conflict
 from .common import now_iso
 from .database import reading, writing
+from .errors import AlreadyExists
 from .tables import accounts
 
 DEFAULT = ("default", "default", "default")
@@ -49,7 +49,7 @@ class Accounts:
         return Account(**row._mapping) if row else None
 
     def create(self, subscription_id: str, resource_group: str, name: str) -> Account:
-        """A new account; Conflict when its name is taken, in this scope or another: names
+        """A new account; AlreadyExists when its name is taken, in this scope or another: names
         are unique in an installation, as they name its image repositories and containers."""
         values = {"subscription_id": subscription_id, "resource_group": resource_group, "name": name,
                   "created_at": now_iso()}
@@ -69,8 +69,8 @@ class Accounts:
             return
         taken = f"{row.subscription_id}/{row.resource_group}/{row.name}"
         if (row.subscription_id, row.resource_group) == (values["subscription_id"], values["resource_group"]):
-            raise Conflict(f"account {taken} exists")
-        raise Conflict(f"account name {row.name} is taken by {taken}: account names are unique in a moma "
+            raise AlreadyExists(f"account {taken} exists")
+        raise AlreadyExists(f"account name {row.name} is taken by {taken}: account names are unique in a moma "
                        "installation, whatever the subscription and resource group (they name its image "
                        "repositories and containers)")
 
@@ -80,7 +80,7 @@ class Accounts:
             return found
         try:
             return self.create(subscription_id, resource_group, name)
-        except Conflict:
+        except AlreadyExists:
             found = self.find(subscription_id, resource_group, name)
             if found is None:
                 raise

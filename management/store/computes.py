@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import Conflict
 from .common import now_iso
 from .database import reading, writing
+from .errors import AlreadyExists
 from .tables import computes
 
 LOCAL = "local"
@@ -42,12 +42,12 @@ class Computes:
     def add(self, account_id: int, name: str, kind: str, docker_host: str,
             tls: dict[str, Any] | None = None) -> Compute:
         if name == LOCAL:
-            raise Conflict("the compute 'local' always exists")
+            raise AlreadyExists("the compute 'local' always exists")
         created = now_iso()
         with writing(self.engine) as connection:
             if connection.execute(sa.select(computes.c.name).where(
                     computes.c.account_id == account_id, computes.c.name == name)).first():
-                raise Conflict(f"a compute named {name} exists")
+                raise AlreadyExists(f"a compute named {name} exists")
             connection.execute(sa.insert(computes).values(account_id=account_id, name=name, kind=kind,
                                                            docker_host=docker_host, created_at=created, tls=tls))
         return Compute(name, kind, docker_host, created, tls)

@@ -6,9 +6,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import BadRequest, Detail
 from .common import Page, guid, keyset_page, next_version, now_iso
 from .database import reading, writing
+from .errors import MissingReferences
 from .tables import manifest_models, manifests, models
 
 _STORED_ELSEWHERE = ("id", "name", "version", "createdTime")
@@ -65,7 +65,7 @@ def _check_models_exist(connection: sa.Connection, account_id: int, model_ids: l
         models.c.account_id == account_id, models.c.id.in_(model_ids))).scalars())
     missing = [model_id for model_id in model_ids if model_id not in found]
     if missing:
-        raise BadRequest(
+        raise MissingReferences(
             f"model {', '.join(missing)} is not registered in this account",
-            [Detail("ModelNotFound", f"modelIds: {model_id} is not a registered model") for model_id in missing],
+            [("ModelNotFound", f"modelIds: {model_id} is not a registered model") for model_id in missing],
         )

@@ -9,9 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import Conflict, NotFound
 from .common import Page, guid, keyset_page, now_iso
 from .database import reading, writing
+from .errors import AlreadyExists, NotStored
 from .operations import FAILED, NOT_STARTED, RUNNING, SUCCEEDED, Operations, insert_operation
 from .tables import deployments, images, manifest_models, manifests, models, services
 
@@ -69,7 +69,7 @@ class Services:
             taken = connection.execute(sa.select(services.c.id).where(
                 services.c.account_id == account_id, services.c.name == name, services.c.deleted.is_(False))).first()
             if taken:
-                raise Conflict(f"a service named {name} exists in this account")
+                raise AlreadyExists(f"a service named {name} exists in this account")
             connection.execute(sa.insert(services).values(
                 id=service_id, account_id=account_id, name=name, image_id=image_id, compute=compute, spec=settings,
                 state=NOT_STARTED, primary_key=primary_key, secondary_key=secondary_key, keys_version=1,
@@ -244,7 +244,7 @@ def _live(connection: sa.Connection, account_id: int, service_id: str) -> Any:
     row = connection.execute(sa.select(services).where(
         services.c.account_id == account_id, services.c.id == service_id, services.c.deleted.is_(False))).first()
     if row is None:
-        raise NotFound(f"service {service_id} not found")
+        raise NotStored(f"service {service_id} not found")
     return row
 
 

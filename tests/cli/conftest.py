@@ -15,13 +15,13 @@ from typing import Any, Iterator
 
 import pytest
 
+from bench.moma_server import MomaServer
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
-from tests.server import MomaServer
 
 MOMA = str(Path(sys.executable).parent / "moma")
 RUNTIME_FIXTURES = Path(__file__).parents[1] / "runtime" / "fixtures"
-EXAMPLE_2017 = Path(__file__).parents[2] / "examples" / "iris-2017-cli"
+EXAMPLE_2017 = Path(__file__).parents[2] / "examples" / "iris-2017"
 COMMAND_TIMEOUT = 600  # a cold image build on a busy 2-core machine
 
 
@@ -109,10 +109,10 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def project_2017(tmp_path: Path) -> Path:
-    """examples/iris-2017-cli with its model directory trained: score.py, iris_model/,
-    service_schema.json, requirements.txt."""
-    directory = tmp_path / "iris-2017-cli"
-    shutil.copytree(EXAMPLE_2017, directory, ignore=shutil.ignore_patterns("iris_model", "__pycache__"))
+    """examples/iris-2017 with its model directory trained: score.py, iris_model/,
+    service_schema.json, aml_config/conda_dependencies.yml."""
+    directory = tmp_path / "iris-2017"
+    shutil.copytree(EXAMPLE_2017, directory, ignore=shutil.ignore_patterns("iris_model*", "__pycache__"))
     subprocess.run([sys.executable, str(directory / "train.py"), str(directory)], check=True,
                    stdout=subprocess.DEVNULL)
     return directory

@@ -8,7 +8,7 @@ import tarfile
 import urllib.parse
 from pathlib import Path
 
-from tests.server import MomaServer
+from bench.moma_server import MomaServer
 
 from .conftest import Cli
 

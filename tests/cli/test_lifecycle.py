@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import MomaServer
+from bench.moma_server import MomaServer
 
 from .conftest import Cli
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from tests.server import MomaServer
+from bench.moma_server import MomaServer
 
 from .conftest import Cli
 

@@ -1,6 +1,7 @@
 """The 2017 one-shot commands on a real `moma serve` and the real Docker engine: a
-2017-style project folder (driver, model directory, schema, requirements) deployed with
-one command and scored with the key it printed; the same command while the service
+2017-style project folder (examples/iris-2017: driver, model directory, schema, a 2017
+conda file with python=3.5.2, conda packages and the SDK meta-package) deployed with one
+command and scored with the key it printed; the same command while the service
 exists, refused before anything is registered; `service update -f` rolling to a new
 image on the same URL and keys; and after a delete the same command again, reusing the
 model version, the manifest and the image (no build ran). Then Ctrl-C while the image
@@ -19,7 +20,7 @@ from typing import Iterator, Sequence
 import pytest
 import requests
 
-from tests.server import MomaServer
+from bench.moma_server import MomaServer
 
 from .conftest import Cli
 
@@ -31,7 +32,7 @@ ROWS = {"input_df": [
 
 def project_args(project: Path, driver: str = "score.py") -> tuple[str, ...]:
     return ("-f", str(project / driver), "-m", str(project / "iris_model"), "-s", str(project / "service_schema.json"),
-            "-r", "python", "-p", str(project / "requirements.txt"))
+            "-r", "python", "-c", str(project / "aml_config" / "conda_dependencies.yml"))
 
 
 def pairs(args: Sequence[str]) -> list[tuple[str, str]]:
@@ -59,11 +60,11 @@ def test_a_2017_project_in_one_command_then_updated_then_again(docker_client, cl
     created = cli(*create)
     assert "model iris-model version 1: registered (" in created.stderr
     assert "manifest iris2017 version 1: created (" in created.stderr
-    assert "Step 1/" in created.stderr and "Successfully tagged default/iris2017:1" in created.stderr, \
-        "the build log streams"
     assert "service iris2017: Succeeded" in created.stderr
     service_id = re.search(r"^ID:\s+(\S+)$", created.stdout, re.MULTILINE)[1]  # type: ignore[index]
     service = cli.json("service", "show", "-i", service_id)
+    assert "Step 1/" in created.stderr and f"Successfully tagged {service['image']['imageLocation']}" in created.stderr, \
+        "the build log streams"
     assert f"Scoring URL: {service['scoringUri']}" in created.stdout
     keys = cli.json("service", "keys", "-i", service_id)
     sample = curl_request(created.stdout)

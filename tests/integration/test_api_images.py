@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.api_flow import create_image, register_iris, upload, wait_operation
+from bench.api_flow import create_image, register_iris, upload, wait_operation
+from bench.moma_server import MomaServer
 from tests.conftest import TEST_RUN_LABEL
-from tests.server import MomaServer
 from tests.services_flow import create_service, score, wait_until_it_scores
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

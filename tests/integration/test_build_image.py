@@ -168,7 +168,7 @@ def project_2017(tmp_path: Path) -> Path:
     from tests.builder.fixture_wheels import make_wheel
 
     project = tmp_path / "iris-2017"
-    shutil.copytree(EXAMPLE_2017, project)
+    shutil.copytree(EXAMPLE_2017, project, ignore=shutil.ignore_patterns("iris_model*", "__pycache__"))
     subprocess.run([sys.executable, str(project / "train.py"), str(project)], check=True, stdout=subprocess.DEVNULL)
     wheel = make_wheel(project, "iris-labels", "1.0", {"iris_labels/__init__.py": "NAMES = ['setosa']\n"})
     text = (project / "manifest.yml").read_text()
@@ -210,5 +210,5 @@ def test_a_2017_project_builds_on_the_nearest_python_and_scores(builder, options
     code, output = container.exec_run(["python", "-c", "import iris_labels, os; print(iris_labels.NAMES, "
                                        "sorted(os.listdir('/var/azureml-app')))"])
     assert code == 0, output
-    assert output.decode().strip() == ("['setosa'] ['model.pkl', 'model_config_map.json', 'score.py', "
+    assert output.decode().strip() == ("['setosa'] ['iris_model', 'model_config_map.json', 'score.py', "
                                        "'service_schema.json']"), "the wheel is installed, not copied into the app"

@@ -23,10 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.api_flow import create_image, register_iris, wait_operation
+from bench.api_flow import create_image, register_iris, wait_operation
+from bench.moma_server import MOMA, MomaServer
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
-from tests.server import MOMA, MomaServer
 from tests.services_flow import create_service
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -10,10 +10,10 @@ from typing import Any, Iterator
 import docker.errors
 import pytest
 
+from bench.api_flow import create_image, register_iris, wait_operation
+from bench.moma_server import MomaServer
 from management.client import ServerError
-from tests.api_flow import create_image, register_iris, wait_operation
 from tests.conftest import TEST_RUN_LABEL
-from tests.server import MomaServer
 from tests.services_flow import ContinuousClient, create_service, operation_id, score, wait_until_it_scores
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -15,15 +15,15 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
+from bench.api_flow import create_image, register_iris, wait_operation
+from bench.moma_server import MomaServer
 from management.client import ApiClient
 from management.config import SUPPORTED_API_VERSIONS
 from management.engines import LABEL_SERVICE
-from tests.api_flow import create_image, register_iris, wait_operation
 from tests.conftest import TEST_RUN_LABEL
 from tests.engines.conftest import swarm  # noqa: F401  (the fixture)
 from tests.engines.docker_proxy import DockerProxy
 from tests.integration.conftest import EXAMPLE, train
-from tests.server import MomaServer
 from tests.services_flow import ContinuousClient, create_service, operation_id, score, wait_until_it_scores
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -14,12 +14,12 @@ from typing import Iterator
 
 import pytest
 
+from bench.api_flow import create_image, register_iris, wait_operation
+from bench.moma_server import MomaServer
 from management.client import ApiClient, Scope
-from tests.api_flow import create_image, register_iris, wait_operation
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
 from tests.integration.test_datacollection_services import wait_for
-from tests.server import MomaServer
 from tests.services_flow import create_service
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

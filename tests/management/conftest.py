@@ -141,3 +141,10 @@ def other_account(store: Store) -> tuple[tuple[str, str, str], str]:
     account = store.accounts.create(*OTHER_SCOPE)
     secret, _ = store.tokens.create("b-user", account.id)
     return OTHER_SCOPE, secret
+
+
+@pytest.fixture
+def manifest(api: Api) -> dict[str, Any]:
+    """A manifest of one model, in the default account."""
+    model = api.register_model()
+    return api.register_manifest([model["id"]])

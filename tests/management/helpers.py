@@ -1,4 +1,5 @@
-"""The test client of the management API and the request bodies the original CLI sent.
+"""The test client of the management API, the request bodies the original CLI sent,
+and the shortcuts several test modules take (a built image, a service, waiting).
 
 :class:`Api` wraps Flask's test client for one account path and one token, and checks
 what every response must be, whatever the test: an ``x-ms-request-id``, the echoed
@@ -13,6 +14,7 @@ import copy
 import json
 import re
 import threading
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from werkzeug.test import TestResponse
 
 from management.api import swagger
 from management.config import SUPPORTED_API_VERSIONS
+from management.store import Store
 
 V2017, V2018 = SUPPORTED_API_VERSIONS
 DEFAULT_SCOPE = ("default", "default", "default")
@@ -160,6 +163,52 @@ def check_error(response: TestResponse) -> dict[str, Any]:
     if response.status_code == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), response.headers
     return body
+
+
+MINIMAL_SERVICE = {"computeResource": {"id": "local", "type": "Cluster"}, "autoScaler": {},
+                   "containerResourceReservation": {}}
+
+
+def image_id_of(api: Api, operation_id: str) -> str:
+    """The image an image operation builds."""
+    return api.ok("GET", f"/operations/{operation_id}")["resourceLocation"].rsplit("/", 1)[-1]
+
+
+def image_of(api: Api, operation_id: str) -> dict[str, Any]:
+    return api.ok("GET", f"/images/{image_id_of(api, operation_id)}")
+
+
+def succeeded_image(api: Api, store: Store, name: str = "irisimage") -> dict[str, Any]:
+    """A built image, as the worker would leave it. Claims the oldest operation: create
+    images before services in a test."""
+    model = api.register_model(name=f"{name}-m")
+    manifest = api.register_manifest([model["id"]], name=f"{name}-app")
+    api.create_image(manifest["id"], name=name)
+    operation = store.operations.claim("test-worker", 60_000, 3)
+    assert operation is not None
+    store.images.complete(operation.id, "test-worker", operation.resource_id, "Succeeded",
+                          image_location=f"default/{name}:1")
+    return {"id": operation.resource_id, "manifest": manifest, "model": model}
+
+
+def create_service(api: Api, image_id: str, name: str = "svc", **changes: Any) -> TestResponse:
+    return api.post("/services", {"imageId": image_id, "name": name, **MINIMAL_SERVICE, **changes})
+
+
+def service_id_of(api: Api, response: TestResponse) -> str:
+    """The service a 202 from create or update is about."""
+    assert response.status_code == 202, response.get_data(as_text=True)
+    operation = api.ok("GET", "/operations/" + response.headers["Operation-Location"].rsplit("/", 1)[-1])
+    return operation["resourceLocation"].rsplit("/", 1)[-1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float) -> Any:
+    """The first true value of ``predicate()``, asked every 0.1 s; its last value once
+    ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
 
 
 def run_in_threads(count: int, work: Callable[[], list[Any]]) -> list[Any]:
