@@ -118,7 +118,7 @@ def test_a_deploy_keeps_the_autoscaled_count_within_the_bounds(
     assert desired_replicas(replace(service, replicas=1, settings=bounds_raised)) == 2
 
 
-def test_a_deploy_of_a_fixed_count_follows_the_spec_not_the_last_count(
+def test_a_deploy_of_a_fixed_count_follows_the_settings_not_the_last_count(
         store: Store, cipher: KeyCipher, account_id: int) -> None:
     service = new_service(store, cipher, account_id, "cluster", FIXED)
     assert desired_replicas(replace(service, replicas=3)) == 2, "an update to numReplicas takes effect"
