@@ -76,3 +76,10 @@ class ContinuousClient:
             except requests.RequestException as exc:
                 self.counts[type(exc).__name__] += 1
                 session = requests.Session()
+
+
+def service_containers(docker_client: Any, service_id: str, *, stopped: bool = False) -> list[Any]:
+    """A service's containers on the local engine; the worker may remove some while they
+    are listed, so those that vanish are left out rather than raising NotFound."""
+    return docker_client.containers.list(ignore_removed=True, all=stopped,
+                                         filters={"label": f"moma.service-id={service_id}"})

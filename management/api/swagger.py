@@ -128,7 +128,8 @@ def _paths() -> dict[str, Any]:
         },
         f"{base}/images/{{id}}/buildLog": {
             "parameters": [*account, id_param()],
-            "get": {"operationId": "Images_BuildLog", "tags": ["moma extension"], "produces": ["text/plain", "application/json"],
+            "get": {"operationId": "Images_BuildLog", "tags": ["moma extension"],
+                    "produces": ["text/plain", "application/json"],
                     "responses": {"200": {"description": "The build log.", "schema": {"type": "string"}},
                                   "default": ERROR}},
         },

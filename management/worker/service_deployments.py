@@ -8,8 +8,8 @@ import logging
 import threading
 from typing import Any
 
-from ..config import Settings
 from ..collection_storage import CollectionStorage, StorageError
+from ..config import Settings
 from ..data_collection import collection_url, local_data_dir, open_storage
 from ..engines import EngineError, Workload
 from ..engines.environment import service_environment

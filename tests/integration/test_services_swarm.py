@@ -24,7 +24,14 @@ from tests.conftest import TEST_RUN_LABEL
 from tests.engines.conftest import swarm  # noqa: F401  (the fixture)
 from tests.engines.docker_proxy import DockerProxy
 from tests.integration.conftest import EXAMPLE, train
-from tests.services_flow import ContinuousClient, create_service, operation_id, score, wait_until_it_scores
+from tests.services_flow import (
+    ContinuousClient,
+    create_service,
+    operation_id,
+    score,
+    service_containers,
+    wait_until_it_scores,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -203,7 +210,7 @@ def test_a_hanging_docker_host_slows_only_its_own_services(server, images, docke
         assert all(status == 504 and code == "EngineTimeout" and seconds < DEADLINE_S + 1.5
                    for status, code, seconds in stalled_answers), stalled_answers
 
-        for container in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={local['id']}"}):
+        for container in service_containers(docker_client, local['id']):
             container.remove(force=True)
         wait_until_it_scores(client, local, key)
 

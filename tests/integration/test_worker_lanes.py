@@ -35,7 +35,7 @@ class EndlessDownload:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+            def do_GET(self) -> None:  # the http.server interface
                 self.send_response(200)
                 self.send_header("Content-Length", str(1 << 30))
                 self.send_header("Content-Type", "application/octet-stream")

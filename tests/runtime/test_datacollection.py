@@ -27,8 +27,15 @@ from runtime.datacollection.context import ModelContext, ModelRef, segment
 from runtime.datacollection.hub import Hub
 from runtime.datacollection.items import Captured
 from runtime.datacollection.policy import CapturePolicy
-from runtime.datacollection.rows import (Encoder, InputShape, Target, UnsupportedData, shape,
-                                         shape_prediction, shape_request)
+from runtime.datacollection.rows import (
+    Encoder,
+    InputShape,
+    Target,
+    UnsupportedData,
+    shape,
+    shape_prediction,
+    shape_request,
+)
 from runtime.datacollection.settings import CollectionSettings
 from runtime.datacollection.sinks import LocalSink, SinkError
 from runtime.errors import ConfigError

@@ -21,8 +21,7 @@ from runtime.app import error_parts
 from runtime.config import Settings
 from runtime.driver import Driver, Lifecycle, State
 from runtime.encoding import encode_output
-from runtime.errors import (BadInput, BadOutput, ConfigError, NotReady, Overloaded,
-                            SchemaError, Unauthorized)
+from runtime.errors import BadInput, BadOutput, ConfigError, NotReady, Overloaded, SchemaError, Unauthorized
 from runtime.keys import KeyRing, bearer_token, hash_key, parse_key_hashes
 from runtime.metrics import LAYOUT, ROUTE_INDEX, Metrics, new_shared_memory
 from runtime.schema import load_schema, parse_schema, swagger_dtype

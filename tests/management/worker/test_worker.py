@@ -238,7 +238,8 @@ def test_lanes_take_only_their_operation_types(api: Api, store: Store) -> None:
 def test_operations_of_one_service_run_one_after_the_other(api: Api, store: Store) -> None:
 
     first, second = succeeded_image(api, store, "imagea"), succeeded_image(api, store, "imageb")
-    created = api.ok("GET", "/operations/" + create_service(api, first["id"]).headers["Operation-Location"].rsplit("/", 1)[-1])
+    location = create_service(api, first["id"]).headers["Operation-Location"]
+    created = api.ok("GET", "/operations/" + location.rsplit("/", 1)[-1])
     service_id = created["resourceLocation"].rsplit("/", 1)[-1]
     assert api.call("PUT", f"/services/{service_id}", json={"imageId": second["id"]}).status_code == 202
     deploy = store.operations.claim("w1", 300, 3, ("Service",))
