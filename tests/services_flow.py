@@ -73,8 +73,8 @@ class ContinuousClient:
         while not self._stop.is_set():
             try:
                 self.counts[str(score(self.url, self.key, session=session).status_code)] += 1
-            except requests.RequestException as exc:
-                self.counts[type(exc).__name__] += 1
+            except requests.RequestException as exc:  # the text says which side broke the connection
+                self.counts[f"{type(exc).__name__}: {str(exc)[-160:]}"] += 1
                 session = requests.Session()
 
 
