@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 import requests
@@ -32,6 +32,7 @@ from tests.services_flow import (
     service_containers,
     wait_until_it_scores,
 )
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -87,13 +88,6 @@ def service_of(client: ApiClient, operation: dict[str, Any]) -> dict[str, Any]:
     assert operation["state"] == "Succeeded", operation
     return client.call("GET", f"/services/{operation['resourceLocation'].rsplit('/', 1)[-1]}").json()
 
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.5)
-    return value
 
 
 def swarm_replicas(docker_client, service_id: str) -> tuple[int, int]:

@@ -19,8 +19,10 @@ import requests
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from tests.waiting import wait_for
+
 from .conftest import REPO, key_hash, prometheus_value
-from .test_datacollection import MODEL_MAP, PREFIX, day_files, dc_env, read_csv, rows_in, wait_for
+from .test_datacollection import MODEL_MAP, PREFIX, day_files, dc_env, read_csv, rows_in
 
 IRIS_EXAMPLE = REPO / "examples" / "iris"
 ROWS = [[5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]

@@ -18,8 +18,9 @@ from management.store.common import now_ms
 from management.store.database import reading, writing
 from management.store.tables import operations
 from management.worker import Worker
+from tests.waiting import wait_until
 
-from ..helpers import Api, create_service, image_id_of, run_in_threads, succeeded_image, wait_until
+from ..helpers import Api, create_service, image_id_of, run_in_threads, succeeded_image
 
 
 @pytest.fixture
