@@ -21,7 +21,7 @@ from .artifacts import ArtifactStore
 from .config import Settings
 from .engines.factory import Engines
 from .errors import BadRequest
-from .secrets import KeyCipher
+from .service_keys import KeyCipher
 from .store import Store
 from .worker import Worker
 from .worker.autoscaling import ServiceAutoscaling

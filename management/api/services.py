@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from ..data_collection import check_sink
 from ..engines import EngineError, EngineUnavailable
 from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
-from ..secrets import new_service_key
+from ..service_keys import new_service_key
 from ..service_settings import desired_settings
 from ..store import Account, Service
 from .extensions import get_cipher, get_engines, get_store

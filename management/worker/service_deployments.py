@@ -15,7 +15,7 @@ from ..engines import EngineError, Workload
 from ..engines.environment import service_environment
 from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
-from ..secrets import KeyCipher, key_hash
+from ..service_keys import KeyCipher, key_hash
 from ..service_settings import replicas_of
 from ..store import Operation, Service, Store
 from ..store.database import writing
