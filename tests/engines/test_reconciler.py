@@ -14,8 +14,8 @@ import pytest
 from management.engines import LABEL_SERVICE
 from management.store.operations import FAILED, SUCCEEDED
 from tests.conftest import TEST_RUN_LABEL
+from tests.waiting import wait_for
 
-from .conftest import wait_for
 from .docker_proxy import DockerProxy
 from .worker_world import WorkerWorld
 
