@@ -17,7 +17,6 @@ from gunicorn.app.base import BaseApplication
 from builder.build import Builder
 from builder.scratch import sweep_scratch_directories
 
-from .artifacts import ArtifactStore
 from .config import Settings
 from .errors import BadRequest
 from .store import Store
@@ -123,7 +122,6 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
         watch_parent(parent_pid, orphaned)
     sweep_scratch_directories()
     store = prepare(settings)
-    ArtifactStore(settings.artifact_dir).register()
     builder = Builder(settings.builder_config())
     deployer = Deployer(settings, store, Engines(settings, store.meta.installation_id()),
                         KeyCipher(settings.secret_key_file))

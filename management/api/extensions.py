@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from ..artifacts import ArtifactStore
+from ..artifacts import ArtifactStore, open_artifact_store
 from ..config import Settings
 from ..engines.factory import Engines
 from ..secrets import KeyCipher
@@ -23,7 +23,7 @@ def init_app(app: Flask, settings: Settings, store: Store) -> None:
     app.extensions[STORE] = store
     app.extensions[ENGINES] = Engines(settings, store.meta.installation_id(), settings.engine_deadline_seconds)
     app.extensions[CIPHER] = KeyCipher(settings.secret_key_file)
-    app.extensions[ARTIFACTS] = ArtifactStore(settings.artifact_dir)
+    app.extensions[ARTIFACTS] = open_artifact_store(settings)
 
 
 def get_store() -> Store:

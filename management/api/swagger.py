@@ -214,6 +214,11 @@ def _paths() -> dict[str, Any]:
             "post": {"operationId": "Artifacts_Upload", "tags": ["moma extension"],
                      "consumes": ["application/octet-stream"],
                      "parameters": [{"name": "name", "in": "query", "required": True, "type": "string"},
+                                    {"name": "sha256", "in": "query", "required": False, "type": "string",
+                                     "pattern": whole(r"[0-9a-f]{64}"),
+                                     "description": "The content's sha256, when the client knows it: the upload "
+                                                    "is stored only if it matches (and streams straight to blob "
+                                                    "storage)."},
                                     {"name": "body", "in": "body", "required": True,
                                      "schema": {"type": "string", "format": "binary"}}],
                      "responses": ok("Artifact", "Stored; use the url in models and manifests.")},

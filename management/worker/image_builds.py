@@ -18,6 +18,7 @@ from builder.context import AccountContext
 from builder.errors import BuilderError
 from builder.manifest import parse_manifest
 
+from ..artifacts import open_artifact_store, register
 from ..config import Settings
 from ..store import Account, Operation, Store
 
@@ -32,6 +33,7 @@ class ImageBuilds:
         self.store = store
         self.builder = builder
         self._installation = ""
+        register(open_artifact_store(settings))
 
     def __call__(self, operation: Operation, worker: str) -> None:
         account = self.store.accounts.get(operation.account_id)

@@ -148,3 +148,13 @@ def manifest(api: Api) -> dict[str, Any]:
     """A manifest of one model, in the default account."""
     model = api.register_model()
     return api.register_manifest([model["id"]])
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Azurite"]:  # noqa: F821
+    """Azurite (the storage emulator) on 127.0.0.1 for the session."""
+    from tests.runtime.test_datacollection_blob import Azurite
+
+    server = Azurite(tmp_path_factory.mktemp("azurite-management")).start()
+    yield server
+    server.stop()
