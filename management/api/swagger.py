@@ -130,6 +130,8 @@ def _paths() -> dict[str, Any]:
             "parameters": [*account, id_param()],
             "get": {"operationId": "Images_BuildLog", "tags": ["moma extension"], "produces": ["text/plain", "application/json"],
                     "responses": {"200": {"description": "The build log.", "schema": {"type": "string"}},
+                                  "206": {"description": "The bytes of the build log a Range header asked for "
+                                                         "(tailing a running build).", "schema": {"type": "string"}},
                                   "default": ERROR}},
         },
         f"{base}/operations/{{id}}": {

@@ -21,6 +21,7 @@ from builder.manifest import parse_manifest
 from ..artifacts import open_artifact_store, register
 from ..config import Settings
 from ..store import Account, Operation, Store
+from .build_log import StoredBuildLog
 
 log = logging.getLogger("moma.worker")
 MODEL_FIELDS = ("id", "name", "version", "url", "mimeType", "unpack")
@@ -42,7 +43,9 @@ class ImageBuilds:
         assert image is not None
         self.store.images.start(image["id"])
         try:
-            result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image))
+            with StoredBuildLog(self.store.build_logs, image["id"]) as build_log:
+                result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image),
+                                            on_log=build_log)
         except BuilderError as exc:
             self._failed(operation, worker, image, "ImageBuildFailed", (str(exc).splitlines() or [type(exc).__name__])[0])
         except Exception as exc:  # noqa: BLE001 - the operation must end, whatever went wrong

@@ -23,13 +23,17 @@ from ..helpers import Api, image_of
 class FakeBuilder:
     """Stands in for ``builder.build.Builder``: records the build, then fails or succeeds."""
 
-    def __init__(self, error: Exception | None = None) -> None:
+    def __init__(self, error: Exception | None = None, lines: tuple[str, ...] = ()) -> None:
         self.error = error
+        self.lines = lines
         self.calls: list[tuple[Any, Any]] = []
 
-    def build(self, spec: Any, options: Any) -> BuildResult:
+    def build(self, spec: Any, options: Any, on_log: Any = lambda line: None) -> BuildResult:
         self.calls.append((spec, options))
+        for line in self.lines:
+            on_log(line)
         if self.error:
+            on_log(f"FAILED: {self.error}")
             raise self.error
         reference = f"{options.namespace}/{options.name}:{options.tag}"
         return BuildResult(build_id=options.build_id, reference=reference, location=reference, image_id="sha256:1",
@@ -45,12 +49,12 @@ class FetchingBuilder(FakeBuilder):
         self.into = into
         self.fetched: dict[str, bytes] = {}
 
-    def build(self, spec: Any, options: Any) -> BuildResult:
+    def build(self, spec: Any, options: Any, on_log: Any = lambda line: None) -> BuildResult:
         self.into.mkdir(parents=True, exist_ok=True)
         for model in spec.models:
             done = fetch.fetch(model.url, self.into / model.name, policy=fetch.FetchPolicy())
             self.fetched[model.name] = done.path.read_bytes()
-        return super().build(spec, options)
+        return super().build(spec, options, on_log)
 
 
 def run_worker(store: Store, home: Path, builder: FakeBuilder, **settings_changes: Any) -> bool:
@@ -87,6 +91,22 @@ def test_a_failed_build_points_at_its_log(api: Api, manifest: dict[str, Any], st
     assert "pip install failed" in operation["error"]["message"]
     assert f"/images/{image['id']}/buildLog" in operation["error"]["details"][0]["message"]
     assert image["error"] == operation["error"]
+
+
+def test_the_build_log_is_read_through_a_replica_on_another_host(make_app, admin_token: str, store: Store,
+                                                                  manifest: dict[str, Any], tmp_path: Path) -> None:
+    """The worker and the API replica share the database only, no disk."""
+    replica = Api(make_app(home=tmp_path / "replica-home").test_client(), admin_token)
+    operation_id = replica.create_image(manifest["id"])
+    lines = ("Step 1/9 : FROM python:3.11-slim", "Step 2/9 : RUN pip install")
+
+    assert run_worker(store, tmp_path / "worker-home", FakeBuilder(BuildError("pip install failed"), lines=lines))
+
+    image = image_of(replica, operation_id)
+    response = replica.open("GET", image["imageBuildLogUri"])
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert response.get_data(as_text=True) == "\n".join(lines) + "\nFAILED: pip install failed\n"
+    assert not (tmp_path / "replica-home" / "logs").exists()
 
 
 @pytest.mark.slow
