@@ -22,7 +22,7 @@ from .errors import BadRequest
 from .store import Store
 from .worker import Worker
 from .engines.factory import Engines
-from .secrets import KeyCipher
+from .secrets import installation_cipher
 from .worker.autoscaling import ServiceAutoscaling
 from .worker.credential_renewal import CredentialRenewal
 from .worker.image_builds import ImageBuilds
@@ -124,7 +124,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     store = prepare(settings)
     builder = Builder(settings.builder_config())
     deployer = Deployer(settings, store, Engines(settings, store.meta.installation_id()),
-                        KeyCipher(settings.secret_key_file))
+                        installation_cipher(settings.secret_key_file, store.meta.remember))
     worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder),
                                       "Service": ServiceDeployments(deployer)}, orphaned=orphaned)
     reconciler = Reconciler(deployer, worker.id, settings.reconcile_seconds, autoscale=ServiceAutoscaling(deployer))

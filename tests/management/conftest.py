@@ -101,10 +101,11 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_app(store: Store, home: Path) -> Callable[..., Flask]:
-    """``create_app`` over the test's store, with settings changed as the test asks."""
+    """``create_app`` over the test's store, with settings changed as the test asks; every
+    app shares the installation's service-key file, as replicas must."""
 
     def make(**config: Any) -> Flask:
-        return create_app(config={"home": home, **config}, store=store)
+        return create_app(config={"home": home, "secret_key_path": str(home / "secret.key"), **config}, store=store)
 
     return make
 
