@@ -4,15 +4,14 @@ directory of the test's, stopped at the end."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import requests
 
+from tests.conftest import stop_process_group
 from tests.runtime.conftest import free_port
 
 BINARY = "/usr/bin/docker-registry"
@@ -58,11 +57,4 @@ class Registry:
         return answer.headers["Docker-Content-Digest"]
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_process_group(self.proc)
