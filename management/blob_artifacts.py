@@ -24,8 +24,16 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from .artifacts import (LocalArtifacts, StoredArtifact, VerifiedReader, check_claim, check_upload, copy_hashed,
-                        limited_chunks, parse_url)
+from .artifacts import (
+    LocalArtifacts,
+    StoredArtifact,
+    VerifiedReader,
+    check_claim,
+    check_upload,
+    copy_hashed,
+    limited_chunks,
+    parse_url,
+)
 from .azure_blob import first_line, service_client, translated
 from .errors import BadRequest, ServiceUnavailable
 

@@ -18,11 +18,11 @@ from builder.build import Builder
 from builder.scratch import sweep_scratch_directories
 
 from .config import Settings
+from .engines.factory import Engines
 from .errors import BadRequest
+from .service_keys import installation_cipher
 from .store import Store
 from .worker import Worker
-from .engines.factory import Engines
-from .secrets import installation_cipher
 from .worker.autoscaling import ServiceAutoscaling
 from .worker.credential_renewal import CredentialRenewal
 from .worker.image_builds import ImageBuilds

@@ -158,7 +158,8 @@ def up(hosts: int = 3, images: Sequence[str] = ("python:3.11-slim",), swarm: boo
 def _check_tools() -> None:
     if os.geteuid() != 0:
         raise ClusterError("network namespaces and extra dockerds need root")
-    missing = [tool for tool in ("ip", "nsenter", "unshare", "setsid", "dockerd", "docker") if shutil.which(tool) is None]
+    tools = ("ip", "nsenter", "unshare", "setsid", "dockerd", "docker")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise ClusterError(f"missing tools: {', '.join(missing)}")
 

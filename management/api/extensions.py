@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from ..artifacts import ArtifactStore, open_artifact_store
 from ..config import Settings
 from ..engines.factory import Engines
-from ..secrets import KeyCipher, installation_cipher
+from ..service_keys import KeyCipher, installation_cipher
 from ..store import Store
 
 STORE = "moma.store"

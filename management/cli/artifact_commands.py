@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from ..artifacts import LocalArtifacts
-from ..blob_artifacts import BlobArtifacts, migrate as migrate_artifacts
+from ..blob_artifacts import BlobArtifacts
+from ..blob_artifacts import migrate as migrate_artifacts
 from ..config import Settings
 
 

@@ -19,12 +19,11 @@ from pathlib import Path
 import pytest
 
 from builder.errors import DigestMismatch, DownloadFailed
-from builder.fetch import FetchPolicy, Fetcher
+from builder.fetch import Fetcher, FetchPolicy
 from management.artifacts import SCHEME, LocalArtifacts
 from management.blob_artifacts import CONTAINER, ArtifactStorageError, BlobArtifacts, blob_name
 from management.errors import BadRequest
-
-from .helpers import wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,10 @@ from builder.engine import DockerEngine
 from builder.manifest import load_manifest
 from scripts import netns_cluster
 from scripts.netns_cluster import Cluster, Host
-from tests.engines.conftest import DRIVER, score, wait_for
+from tests.engines.conftest import DRIVER, score
 from tests.engines.worker_world import WorkerWorld
 from tests.registry import Registry
+from tests.waiting import wait_for
 
 from .conftest import make_cluster
 
