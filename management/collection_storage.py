@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
+from .azure_blob import service_client, translated
 from .errors import ServiceUnavailable
 
 CONTAINER_PREFIX = "modeldata-"
@@ -46,17 +47,7 @@ def container_name(service_id: str) -> str:
 
 class CollectionStorage:
     def __init__(self, connection_string: str, sas_seconds: float) -> None:
-        try:
-            from azure.storage.blob import BlobServiceClient
-        except ImportError as exc:
-            raise StorageError("MOMA_DATA_COLLECTION_STORAGE is set but azure-storage-blob is not installed on the "
-                               "moma server (pip install 'moma[blob]')") from exc
-        try:
-            self.client = BlobServiceClient.from_connection_string(
-                connection_string, retry_total=1, initial_backoff=0.5, increment_base=2, random_jitter_range=0.2,
-                connection_timeout=10, read_timeout=30)
-        except ValueError as exc:
-            raise StorageError(f"MOMA_DATA_COLLECTION_STORAGE is not a usable connection string: {exc}") from None
+        self.client = service_client(connection_string, "MOMA_DATA_COLLECTION_STORAGE", StorageError)
         self.account_key = getattr(self.client.credential, "account_key", None)
         if not self.account_key:
             raise StorageError("MOMA_DATA_COLLECTION_STORAGE needs the account key (AccountKey=...): the worker "
@@ -106,13 +97,5 @@ def _create(container: Any) -> None:
         pass
 
 
-@contextlib.contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Azure's errors leave as StorageError, with their first line (which holds no credential)."""
-    from azure.core.exceptions import AzureError
-
-    try:
-        yield
-    except AzureError as exc:
-        first = (str(getattr(exc, "message", None) or exc).splitlines() or [type(exc).__name__])[0]
-        raise StorageError(f"data collection storage: {what}: {first}") from exc
+def _translated(what: str) -> contextlib.AbstractContextManager[None]:
+    return translated(f"data collection storage: {what}", StorageError)

@@ -21,6 +21,10 @@ class Settings:
     auth: bool = True
     max_body_bytes: int = 1024 * 1024
     max_artifact_bytes: int = 10 * 1024**3
+    # Azure Storage connection string: uploaded artifacts go to its container
+    # moma-artifacts, where every API replica and worker reads them (blob_artifacts.py);
+    # empty: $MOMA_HOME/artifacts, for one machine
+    artifact_storage: str = ""
     registry: str = ""  # push images here when set, e.g. 127.0.0.1:5000
     image_labels: str = ""  # extra labels on every image built: "key=value,key2=value2"
     worker_lease_seconds: float = 30.0

@@ -17,11 +17,10 @@ from gunicorn.app.base import BaseApplication
 from builder.build import Builder
 from builder.scratch import sweep_scratch_directories
 
-from .artifacts import ArtifactStore
 from .config import Settings
 from .engines.factory import Engines
 from .errors import BadRequest
-from .service_keys import KeyCipher
+from .service_keys import installation_cipher
 from .store import Store
 from .worker import Worker
 from .worker.autoscaling import ServiceAutoscaling
@@ -123,10 +122,9 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
         watch_parent(parent_pid, orphaned)
     sweep_scratch_directories()
     store = prepare(settings)
-    ArtifactStore(settings.artifact_dir).register()
     builder = Builder(settings.builder_config())
     deployer = Deployer(settings, store, Engines(settings, store.meta.installation_id()),
-                        KeyCipher(settings.secret_key_file))
+                        installation_cipher(settings.secret_key_file, store.meta.remember))
     worker = Worker(settings, store, {"Image": ImageBuilds(settings, store, builder),
                                       "Service": ServiceDeployments(deployer)}, orphaned=orphaned)
     reconciler = Reconciler(deployer, worker.id, settings.reconcile_seconds, autoscale=ServiceAutoscaling(deployer))

@@ -1,16 +1,19 @@
 """Service keys at rest: encrypted with AES-256-GCM under a key kept outside the store
-(``$MOMA_HOME/secret.key``, mode 0600, or ``MOMA_SECRET_KEY_FILE``), so a copy of the
+(``$MOMA_HOME/secret.key``, mode 0600, or ``MOMA_SECRET_KEY_PATH``), so a copy of the
 database alone does not reveal them. Every worker and API process of one installation
-must see the same key file."""
+must see the same key file: the first to start records the key's fingerprint in the
+store, and a process given another key refuses to start."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -18,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from .errors import MomaError
 
 _PREFIX = "v1:"
+FINGERPRINT = "service-key-fingerprint"  # the store's meta key
 
 
 def new_service_key() -> str:
@@ -33,7 +37,12 @@ def key_hash(key: str) -> str:
 class KeyCipher:
     def __init__(self, key_file: Path) -> None:
         self.key_file = key_file
-        self._aead = AESGCM(self._load_or_create())
+        self._key = self._load_or_create()
+        self._aead = AESGCM(self._key)
+
+    def fingerprint(self) -> str:
+        """Names the key without revealing it."""
+        return hmac.new(self._key, b"moma service-key fingerprint", hashlib.sha256).hexdigest()[:16]
 
     def encrypt(self, plaintext: str, context: str) -> str:
         """``context`` (e.g. the service id) is bound to the ciphertext, so a value cannot be
@@ -80,3 +89,15 @@ class KeyCipher:
         finally:
             os.unlink(temporary)
         return key
+
+
+def installation_cipher(key_file: Path, remember: Callable[[str, str], str]) -> KeyCipher:
+    """The cipher of ``key_file``, checked against the fingerprint the store recorded
+    (``remember(name, value)`` keeps the first value given and returns it)."""
+    cipher = KeyCipher(key_file)
+    recorded = remember(FINGERPRINT, cipher.fingerprint())
+    if recorded != cipher.fingerprint():
+        raise MomaError(f"{key_file} is not the key this installation's service keys are encrypted with "
+                        f"(fingerprint {cipher.fingerprint()}, the store's {recorded}): give every server and worker "
+                        "the same key file, by MOMA_SECRET_KEY_PATH")
+    return cipher

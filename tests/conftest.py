@@ -4,6 +4,8 @@ creates on the Docker engine, and the clean-up of all of it at session end."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 import uuid
 import warnings
@@ -59,3 +61,16 @@ def _remove_image(client, image_id: str) -> None:
                 warnings.warn(f"test image {image_id[:19]} left behind: {exc.explanation}", stacklevel=1)
                 return
             time.sleep(1)
+
+
+def stop_process_group(proc: "subprocess.Popen[bytes] | None", seconds: float = 15) -> None:
+    """SIGTERM to the group a helper server was started in (``start_new_session``), then
+    SIGKILL after ``seconds``; nothing when it is gone already."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

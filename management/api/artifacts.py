@@ -1,5 +1,6 @@
-"""Artifact upload (a moma extension for local use): the CLI streams a local file
-here and registers the returned ``artifact://`` URL in a model or manifest."""
+"""Artifact upload (a moma extension): the CLI streams a local file here (with the
+``sha256`` it has, which the upload must match) and registers the returned
+``artifact://`` URL in a model or manifest."""
 
 from __future__ import annotations
 
@@ -21,6 +22,6 @@ def upload() -> Response:
         raise UnsupportedMediaType("upload the file's bytes as application/octet-stream")
     limit = settings().max_artifact_bytes
     request.max_content_length = limit
-    stored = get_artifacts().put(request.stream, name, limit)
+    stored = get_artifacts().put(request.stream, name, limit, request.args.get("sha256"))
     get_store().artifacts.record(current_account().id, stored.sha256, stored.size)
     return jsonify({"url": stored.url, "sha256": stored.sha256, "size": stored.size})

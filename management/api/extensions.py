@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from ..artifacts import ArtifactStore
+from ..artifacts import ArtifactStore, open_artifact_store
 from ..config import Settings
 from ..engines.factory import Engines
-from ..service_keys import KeyCipher
+from ..service_keys import KeyCipher, installation_cipher
 from ..store import Store
 
 STORE = "moma.store"
@@ -22,8 +22,8 @@ def init_app(app: Flask, settings: Settings, store: Store) -> None:
     """``engines`` answer within ``MOMA_ENGINE_DEADLINE_SECONDS``: they serve requests."""
     app.extensions[STORE] = store
     app.extensions[ENGINES] = Engines(settings, store.meta.installation_id(), settings.engine_deadline_seconds)
-    app.extensions[CIPHER] = KeyCipher(settings.secret_key_file)
-    app.extensions[ARTIFACTS] = ArtifactStore(settings.artifact_dir)
+    app.extensions[CIPHER] = installation_cipher(settings.secret_key_file, store.meta.remember)
+    app.extensions[ARTIFACTS] = open_artifact_store(settings)
 
 
 def get_store() -> Store:

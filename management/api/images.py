@@ -3,6 +3,7 @@ manifestId, manifestName), get, and the build log (a moma extension)."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
@@ -54,7 +55,12 @@ def get_image(image_id: str) -> Response:
 
 @blueprint.get("/<image_id>/buildLog")
 def build_log(image_id: str) -> Response:
+    """From the store, where workers write it; a log file in this host's ``$MOMA_HOME``
+    (where builds wrote before) is still served."""
     _image(image_id)
+    text = get_store().build_logs.read(image_id)
+    if text is not None:
+        return send_file(io.BytesIO(text.encode()), mimetype="text/plain", max_age=0)
     path = settings().builder_config().build_log_dir / f"{image_id}.log"
     if not path.exists():
         raise NotFound(f"image {image_id} has no build log yet")

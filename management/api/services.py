@@ -14,7 +14,7 @@ from ..engines import EngineError, EngineUnavailable
 from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
 from ..service_keys import new_service_key
 from ..service_settings import desired_settings
-from ..store import Account, Service
+from ..store import Account, Compute, Service
 from .extensions import get_cipher, get_engines, get_store
 from .pagination import page_args, paginated
 from .request_context import current_account, empty_response, json_body, settings
@@ -33,6 +33,7 @@ def create() -> Response:
     image_id = _ready_image(account, body["imageId"])
     desired = desired_settings(body, compute.kind)
     check_sink(body, compute.kind, settings())
+    _check_images_reach_every_node(compute)
     service_id = str(uuid.uuid4())
     keys = get_cipher()
     operation_id = get_store().services.create(
@@ -174,6 +175,25 @@ def _compute(account: Account, name: str):  # type: ignore[no-untyped-def]
         raise BadRequest(f"compute {name} does not exist in this account (moma compute list)",
                          [Detail("ComputeNotFound", f"computeResource.id: {name} not found")])
     return compute
+
+
+def _check_images_reach_every_node(compute: Compute) -> None:
+    """A swarm of several nodes runs only images every node can pull: without a registry
+    the worker's image is on one host only. An engine that does not answer now is the
+    worker's to report when it deploys."""
+    if compute.kind != "swarm" or settings().registry:
+        return
+    try:
+        nodes = get_engines().call(compute, lambda engine: engine.nodes(), f"compute {compute.name}")
+    except EngineError:
+        return
+    if nodes > 1:
+        message = (f"compute {compute.name} is a swarm of {nodes} nodes and no registry is set: an image built by a "
+                   "worker is on that worker's Docker host only, so the other nodes could not run it; set "
+                   "MOMA_REGISTRY (e.g. 127.0.0.1:5000) on the servers and workers, build the image again, then "
+                   "create the service")
+        raise BadRequest(message, [Detail("RegistryRequired", f"computeResource.id: {compute.name} has {nodes} "
+                                                              "nodes and MOMA_REGISTRY is not set")])
 
 
 def _ready_image(account: Account, image_id: str) -> str:

@@ -131,6 +131,8 @@ def _paths() -> dict[str, Any]:
             "get": {"operationId": "Images_BuildLog", "tags": ["moma extension"],
                     "produces": ["text/plain", "application/json"],
                     "responses": {"200": {"description": "The build log.", "schema": {"type": "string"}},
+                                  "206": {"description": "The bytes of the build log a Range header asked for "
+                                                         "(tailing a running build).", "schema": {"type": "string"}},
                                   "default": ERROR}},
         },
         f"{base}/operations/{{id}}": {
@@ -215,6 +217,11 @@ def _paths() -> dict[str, Any]:
             "post": {"operationId": "Artifacts_Upload", "tags": ["moma extension"],
                      "consumes": ["application/octet-stream"],
                      "parameters": [{"name": "name", "in": "query", "required": True, "type": "string"},
+                                    {"name": "sha256", "in": "query", "required": False, "type": "string",
+                                     "pattern": whole(r"[0-9a-f]{64}"),
+                                     "description": "The content's sha256, when the client knows it: the upload "
+                                                    "is stored only if it matches (and streams straight to blob "
+                                                    "storage)."},
                                     {"name": "body", "in": "body", "required": True,
                                      "schema": {"type": "string", "format": "binary"}}],
                      "responses": ok("Artifact", "Stored; use the url in models and manifests.")},

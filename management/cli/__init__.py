@@ -14,6 +14,7 @@ from .lazy import LazyGroup
 
 COMMANDS = {
     "account": "management.cli.admin_commands:account",
+    "artifacts": "management.cli.artifact_commands:artifacts",
     "base": "management.cli.base_commands:base",
     "build": "management.cli.build_command:build",
     "compute": "management.cli.compute_commands:compute",

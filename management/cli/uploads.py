@@ -47,10 +47,12 @@ def is_url(value: str) -> bool:
 
 def upload_file(client: ApiClient, path: Path, name: str | None = None) -> str:
     """Stream one file to ``POST <account>/artifacts``; its ``artifact://`` URL. ``name`` is
-    the file name the build gives it (the local name by default)."""
+    the file name the build gives it (the local name by default). The file's sha256 goes
+    with it: the server keeps the bytes only if they are that (a file changed while it was
+    sent is refused), and with blob storage streams them straight into it."""
+    params = {"name": name or path.name, "sha256": sha256_of(path)}
     with path.open("rb") as body:
-        response = client.call("POST", "/artifacts", params={"name": name or path.name}, data=body,
-                               headers={"Content-Type": OCTET_STREAM})
+        response = client.call("POST", "/artifacts", params=params, data=body, headers={"Content-Type": OCTET_STREAM})
     return response.json()["url"]
 
 

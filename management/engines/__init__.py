@@ -133,6 +133,10 @@ class Engine(Protocol):
     def service_ids(self) -> set[str]:
         """Ids of every service this engine runs for this installation (to find orphans)."""
 
+    def nodes(self) -> int:
+        """How many Docker hosts may run this engine's containers: an image only on one
+        of them runs nowhere else."""
+
     def close(self) -> None:
         """Let go of the connections to the engine."""
 

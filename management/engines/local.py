@@ -153,6 +153,9 @@ class LocalEngine:
         os.chmod(temp, 0o644)
         os.replace(temp, directory / Path(contract.KEYS_FILE).name)
 
+    def nodes(self) -> int:
+        return 1
+
     def service_ids(self) -> set[str]:
         with self._errors("cannot list the services"):
             containers = self.client.api.containers(all=True, filters={"label": [

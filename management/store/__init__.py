@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from .accounts import Account, Accounts
 from .artifacts import Artifacts
+from .build_logs import BuildLogs
 from .computes import Compute, Computes
 from .database import create_engine
 from .images import Images
@@ -38,6 +39,7 @@ class Store:
         self.operations = Operations(self.engine)
         self.images = Images(self.engine, self.operations)
         self.artifacts = Artifacts(self.engine)
+        self.build_logs = BuildLogs(self.engine)
         self.services = Services(self.engine, self.operations)
         self.computes = Computes(self.engine)
         self.leases = Leases(self.engine)

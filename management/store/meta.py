@@ -16,14 +16,18 @@ class Meta:
 
     def installation_id(self) -> str:
         """A random id made once per store; labels everything this installation runs."""
+        return self.remember("installation", uuid.uuid4().hex[:12])
+
+    def remember(self, key: str, value: str) -> str:
+        """The value stored under ``key``; ``value`` is stored when there is none yet
+        (of processes that start together, the first one's)."""
         with reading(self.engine) as connection:
-            found = connection.execute(sa.select(meta.c.value).where(meta.c.key == "installation")).scalar()
+            found = connection.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
         if found:
             return found
         with writing(self.engine) as connection:
-            found = connection.execute(sa.select(meta.c.value).where(meta.c.key == "installation")).scalar()
+            found = connection.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
             if found:
                 return found
-            value = uuid.uuid4().hex[:12]
-            connection.execute(sa.insert(meta).values(key="installation", value=value))
+            connection.execute(sa.insert(meta).values(key=key, value=value))
             return value

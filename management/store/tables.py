@@ -139,6 +139,17 @@ images = sa.Table(
     sa.Index(None, "account_id", "manifest_name", "seq"),
 )
 
+# Build logs, written by the worker that builds, while it builds, and read through any
+# API replica: the text of an image's log is its chunks in ``seq`` order.
+build_logs = sa.Table(
+    "build_logs", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("written_at", TIME, nullable=False),
+    sa.Index(None, "image_id", "seq"),
+)
+
 # Uploaded files (content-addressed, shared on disk) and the accounts that uploaded
 # them: an account may only reference artifacts it uploaded itself.
 artifacts = sa.Table(

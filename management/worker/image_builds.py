@@ -18,8 +18,10 @@ from builder.context import AccountContext
 from builder.errors import BuilderError
 from builder.manifest import parse_manifest
 
+from ..artifacts import open_artifact_store, register
 from ..config import Settings
 from ..store import Account, Operation, Store
+from .build_log import StoredBuildLog
 
 log = logging.getLogger("moma.worker")
 MODEL_FIELDS = ("id", "name", "version", "url", "mimeType", "unpack")
@@ -32,6 +34,7 @@ class ImageBuilds:
         self.store = store
         self.builder = builder
         self._installation = ""
+        register(open_artifact_store(settings))
 
     def __call__(self, operation: Operation, worker: str) -> None:
         account = self.store.accounts.get(operation.account_id)
@@ -40,7 +43,9 @@ class ImageBuilds:
         assert image is not None
         self.store.images.start(image["id"])
         try:
-            result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image))
+            with StoredBuildLog(self.store.build_logs, image["id"]) as build_log:
+                result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image),
+                                            on_log=build_log)
         except BuilderError as exc:
             first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
             self._failed(operation, worker, image, "ImageBuildFailed", first_line)

@@ -101,10 +101,11 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_app(store: Store, home: Path) -> Callable[..., Flask]:
-    """``create_app`` over the test's store, with settings changed as the test asks."""
+    """``create_app`` over the test's store, with settings changed as the test asks; every
+    app shares the installation's service-key file, as replicas must."""
 
     def make(**config: Any) -> Flask:
-        return create_app(config={"home": home, **config}, store=store)
+        return create_app(config={"home": home, "secret_key_path": str(home / "secret.key"), **config}, store=store)
 
     return make
 
@@ -148,3 +149,13 @@ def manifest(api: Api) -> dict[str, Any]:
     """A manifest of one model, in the default account."""
     model = api.register_model()
     return api.register_manifest([model["id"]])
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Azurite"]:  # noqa: F821
+    """Azurite (the storage emulator) on 127.0.0.1 for the session."""
+    from tests.runtime.test_datacollection_blob import Azurite
+
+    server = Azurite(tmp_path_factory.mktemp("azurite-management")).start()
+    yield server
+    server.stop()

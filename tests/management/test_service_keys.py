@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from management.api import create_app
+from management.errors import MomaError
 from management.service_keys import KeyCipher
 
 _PROBE = """
@@ -51,3 +53,17 @@ def test_an_existing_key_is_read_not_replaced(tmp_path: Path) -> None:
 
     assert KeyCipher(key_file).decrypt(sealed, "context") == "secret"
     assert key_file.read_bytes() == before
+
+
+def test_a_process_given_another_key_than_the_installations_does_not_start(store, tmp_path: Path) -> None:
+    """A second host without the key file would make a key of its own: its services'
+    keys then decrypt nowhere else. The first process records the key's fingerprint."""
+    first = create_app(config={"home": tmp_path / "a"}, store=store)
+    with pytest.raises(MomaError, match=r"b/secret.key is not the key this installation's service keys are "
+                                        r"encrypted with .* MOMA_SECRET_KEY_PATH"):
+        create_app(config={"home": tmp_path / "b"}, store=store)
+
+    shared = create_app(config={"home": tmp_path / "c", "secret_key_path": str(tmp_path / "a" / "secret.key")},
+                        store=store)
+    sealed = first.extensions["moma.cipher"].encrypt("key", "service")
+    assert shared.extensions["moma.cipher"].decrypt(sealed, "service") == "key"

@@ -8,7 +8,6 @@ import csv
 import io
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from runtime.datacollection.sinks import BlobSink, SinkError
+from tests.conftest import stop_process_group
 from tests.waiting import wait_for
 
 from .conftest import REPO, free_port, prometheus_value
@@ -95,14 +95,7 @@ class Azurite:
         raise AssertionError("azurite did not listen in time")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_process_group(self.proc)
 
     def container(self):
         from azure.storage.blob import BlobServiceClient

@@ -48,10 +48,13 @@ keeps the keys, ``publishing.py`` chooses how and where the port is published.
   ``Privileges.NoNewPrivileges`` (newer engines apply it; it is always sent).
   Dropping every capability empties the bounding set, so a set-uid binary still
   gains no capability.
-- **Images** are referenced by their registry digest when they have one, else (on a
-  single-node swarm) by id, resolved from the service's reference at each deploy: swarm
-  uses them as they are instead of pulling a tag, and a tag moved later changes nothing
-  that runs (``moma.image`` keeps the reference).
+- **Images** are referenced by their registry digest when they have one (the
+  manager's copy's, else the registry's own answer for the reference: the image was
+  built and pushed on another worker's host), else (on a single-node swarm) by id,
+  resolved from the service's reference at each deploy, before anything is created:
+  swarm uses them as they are instead of pulling a tag, and a tag moved later changes
+  nothing that runs (``moma.image`` keeps the reference). An image only the manager
+  has, on a swarm of several nodes, is refused with the reason (set MOMA_REGISTRY).
 
 Docker SDK errors leave every method through ``docker_errors`` as EngineError, the cause kept.
 """

@@ -100,9 +100,9 @@ class SwarmEngine:
     def deploy(self, workload: Workload) -> Endpoint:
         with self._lock(workload.service_id), self._errors(f"cannot deploy service {workload.service_id}"):
             deadline = time.monotonic() + workload.ready_seconds
+            image = self._image(workload.image)
             keys = self.secrets.ensure(workload.service_id, workload.key_hashes,
                                        workload_labels(workload, self.installation))
-            image = self._image(workload.image)
             service = self._service(workload.service_id)
             if service is None:
                 return self._create(workload, image, keys, deadline)
@@ -162,6 +162,10 @@ class SwarmEngine:
             self._change(service_id, lambda current: current.with_keys(keys, revision))
             self._converge(service_id, revision, time.monotonic() + self.keys_seconds)
             self.secrets.collect(service_id, keep=keys.name)
+
+    def nodes(self) -> int:
+        with self._errors("cannot count the swarm's nodes"):
+            return int((self.client.info().get("Swarm") or {}).get("Nodes") or 1)
 
     def service_ids(self) -> set[str]:
         """Services this engine runs for moma, and those whose key secrets are left."""
@@ -357,22 +361,32 @@ class SwarmEngine:
         return True
 
     def _image(self, reference: str) -> str:
-        """A reference swarm will not try to pull when the image is already here."""
+        """The reference every node runs and none pulls again: the image's registry
+        digest (from the manager's copy, else from the registry); on a single-node swarm
+        an image that is only here, by id."""
         try:
             image = self.client.images.get(reference)
         except docker.errors.ImageNotFound:
-            return reference  # the nodes pull it from its registry
-        name = reference.split("@", 1)[0]
-        if ":" in name.rsplit("/", 1)[-1]:
-            name = name.rsplit(":", 1)[0]
+            return self._registry_digest(reference)
+        name = _repository(reference)
         digests = image.attrs.get("RepoDigests") or []
         matching = [digest for digest in digests if digest.split("@", 1)[0] == name] or digests
         if matching:
             return matching[0]
-        if (self.client.info().get("Swarm") or {}).get("Nodes", 1) == 1:
+        nodes = self.nodes()
+        if nodes == 1:
             return image.id
-        log.warning("image %s has no registry digest: nodes without it cannot run its tasks", reference)
-        return reference
+        raise EngineError(f"image {reference} is only on the swarm manager and has no registry digest, but the "
+                          f"swarm has {nodes} nodes: set MOMA_REGISTRY so that the worker pushes its images "
+                          "where every node pulls them, and build the image again")
+
+    def _registry_digest(self, reference: str) -> str:
+        try:
+            data = self.client.images.get_registry_data(reference)
+        except docker.errors.APIError as exc:
+            raise EngineError(f"image {reference} is neither on the swarm manager nor in a registry it reaches: "
+                              f"{explain(exc)}") from exc
+        return f"{_repository(reference)}@{data.id}"
 
     def _endpoint(self, service: SwarmService) -> Endpoint | None:
         definition = service.definition
@@ -420,6 +434,14 @@ def _api_arguments(definition: Mapping[str, Any]) -> dict[str, Any]:
     return dict(task_template=definition["TaskTemplate"], name=definition["Name"], labels=definition.get("Labels"),
                 mode=definition.get("Mode"), update_config=definition.get("UpdateConfig"),
                 rollback_config=definition.get("RollbackConfig"), endpoint_spec=definition.get("EndpointSpec"))
+
+
+def _repository(reference: str) -> str:
+    """``registry:5000/name:tag`` or ``name@sha256:...`` → ``registry:5000/name``."""
+    name = reference.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return name
 
 
 def _new_revision() -> str:

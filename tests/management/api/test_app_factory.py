@@ -10,7 +10,7 @@ import pytest
 
 from management.api import create_app
 from management.api.extensions import get_artifacts, get_cipher, get_engines, get_store
-from management.artifacts import ArtifactStore
+from management.artifacts import LocalArtifacts
 from management.config import Settings
 from management.engines.factory import Engines
 from management.service_keys import KeyCipher
@@ -72,7 +72,7 @@ def test_the_app_holds_what_its_views_share_from_the_start(tmp_path: Path) -> No
     with first.app_context():
         shared = (get_store(), get_engines(), get_cipher(), get_artifacts())
     assert isinstance(shared[1], Engines) and isinstance(shared[2], KeyCipher)
-    assert isinstance(shared[3], ArtifactStore) and shared[3].root == Settings.load(home=tmp_path).artifact_dir
+    assert isinstance(shared[3], LocalArtifacts) and shared[3].root == Settings.load(home=tmp_path).artifact_dir
     assert (tmp_path / "secret.key").exists()
     with second.app_context():
         assert all(a is not b for a, b in zip(shared, (get_store(), get_engines(), get_cipher(), get_artifacts())))

@@ -21,8 +21,10 @@ CONTENT = b"\x80\x04 a pickled model \x00" * 1000
 
 
 def upload(api: Api, data: bytes | io.BytesIO, name: str = "model.pkl",
-           content_type: str | None = "application/octet-stream", **kwargs) -> TestResponse:
-    return api.call("POST", "/artifacts", params={"name": name}, data=data, content_type=content_type, **kwargs)
+           content_type: str | None = "application/octet-stream", params_extra: dict[str, str] | None = None,
+           **kwargs) -> TestResponse:
+    return api.call("POST", "/artifacts", params={"name": name, **(params_extra or {})}, data=data,
+                    content_type=content_type, **kwargs)
 
 
 def stored_files(home: Path) -> list[Path]:
@@ -123,3 +125,38 @@ def test_the_artifact_limit_is_not_the_json_body_limit(make_app: Callable[..., F
     api = Api(make_app(max_body_bytes=100).test_client(), admin_token)
 
     assert upload(api, CONTENT).status_code == 200
+
+
+def test_a_digest_sent_along_must_match(api: Api, home: Path, store: Store) -> None:
+    right = upload(api, CONTENT, params_extra={"sha256": hashlib.sha256(CONTENT).hexdigest()})
+    wrong = upload(api, b"other bytes", params_extra={"sha256": hashlib.sha256(CONTENT + b"!").hexdigest()})
+
+    assert right.status_code == 200 and right.get_json()["sha256"] == hashlib.sha256(CONTENT).hexdigest()
+    assert wrong.status_code == 400 and "nothing was stored" in check_error(wrong)["message"]
+    assert [path.name for path in stored_files(home)] == [hashlib.sha256(CONTENT).hexdigest()]
+    account = store.accounts.find("default", "default", "default")
+    assert account is not None and not store.artifacts.owned(account.id, hashlib.sha256(CONTENT + b"!").hexdigest())
+
+
+@pytest.mark.slow
+def test_with_artifact_storage_uploads_go_to_blob_storage(make_app: Callable[..., Flask], admin_token: str,
+                                                         home: Path, azurite) -> None:
+    from management.blob_artifacts import BlobArtifacts
+
+    api = Api(make_app(artifact_storage=azurite.connection_string).test_client(), admin_token)
+    data = CONTENT + home.as_posix().encode()  # content of this test only: the emulator lives for the session
+    digest = hashlib.sha256(data).hexdigest()
+
+    streamed = upload(api, data, params_extra={"sha256": digest})
+    spooled = upload(api, io.BytesIO(data), "again.pkl", headers={"Transfer-Encoding": "chunked"},
+                     environ_overrides={"wsgi.input_terminated": True})
+    refused = upload(api, data, params_extra={"sha256": "0" * 64})
+
+    assert streamed.get_json() == {"url": f"artifact://sha256/{digest}/model.pkl", "sha256": digest,
+                                   "size": len(data)}
+    assert spooled.status_code == 200 and spooled.get_json()["sha256"] == digest
+    assert refused.status_code == 400
+    assert stored_files(home) == []
+    assert digest in set(BlobArtifacts(azurite.connection_string).digests())
+    model = api.register_model(url=streamed.get_json()["url"], unpack=False)
+    assert model["url"] == f"artifact://sha256/{digest}/model.pkl"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from management.config import Settings
+from management.store import Store
 
 from ..helpers import GUID, V2018, Api, check_error, image_body, image_of
 
@@ -124,3 +125,21 @@ def test_build_log_is_served_once_written(api: Api, manifest: dict[str, Any], ho
         assert response.status_code == 200
         assert response.mimetype == "text/plain"
         assert response.get_data(as_text=True) == "Step 1/9 : FROM python:3.11-slim\n"
+
+
+def test_build_log_from_the_store_is_served_by_range(api: Api, manifest: dict[str, Any], store: Store,
+                                                     home: Path) -> None:
+    """What a worker wrote to the store wins over a file an older build left in $MOMA_HOME."""
+    image = image_of(api, api.create_image(manifest["id"]))
+    old = Settings.load(home=home).builder_config().build_log_dir / f"{image['id']}.log"
+    old.parent.mkdir(parents=True)
+    old.write_text("an older attempt\n")
+    store.build_logs.append(image["id"], "Step 1/9 : FROM python:3.11-slim\n")
+    store.build_logs.append(image["id"], "Step 2/9 : COPY . /app\n")
+
+    whole = api.open("GET", image["imageBuildLogUri"])
+    tail = api.open("GET", image["imageBuildLogUri"], headers={"Range": "bytes=33-"})
+
+    assert whole.get_data(as_text=True) == "Step 1/9 : FROM python:3.11-slim\nStep 2/9 : COPY . /app\n"
+    assert (tail.status_code, tail.get_data(as_text=True)) == (206, "Step 2/9 : COPY . /app\n")
+    assert tail.headers["Content-Range"] == "bytes 33-55/56"
