@@ -13,6 +13,7 @@ logs and metrics use OpenTelemetry's encoders (``otlp.py``).
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -24,9 +25,14 @@ _FIXED32 = struct.Struct("<I").pack
 SPAN_KIND_SERVER = 2
 STATUS_ERROR = 2
 FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE = 0x100, 0x200
+YIELD_EVERY = 64  # spans encoded between two releases of the GIL (requests wait meanwhile)
+_SMALL = [bytes((value,)) for value in range(0x80)]
+_KEYS: dict[str, bytes] = {}
 
 
 def varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -58,7 +64,10 @@ def any_value(value: Any) -> bytes:
 
 
 def key_value(key: str, value: Any) -> bytes:
-    return field(1, key.encode("utf-8")) + field(2, any_value(value))
+    encoded = _KEYS.get(key)
+    if encoded is None:
+        encoded = _KEYS[key] = field(1, key.encode("utf-8"))
+    return encoded + field(2, any_value(value))
 
 
 def attributes(number: int, values: Mapping[str, Any]) -> bytes:
@@ -86,8 +95,12 @@ class SpanEncoder:
         self._shared: dict[tuple[str, str], bytes] = {}
 
     def request(self, spans: Iterable[RequestSpan]) -> bytes:
-        body = b"".join([field(2, self.span(span)) for span in spans])
-        return field(1, self.resource + field(2, self.scope + body))
+        parts = []
+        for count, span in enumerate(spans, 1):
+            parts.append(field(2, self.span(span)))
+            if count % YIELD_EVERY == 0:
+                time.sleep(0)
+        return field(1, self.resource + field(2, self.scope + b"".join(parts)))
 
     def span(self, span: RequestSpan) -> bytes:
         key = self.shared.key(span)
