@@ -88,6 +88,13 @@ OIP_BODY = json.dumps({"inputs": [{"name": "data", "shape": [1, 4], "datatype": 
                                    "data": ROW}]})
 
 
+def gunicorn_config(code: Path) -> str:
+    """The gunicorn config module of a checkout's runtime (``--baseline`` may name one
+    from before the server seam, when it was ``runtime/gunicorn_conf.py``)."""
+    seam = code / "runtime" / "server" / "gunicorn_conf.py"
+    return "python:runtime.server.gunicorn_conf" if seam.exists() else "python:runtime.gunicorn_conf"
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -191,8 +198,7 @@ def case_spec(case: str, port: int, threads: int) -> dict:
         if case == "ours-schema":
             body = json.dumps({"input_df": [dict(zip(
                 ["sepal_length", "sepal_width", "petal_length", "petal_width"], ROW))]})
-        argv = [str(BIN / "gunicorn"), "--config", "python:runtime.gunicorn_conf",
-                "runtime.wsgi:app"]
+        argv = [str(BIN / "gunicorn"), "--config", gunicorn_config(code), "runtime.wsgi:app"]
         cwd = WORK / ("ours-schema" if case == "ours-schema" else "ours")
         if case == "ours-v2":
             return dict(argv=argv, cwd=cwd, env=env, path="/v2/models/iris/infer",

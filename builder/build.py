@@ -145,8 +145,7 @@ class Builder:
         labels = image_labels(manifest, base_reference, wheels) | options.labels
         dockerfile = dockerfiles.render_dockerfile(dockerfiles.DockerfileContext(
             moma_version=moma_version(), runtime_type=spec.runtime_type, base_image=base_reference,
-            pip_wheel=installer.name, driver=manifest.driver.filename, uid=self.config.app_uid,
-            labels=tuple(sorted(labels.items())),
+            pip_wheel=installer.name, driver=manifest.driver.filename, labels=tuple(sorted(labels.items())),
         ))
         context = _ContextParts(manifest, dockerfile, wheels, installer, options.account, self._unpack_limits())
         if options.output == "context":
