@@ -1,4 +1,5 @@
-"""A telemetry receiver on 127.0.0.1: OTLP/HTTP (protobuf) and Azure Monitor's ingestion
+"""A telemetry receiver (on 127.0.0.1 unless told another local address, e.g. the Docker
+bridge's gateway for containers): OTLP/HTTP (protobuf) and Azure Monitor's ingestion
 API (Breeze, ``POST /v2.1/track``, JSON envelopes), for the tests and the benchmark
 (no real collector can be installed here).
 
@@ -23,7 +24,7 @@ BREEZE_PATH = "/v2.1/track"
 
 
 class OtlpReceiver:
-    def __init__(self, decode: bool = True, stall: bool = False) -> None:
+    def __init__(self, decode: bool = True, stall: bool = False, host: str = "127.0.0.1") -> None:
         self.decode = decode
         self.stall = stall
         self.spans: list[tuple[dict[str, Any], Any]] = []  # (resource attributes, Span)
@@ -56,9 +57,9 @@ class OtlpReceiver:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> "OtlpReceiver":
