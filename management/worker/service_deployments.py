@@ -17,6 +17,7 @@ from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
 from ..secrets import KeyCipher, key_hash
 from ..service_settings import replicas_of
+from ..service_telemetry import destination
 from ..store import Operation, Service, Store
 from ..store.database import writing
 from ..store.operations import CANCELLED, FAILED, SUCCEEDED
@@ -58,7 +59,8 @@ class Deployer:
         except StorageError as exc:
             raise EngineError(exc.message) from exc
         env = service_environment(service.settings, service_name=service.name, image_id=service.image_id,
-                                  storage_url=storage_url)
+                                  storage_url=storage_url, telemetry=destination(service.settings, self.settings),
+                                  service_id=service.id)
         return Workload(
             service_id=service.id, name=f"moma-{account.name}-{service.name}-{service.id[:6]}",
             image=image["imageLocation"], generation=service.generation,

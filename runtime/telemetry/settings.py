@@ -16,15 +16,16 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from .. import contract
 from ..config import parse_bool, parse_int
 from ..errors import ConfigError
 
-ENABLED = "AML_APP_INSIGHTS_ENABLED"
-OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+ENABLED = contract.ENV_APP_INSIGHTS_ENABLED
+OTLP_ENDPOINT = contract.ENV_OTLP_ENDPOINT
+OTLP_HEADERS = contract.ENV_OTLP_HEADERS
 OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
-CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
-REQUEST_BODY = "MOMA_TELEMETRY_REQUEST_BODY"
+CONNECTION_STRING = contract.ENV_APPINSIGHTS_CONNECTION_STRING
+REQUEST_BODY = contract.ENV_TELEMETRY_REQUEST_BODY
 BODY_LIMIT = 8192  # bytes of an opted-in request body put on its span
 
 

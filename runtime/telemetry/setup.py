@@ -19,7 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from .. import __version__
+from .. import __version__, contract
 from ..model_map import ModelMap
 from ..oip.names import ModelNames
 from . import driver_logs
@@ -63,7 +63,7 @@ class _QueueSpanProcessor(SpanProcessor):
 def start(settings: TelemetrySettings, environ: Mapping[str, Any], *, instance: str,
           model_map: ModelMap, names: ModelNames, routes: dict[int, Route],
           recorder: Recorder, cells: Callable[[], list[float]]) -> Telemetry:
-    service_id = (environ.get("MOMA_SERVICE_ID") or "").strip() or None
+    service_id = (environ.get(contract.ENV_SERVICE_ID) or "").strip() or None
     container = container_id()
     resource = Resource.create(_resource_attributes(environ, instance, model_map, service_id,
                                                     container))
