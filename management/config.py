@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from builder.config import BuilderConfig
 
-from .service_telemetry import connection_string_problem, url_problem
+from .service_telemetry import connection_string_problem, otlp_headers, url_problem
 
 SUPPORTED_API_VERSIONS = ("2017-09-01-preview", "2018-04-01-preview")
 
@@ -53,6 +53,7 @@ class Settings:
     telemetry_otlp_endpoint: str = ""  # an OTLP/HTTP collector's base URL (/v1/traces etc. are added)
     telemetry_otlp_headers: str = ""  # its headers, OTEL_EXPORTER_OTLP_HEADERS' format: key=value,key2=value2
     telemetry_connection_string: str = ""  # Azure Monitor: an Application Insights connection string
+    telemetry_management: bool = False  # the API and worker export their own spans there too (tracing.py)
 
     # The API's address as its clients reach it, e.g. https://moma.example: absolute links
     # (nextLink, imageBuildLogUri) start with it. Empty: host-relative links. Links never
@@ -66,6 +67,10 @@ class Settings:
         if self.telemetry_connection_string and \
                 (problem := connection_string_problem(self.telemetry_connection_string)):
             raise ValueError(f"MOMA_TELEMETRY_CONNECTION_STRING {problem}")
+        try:
+            otlp_headers(self.telemetry_otlp_headers)
+        except ValueError as exc:
+            raise ValueError(f"MOMA_TELEMETRY_OTLP_HEADERS {exc}") from None
 
     @property
     def db_url(self) -> str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # config.py checks the server's defaults with this module's c
 TELEMETRY_KEYS = ("otlpEndpoint", "connectionString", "requestBody")
 _CONNECTION_PART = re.compile(r"([A-Za-z]+)=([^;=]*)")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token
 _ENDPOINT_KEYS = ("ingestionendpoint", "liveendpoint", "profilerendpoint", "snapshotendpoint")
 
 
@@ -71,6 +72,19 @@ def connection_string_problem(text: str) -> str | None:
         if key in values and url_problem(values[key]) is not None:
             return f"{key}: {url_problem(values[key])}"
     return None
+
+
+def otlp_headers(text: str) -> dict[str, str]:
+    """``key=value,key2=value2`` (values percent-encoded: OTEL_EXPORTER_OTLP_HEADERS'
+    format) as a dict; ValueError when malformed."""
+    headers: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        value = urllib.parse.unquote(value.strip())
+        if not sep or not _HEADER_NAME.fullmatch(key.strip()) or any(ord(c) < 0x20 and c != "\t" for c in value):
+            raise ValueError("is not key=value pairs separated by commas (values percent-encoded)")
+        headers[key.strip()] = value
+    return headers
 
 
 def service_telemetry(given: Mapping[str, Any], problems: list[Detail]) -> dict[str, Any] | None:

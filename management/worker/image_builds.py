@@ -18,6 +18,7 @@ from builder.context import AccountContext
 from builder.errors import BuilderError
 from builder.manifest import parse_manifest
 
+from .. import tracing
 from ..config import Settings
 from ..store import Account, Operation, Store
 
@@ -40,7 +41,9 @@ class ImageBuilds:
         assert image is not None
         self.store.images.start(image["id"])
         try:
-            result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image))
+            with tracing.span("build", {"moma.image.id": image["id"]}) as step:
+                result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image),
+                                            on_log=step.add_event if step is not None else lambda line: None)
         except BuilderError as exc:
             self._failed(operation, worker, image, "ImageBuildFailed", (str(exc).splitlines() or [type(exc).__name__])[0])
         except Exception as exc:  # noqa: BLE001 - the operation must end, whatever went wrong

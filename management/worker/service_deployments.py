@@ -8,6 +8,7 @@ import logging
 import threading
 from typing import Any
 
+from .. import tracing
 from ..config import Settings
 from ..collection_storage import CollectionStorage, StorageError
 from ..data_collection import collection_url, local_data_dir, open_storage
@@ -117,8 +118,10 @@ class ServiceDeployments:
             return
         self.store.services.start(service.id, generation)
         try:
-            workload = self.deployer.workload(service)
-            endpoint = self.deployer.engine(service).deploy(workload)
+            with tracing.span("deploy: workload", {"moma.service.id": service.id, "moma.generation": generation}):
+                workload = self.deployer.workload(service)
+            with tracing.span("deploy: engine", {"moma.compute": service.compute, "moma.replicas": workload.replicas}):
+                endpoint = self.deployer.engine(service).deploy(workload)
         except EngineError as exc:
             log.warning("service %s generation %d failed: %s", service.id, generation, exc.message)
             self.store.services.complete(operation.id, worker, service.id, generation, FAILED,

@@ -104,3 +104,14 @@ def test_cli_flags_and_show():
         "appInsightsEnabled": True, "telemetry": {"requestBody": True, "otlpEndpoint": "http://c:4318"}}
     assert ("App insights", "appInsightsEnabled") in SERVICE_FIELDS
     assert ("Telemetry OTLP endpoint", "telemetry.otlpEndpoint") in SERVICE_FIELDS
+
+
+def test_management_spans_need_a_destination_and_headers_are_checked():
+    from management import tracing
+
+    assert tracing.start(Settings(), "api") is False and tracing.current_traceparent() is None
+    with pytest.raises(ValueError, match="MOMA_TELEMETRY_OTLP_ENDPOINT or MOMA_TELEMETRY_CONNECTION_STRING"):
+        tracing.start(Settings(telemetry_management=True), "api")
+    with pytest.raises(ValueError, match="MOMA_TELEMETRY_OTLP_HEADERS"):
+        Settings.load({"MOMA_TELEMETRY_OTLP_HEADERS": "bad header=1"})
+    assert Settings.load({"MOMA_TELEMETRY_OTLP_HEADERS": "authorization=Bearer%20t"}).telemetry_otlp_headers

@@ -24,7 +24,7 @@ class FakeBuilder:
         self.error = error
         self.calls: list[tuple[Any, Any]] = []
 
-    def build(self, spec: Any, options: Any) -> BuildResult:
+    def build(self, spec: Any, options: Any, on_log: Any = None) -> BuildResult:
         self.calls.append((spec, options))
         if self.error:
             raise self.error
