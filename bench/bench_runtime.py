@@ -369,6 +369,14 @@ def telemetry_counters(port: int) -> dict:
     return totals
 
 
+def on_off(summary: dict, case: str, p99: bool) -> str:
+    """A feature's case against "ours": throughput (target >= 0.9), p99 (<= 1.1), CPU."""
+    on, off = summary[case], summary["ours"]
+    tail = f"p99 x{on['p99'] / off['p99']:.2f} (target <= 1.10), " if p99 else ""
+    return (f"throughput x{on['rps'] / off['rps']:.2f} (target >= 0.90), {tail}"
+            f"CPU per request x{on['cpu_us'] / off['cpu_us']:.2f}")
+
+
 def collection_counters(port: int) -> dict:
     """The ours-dc case's data collection totals from /metrics, once the last flush ran,
     and the rows found in its CSV files (headers excluded)."""
@@ -469,17 +477,12 @@ def main() -> int:
               f"{s['cpu_us']:>19.0f}")
     if "ours-dc" in summary and "ours" in summary:
         counts = results["ours-dc"][-1]["collection"]
-        print(f"\ndata collection on / off: throughput x"
-              f"{summary['ours-dc']['rps'] / summary['ours']['rps']:.2f} (target >= 0.90), "
-              f"CPU per request x{summary['ours-dc']['cpu_us'] / summary['ours']['cpu_us']:.2f}; "
+        print(f"\ndata collection on / off: {on_off(summary, 'ours-dc', p99=False)}; "
               f"last run: {counts['collected']:.0f} rows collected, {counts['written']:.0f} "
               f"written, {counts['dropped']:.0f} dropped, {counts['in_files']} in the files")
     if "ours-otel" in summary and "ours" in summary:
         counts = results["ours-otel"][-1]["telemetry"]
-        print(f"\ntelemetry on / off: throughput x"
-              f"{summary['ours-otel']['rps'] / summary['ours']['rps']:.2f} (target >= 0.90), p99 "
-              f"x{summary['ours-otel']['p99'] / summary['ours']['p99']:.2f} (target <= 1.10), CPU "
-              f"per request x{summary['ours-otel']['cpu_us'] / summary['ours']['cpu_us']:.2f}; "
+        print(f"\ntelemetry on / off: {on_off(summary, 'ours-otel', p99=True)}; "
               f"last run: {counts['exported']:.0f} spans exported, {counts['queue_full']:.0f} "
               f"dropped (queue full), {counts['export_failed']:.0f} dropped (export failed), "
               f"{counts['receiver_requests']:.0f} OTLP requests received in the whole run")

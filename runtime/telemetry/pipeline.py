@@ -88,21 +88,17 @@ class Pipeline:
 
     # -- producers (any thread; never blocks) ---------------------------------------------
     def put_span(self, item: Any) -> None:
-        spans = self._spans
-        if len(spans) >= self.settings.span_queue:
-            self.recorder.telemetry_dropped("spans", "queue_full", 1)
-            return
-        spans.append(item)
-        if len(spans) >= self.settings.span_batch and not self._wake.is_set():
-            self._wake.set()
+        self._put("spans", self._spans, self.settings.span_queue, self.settings.span_batch, item)
 
     def put_log(self, item: Any) -> None:
-        logs = self._logs
-        if len(logs) >= self.settings.log_queue:
-            self.recorder.telemetry_dropped("logs", "queue_full", 1)
+        self._put("logs", self._logs, self.settings.log_queue, self.settings.log_batch, item)
+
+    def _put(self, signal: str, queue: deque[Any], bound: int, batch: int, item: Any) -> None:
+        if len(queue) >= bound:
+            self.recorder.telemetry_dropped(signal, "queue_full", 1)
             return
-        logs.append(item)
-        if len(logs) >= self.settings.log_batch and not self._wake.is_set():
+        queue.append(item)
+        if len(queue) >= batch and not self._wake.is_set():
             self._wake.set()
 
     # -- the thread --------------------------------------------------------------------------
