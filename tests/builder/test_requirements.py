@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from builder.errors import RequirementsError
 from builder.conda import parse_conda_env
+from builder.errors import RequirementsError
 from builder.requirements import parse_pip_requirements, pip_dependencies
 
 
