@@ -63,6 +63,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.runtime.otlp_receiver import OtlpReceiver  # noqa: E402 - the path is set just above
+
 APPS = Path(__file__).resolve().parent / "runtime" / "apps"
 VENVS = ROOT / "bench" / ".venvs"
 WORK = VENVS / "work"

@@ -198,7 +198,7 @@ class Metrics:
         """This worker's cells: what it counted since it started (telemetry's metrics)."""
         cells = self.cells.mine()
         with self._lock:
-            return cells.tolist()
+            return list(cells)
 
     def totals(self) -> tuple[list[float], int, int]:
         """Cells summed over the archive and live rows; slots held; queue depth."""

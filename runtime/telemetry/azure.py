@@ -40,9 +40,11 @@ class AzureMonitorExporter:
     def __init__(self, connection_string: str, timeout_s: float, resource: Resource,
                  scope: InstrumentationScope, shared: SharedAttributes) -> None:
         quiet_exporter_package()
-        from azure.monitor.opentelemetry.exporter import (AzureMonitorLogExporter,
-                                                          AzureMonitorMetricExporter,
-                                                          AzureMonitorTraceExporter)
+        from azure.monitor.opentelemetry.exporter import (
+            AzureMonitorLogExporter,
+            AzureMonitorMetricExporter,
+            AzureMonitorTraceExporter,
+        )
         options: dict[str, Any] = {"connection_string": connection_string,
                                    "disable_offline_storage": True, "timeout": timeout_s,
                                    "retry_total": 0}  # the pipeline retries, after a backoff

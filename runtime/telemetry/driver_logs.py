@@ -42,7 +42,7 @@ class QueueLogProcessor(LogRecordProcessor):
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         record = copy.copy(log_record.log_record)
         record.context = Context()
-        self.put(ReadableLogRecord(log_record=record, resource=log_record.resource,
+        self.put(ReadableLogRecord(log_record=record, resource=log_record.resource,  # type: ignore[arg-type]
                                    instrumentation_scope=log_record.instrumentation_scope,
                                    limits=log_record.limits))
 
@@ -145,8 +145,8 @@ def capture(provider: Any) -> Callable[[], None]:
     runtime_logger.addHandler(handler)
     printer = provider.get_logger("moma.driver.print")
     saved = sys.stdout, sys.stderr
-    sys.stdout = PrintCapture(sys.stdout, printer, "stdout")  # type: ignore[assignment]
-    sys.stderr = PrintCapture(sys.stderr, printer, "stderr")  # type: ignore[assignment]
+    sys.stdout = PrintCapture(sys.stdout, printer, "stdout")
+    sys.stderr = PrintCapture(sys.stderr, printer, "stderr")
 
     def undo() -> None:
         sys.stdout, sys.stderr = saved

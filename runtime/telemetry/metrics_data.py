@@ -18,15 +18,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import (AggregationTemporality, Histogram,
-                                              HistogramDataPoint, Metric, MetricsData,
-                                              NumberDataPoint, ResourceMetrics, ScopeMetrics,
-                                              Sum)
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from ..metrics import (DRIVER_ERROR_KINDS, LATENCY_BUCKETS, LAYOUT, QUEUE_BUCKETS,
-                       REJECT_REASONS, ROUTES, STATUSES)
+from ..metrics import DRIVER_ERROR_KINDS, LATENCY_BUCKETS, LAYOUT, QUEUE_BUCKETS, REJECT_REASONS, ROUTES, STATUSES
 
 CUMULATIVE = AggregationTemporality.CUMULATIVE
 
@@ -93,7 +99,7 @@ class _Points:
         return HistogramDataPoint(attributes, self.start_ns, self.now_ns,
                                   int(cells[start + len(bounds) + 2]),
                                   cells[start + len(bounds) + 1], buckets, list(bounds),
-                                  None, None)  # type: ignore[arg-type] - min, max: not kept
+                                  None, None)  # type: ignore[arg-type]  # min, max: not kept
 
 
 def _sum(name: str, description: str, unit: str, points: list[NumberDataPoint],

@@ -135,7 +135,7 @@ class Pipeline:
             return
         try:
             data = self.collect_metrics()
-        except Exception:  # noqa: BLE001 - a metrics bug must not stop the thread
+        except Exception:
             log.exception("telemetry: collecting metrics failed")
             return
         with self._lock:
@@ -152,7 +152,7 @@ class Pipeline:
             except ExportError as exc:
                 target.failed(now, signal, exc)
                 self.recorder.telemetry_dropped(signal, "export_failed", items)
-            except Exception as exc:  # noqa: BLE001 - an exporter bug must not stop the thread
+            except Exception as exc:
                 log.error("telemetry: the %s exporter raised", target.exporter.name, exc_info=exc)
                 target.failed(now, signal, exc)
                 self.recorder.telemetry_dropped(signal, "export_failed", items)
@@ -176,6 +176,6 @@ class Pipeline:
         for target in self.targets:
             try:
                 target.exporter.close()
-            except Exception:  # noqa: BLE001 - shutting down: report, never raise
+            except Exception:
                 log.warning("telemetry: closing the %s exporter failed", target.exporter.name,
                             exc_info=True)

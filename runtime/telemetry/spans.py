@@ -51,6 +51,13 @@ class RequestSpan:
                  "end_ns", "route", "method", "path", "request_id", "status", "model",
                  "model_version", "queue_wait_s", "admission", "error_type", "error_message",
                  "body", "tokens")
+    # set by the tracer once the request's ids and times are known
+    trace_id: int
+    span_id: int
+    trace_flags: int
+    start_ns: int
+    end_ns: int
+    tokens: Any  # (OpenTelemetry's context token, ours) while the span is current
 
     def __init__(self, route: Route, method: str, path: str, request_id: str) -> None:
         self.route = route

@@ -64,7 +64,8 @@ def test_a_service_with_app_insights_sends_its_requests_spans_to_the_servers_col
     assert operation["state"] == "Succeeded", operation
     image_id = operation["resourceLocation"].rsplit("/", 1)[-1]
 
-    cli(server, "service", "create", "realtime", "-n", "traced", "--image-id", image_id, "--enable-app-insights", "true")
+    cli(server, "service", "create", "realtime", "-n", "traced", "--image-id", image_id,
+        "--enable-app-insights", "true")
     service, = client.pages("/services", {"serviceName": "traced"})
     assert service["state"] == "Succeeded" and service["appInsightsEnabled"] is True
     assert re.search(r"^App insights:\s+True$", cli(server, "service", "show", "-i", service["id"]), re.M)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import socket
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest

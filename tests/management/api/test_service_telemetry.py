@@ -68,13 +68,14 @@ def test_a_malformed_server_default_stops_the_server():
 
 
 def test_what_the_containers_are_told():
-    server = Settings(telemetry_otlp_endpoint="http://collector:4318", telemetry_otlp_headers="authorization=Bearer%20s",
-                      telemetry_connection_string=CONNECTION)
+    server = Settings(telemetry_otlp_endpoint="http://collector:4318",
+                      telemetry_otlp_headers="authorization=Bearer%20s", telemetry_connection_string=CONNECTION)
     on = {"appInsightsEnabled": True}
     env = service_environment(on, service_name="iris", image_id="i", service_id="svc-1",
                               telemetry=destination(on, server))
     assert {key: env[key] for key in env if key.startswith(("OTEL", "APPLICATIONINSIGHTS", "MOMA_SERVICE_ID"))} == {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20s",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20s",
         "APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION, "MOMA_SERVICE_ID": "svc-1"}
     assert env["AML_APP_INSIGHTS_ENABLED"] == "true" and "MOMA_TELEMETRY_REQUEST_BODY" not in env
     # its own endpoint replaces the server's destinations; the server's headers never go there
