@@ -244,7 +244,7 @@ def _console_paths() -> dict[str, Any]:
             "parameters": account,
             "get": {"operationId": "Console_ArtifactSizes", "tags": tags,
                     "parameters": [{"name": "sha256", "in": "query", "required": False, "type": "array",
-                                    "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                    "items": {"type": "string", "pattern": whole("[0-9a-f]{64}")},
                                     "collectionFormat": "multi", "maxItems": 1000}],
                     "responses": ok("ArtifactSizes")},
         },
