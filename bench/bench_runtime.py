@@ -17,6 +17,9 @@ with ``wrk``. Cases:
   ours-schema   the same with a pandas service_schema.json (validation + DataFrame)
   ours-dc       "ours" with model data collection on: automatic capture of every input
                 and prediction to the local sink (CSV files under bench/.venvs/work/dc)
+  ours-otel     "ours" with telemetry on (appInsightsEnabled): a span per request, metrics
+                and logs exported over OTLP/HTTP to a receiver in this process (it counts,
+                it does not decode), OpenTelemetry's default batching
   ours-v2       "ours" called over the Open Inference Protocol: POST /v2/models/iris/infer,
                 the row as an FP64 tensor "data" of shape [1, 4], same driver
   bare-gthread  bare Flask + gunicorn gthread (same threads as ours) calling predict
@@ -58,6 +61,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.runtime.otlp_receiver import OtlpReceiver  # noqa: E402 - the path is set just above
+
 APPS = Path(__file__).resolve().parent / "runtime" / "apps"
 VENVS = ROOT / "bench" / ".venvs"
 WORK = VENVS / "work"
@@ -76,9 +82,9 @@ PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so t
 OURS_ENV: list[str] = []
 BASELINES: dict[str, Path] = {}  # --baseline: other checkouts whose runtime <case>@NAME runs
 VARIANTS: dict[str, dict[str, str]] = {}  # --variant: ours:NAME -> its extra environment
-CASES = ["ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "bare-gthread",
+CASES = ["ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "ours-otel", "bare-gthread",
          "bare-sync", "azureml", "mlflow", "bentoml", "mlserver"]
-OURS = ("ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc")
+OURS = ("ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "ours-otel")
 OIP_BODY = json.dumps({"inputs": [{"name": "data", "shape": [1, 4], "datatype": "FP64",
                                    "data": ROW}]})
 
@@ -185,6 +191,9 @@ def case_spec(case: str, port: int, threads: int) -> dict:
             shutil.rmtree(WORK / "dc", ignore_errors=True)
             env.update(AML_MODEL_DC_STORAGE_ENABLED="true", AML_MODEL_DC_LOCAL_DIR=str(WORK / "dc"),
                        MOMA_SERVICE_NAME="bench")
+        if case == "ours-otel":
+            env.update(AML_APP_INSIGHTS_ENABLED="true", OTEL_EXPORTER_OTLP_ENDPOINT=receiver().url,
+                       MOMA_SERVICE_NAME="bench", MOMA_SERVICE_ID="bench")
         env.update(item.split("=", 1) for item in OURS_ENV)
         env.update(variant)
         if case == "ours-schema":
@@ -323,22 +332,59 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def collection_counters(port: int) -> dict:
-    """The ours-dc case's data collection totals from /metrics, once the last flush ran,
-    and the rows found in its CSV files (headers excluded)."""
-    time.sleep(3)  # a flush interval and a bit
+_RECEIVER: list[OtlpReceiver] = []
+
+
+def receiver() -> OtlpReceiver:
+    """The ours-otel case's collector: one for the whole run, counting what arrives."""
+    if not _RECEIVER:
+        _RECEIVER.append(OtlpReceiver(decode=False).start())
+    return _RECEIVER[0]
+
+
+def metric_totals(port: int, names: dict[str, str]) -> dict:
+    """Sums of the /metrics samples whose line starts with each name (key: name)."""
     req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
                                  headers={"Authorization": f"Bearer {KEY}"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(req, timeout=5) as resp:
         text = resp.read().decode()
-    totals: dict = {"collected": 0.0, "written": 0.0, "dropped": 0.0}
-    for name, key in (("moma_datacollection_rows_collected_total", "collected"),
-                      ('moma_datacollection_rows_written_total{sink="local"}', "written"),
-                      ("moma_datacollection_rows_dropped_total", "dropped")):
+    totals = {key: 0.0 for key in names.values()}
+    for name, key in names.items():
         for line in text.splitlines():
             if line.startswith(name):
                 totals[key] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def telemetry_counters(port: int) -> dict:
+    """The ours-otel case's spans exported and dropped (/metrics), once the last batch
+    went (OTEL_BSP_SCHEDULE_DELAY), and the OTLP requests the receiver got so far."""
+    time.sleep(6)
+    totals = metric_totals(port, {'moma_telemetry_exported_total{signal="spans"}': "exported",
+                                  'moma_telemetry_dropped_total{reason="queue_full",signal="spans"}':
+                                      "queue_full",
+                                  'moma_telemetry_dropped_total{reason="export_failed",signal="spans"}':
+                                      "export_failed"})
+    totals["receiver_requests"] = sum(receiver().requests.values())
+    return totals
+
+
+def on_off(summary: dict, case: str, p99: bool) -> str:
+    """A feature's case against "ours": throughput (target >= 0.9), p99 (<= 1.1), CPU."""
+    on, off = summary[case], summary["ours"]
+    tail = f"p99 x{on['p99'] / off['p99']:.2f} (target <= 1.10), " if p99 else ""
+    return (f"throughput x{on['rps'] / off['rps']:.2f} (target >= 0.90), {tail}"
+            f"CPU per request x{on['cpu_us'] / off['cpu_us']:.2f}")
+
+
+def collection_counters(port: int) -> dict:
+    """The ours-dc case's data collection totals from /metrics, once the last flush ran,
+    and the rows found in its CSV files (headers excluded)."""
+    time.sleep(3)  # a flush interval and a bit
+    totals: dict = metric_totals(port, {"moma_datacollection_rows_collected_total": "collected",
+                                        'moma_datacollection_rows_written_total{sink="local"}': "written",
+                                        "moma_datacollection_rows_dropped_total": "dropped"})
     totals["in_files"] = sum(max(0, len(path.read_bytes().splitlines()) - 1)
                              for path in (WORK / "dc").rglob("data.csv"))
     return totals
@@ -363,6 +409,8 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
         result["cpu_us"] = (tree_cpu_seconds(proc.pid) - cpu_before) / result["requests"] * 1e6
         if case == "ours-dc":
             result["collection"] = collection_counters(port)
+        if case == "ours-otel":
+            result["telemetry"] = telemetry_counters(port)
         return result
     finally:
         stop(proc)
@@ -430,11 +478,15 @@ def main() -> int:
               f"{s['cpu_us']:>19.0f}")
     if "ours-dc" in summary and "ours" in summary:
         counts = results["ours-dc"][-1]["collection"]
-        print(f"\ndata collection on / off: throughput x"
-              f"{summary['ours-dc']['rps'] / summary['ours']['rps']:.2f} (target >= 0.90), "
-              f"CPU per request x{summary['ours-dc']['cpu_us'] / summary['ours']['cpu_us']:.2f}; "
+        print(f"\ndata collection on / off: {on_off(summary, 'ours-dc', p99=False)}; "
               f"last run: {counts['collected']:.0f} rows collected, {counts['written']:.0f} "
               f"written, {counts['dropped']:.0f} dropped, {counts['in_files']} in the files")
+    if "ours-otel" in summary and "ours" in summary:
+        counts = results["ours-otel"][-1]["telemetry"]
+        print(f"\ntelemetry on / off: {on_off(summary, 'ours-otel', p99=True)}; "
+              f"last run: {counts['exported']:.0f} spans exported, {counts['queue_full']:.0f} "
+              f"dropped (queue full), {counts['export_failed']:.0f} dropped (export failed), "
+              f"{counts['receiver_requests']:.0f} OTLP requests received in the whole run")
     for case, peer, target in (("ours-v2", "ours", 0.9), ("ours-v2", "mlserver", 2.0)):
         if case in summary and peer in summary:
             print(f"{case} / {peer}: throughput x{summary[case]['rps'] / summary[peer]['rps']:.2f} "

@@ -296,7 +296,7 @@ def runtime_source() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-YIELDING_REQUIREMENTS = "requirements-blob.txt"
+YIELDING_REQUIREMENTS = ("requirements-blob.txt", "requirements-telemetry.txt")
 RUNTIME_REQUIREMENTS = {"Python": ("requirements.txt",), "SparkPython": ("requirements.txt", "requirements-spark.txt")}
 
 
@@ -310,9 +310,11 @@ def runtime_requirements(runtime_type: str = "Python") -> tuple[str, ...]:
 
 def image_requirements(runtime_type: str, user: tuple[str, ...]) -> tuple[str, ...]:
     """The runtime's pins, the user's requirements, and the yielding pins of
-    ``runtime/requirements-blob.txt`` for every package the user does not name."""
+    ``runtime/requirements-blob.txt`` and ``requirements-telemetry.txt`` for every package
+    the user does not name."""
     named = {requirement_name(line) for line in user}
-    yielding = tuple(line for line in _runtime_file(YIELDING_REQUIREMENTS) if requirement_name(line) not in named)
+    yielding = tuple(line for name in YIELDING_REQUIREMENTS for line in _runtime_file(name)
+                     if requirement_name(line) not in named)
     return runtime_requirements(runtime_type) + user + yielding
 
 

@@ -4,12 +4,13 @@ what a caller (a test, a CLI flag) passes."""
 from __future__ import annotations
 
 import os
-import urllib.parse
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from builder.config import BuilderConfig
+
+from .service_telemetry import connection_string_problem, otlp_headers, url_problem
 
 SUPPORTED_API_VERSIONS = ("2017-09-01-preview", "2018-04-01-preview")
 
@@ -51,6 +52,12 @@ class Settings:
     # a SAS on their container (see collection_storage.py), renewed before it expires
     data_collection_storage: str = ""
     data_collection_sas_seconds: float = 7 * 24 * 3600
+    # Where services with appInsightsEnabled send traces, metrics and logs, unless a
+    # service names its own destination (service_telemetry.py); reachable from containers
+    telemetry_otlp_endpoint: str = ""  # an OTLP/HTTP collector's base URL (/v1/traces etc. are added)
+    telemetry_otlp_headers: str = ""  # its headers, OTEL_EXPORTER_OTLP_HEADERS' format: key=value,key2=value2
+    telemetry_connection_string: str = ""  # Azure Monitor: an Application Insights connection string
+    telemetry_management: bool = False  # the API and worker export their own spans there too (tracing.py)
 
     # The API's address as its clients reach it, e.g. https://moma.example: absolute links
     # (nextLink, imageBuildLogUri) start with it. Empty: host-relative links. Links never
@@ -58,8 +65,16 @@ class Settings:
     public_url: str = ""
 
     def __post_init__(self) -> None:
-        if self.public_url:
-            _check_public_url(self.public_url)
+        for name, url in (("PUBLIC_URL", self.public_url), ("TELEMETRY_OTLP_ENDPOINT", self.telemetry_otlp_endpoint)):
+            if url and (problem := url_problem(url)):
+                raise ValueError(f"MOMA_{name}={problem}")
+        if self.telemetry_connection_string and \
+                (problem := connection_string_problem(self.telemetry_connection_string)):
+            raise ValueError(f"MOMA_TELEMETRY_CONNECTION_STRING {problem}")
+        try:
+            otlp_headers(self.telemetry_otlp_headers)
+        except ValueError as exc:
+            raise ValueError(f"MOMA_TELEMETRY_OTLP_HEADERS {exc}") from None
 
     @property
     def db_url(self) -> str:
@@ -104,17 +119,6 @@ class Settings:
     def as_env(self) -> dict[str, str]:
         """The environment that makes ``Settings.load()`` in another process return these settings."""
         return {f"MOMA_{item.name.upper()}": str(getattr(self, item.name)) for item in fields(self)}
-
-
-def _check_public_url(url: str) -> None:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        parts, port_ok = None, False
-    if (parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname
-            or "@" in parts.netloc or "?" in url or "#" in url or any(ord(c) < 0x21 or ord(c) == 0x7f for c in url)):
-        raise ValueError(f"MOMA_PUBLIC_URL={url!r} is not http(s)://host[:port][/path] (no user, query or fragment)")
 
 
 def _convert(name: str, raw: str, kind: Any) -> Any:

@@ -17,6 +17,7 @@ from gunicorn.app.base import BaseApplication
 from builder.build import Builder
 from builder.scratch import sweep_scratch_directories
 
+from . import tracing
 from .config import Settings
 from .engines.factory import Engines
 from .errors import BadRequest
@@ -121,6 +122,7 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     if parent_pid is not None:
         watch_parent(parent_pid, orphaned)
     sweep_scratch_directories()
+    tracing.start(settings, "worker")
     store = prepare(settings)
     builder = Builder(settings.builder_config())
     deployer = Deployer(settings, store, Engines(settings, store.meta.installation_id()),
@@ -136,3 +138,4 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     threading.Thread(target=renewal.run, args=(stop,), name="moma-credential-renewal", daemon=True).start()
     worker.run(stop)
     store.close()
+    tracing.shutdown()

@@ -13,10 +13,11 @@ from typing import Any
 
 from .errors import Detail, ValidationFailed
 from .quantities import parse_cpu, parse_memory
+from .service_telemetry import service_telemetry
 
 AUTOSCALER_DEFAULTS = {"minReplicas": 1, "maxReplicas": 10, "refreshPeriodInSeconds": 1, "targetUtilization": 70}
 SETTINGS_KEYS = ("numReplicas", "autoScaler", "containerResourceReservation", "maxConcurrentRequestsPerContainer",
-                 "appInsightsEnabled", "dataCollection")
+                 "appInsightsEnabled", "telemetry", "dataCollection")
 
 
 def desired_settings(body: dict[str, Any], compute_kind: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -34,6 +35,7 @@ def desired_settings(body: dict[str, Any], compute_kind: str, previous: dict[str
         "containerResourceReservation": _reservation(merged.get("containerResourceReservation") or {}, problems),
         "maxConcurrentRequestsPerContainer": merged.get("maxConcurrentRequestsPerContainer"),
         "appInsightsEnabled": bool(merged.get("appInsightsEnabled", False)),
+        "telemetry": service_telemetry(merged.get("telemetry") or {}, problems),
         "dataCollection": _data_collection(merged.get("dataCollection") or {}, problems),
     }
     _check_replicas(settings, compute_kind, problems)

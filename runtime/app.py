@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from . import datacollection, shared_memory
+from . import datacollection, shared_memory, telemetry
 from .admission import Admission
 from .config import Settings, parse_int
 from .driver import Driver, Lifecycle, State
@@ -33,7 +33,7 @@ from .errors import NotReady, SchemaError, ScoringError, Unauthorized, Unsupport
 from .keys import KeyRing
 from .logs import REQUEST_ID, configure_runtime_logger
 from .metrics import OTHER_ROUTE, ROUTE_INDEX, Metrics, new_shared_memory
-from .model_map import load_model_map
+from .model_map import ModelMap, load_model_map
 from .oip import routes as oip_routes
 from .oip.front import OpenInference
 from .oip.front import error_parts as oip_error_parts
@@ -45,6 +45,7 @@ from .swagger import swagger_bytes
 
 if TYPE_CHECKING:  # imported for real only by SparkPython workers (it loads pyspark)
     from .spark import SparkRuntime
+    from .telemetry.setup import Telemetry
 
 log = logging.getLogger("moma.runtime")
 
@@ -52,6 +53,9 @@ OPEN_PATHS = frozenset({"/", "/livez", "/readyz", *oip_routes.OPEN_PATHS})  # an
 SCORING_TIME_HEADER = "x-ms-scoring-time-ms"
 MAX_REQUEST_ID = 200
 SCORE_ROUTE = ROUTE_INDEX["/score"]
+# A span per request on these (telemetry on): scoring and the OIP routes but health checks
+TRACED_ROUTES = {ROUTE_INDEX[route]: telemetry.Route(route, oip=route != "/score")
+                 for route in ("/score", *oip_routes.ROUTES) if route not in oip_routes.OPEN_PATHS}
 
 
 class Runtime:
@@ -60,7 +64,8 @@ class Runtime:
     def __init__(self, settings: Settings, lifecycle: Lifecycle, driver: Driver,
                  scorer: Scorer, keys: KeyRing | None, metrics: Metrics,
                  swagger: bytes, oip: OpenInference,
-                 capture: Callable[..., None] | None = None) -> None:
+                 capture: Callable[..., None] | None = None,
+                 tracing: "Telemetry | None" = None) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.driver = driver
@@ -70,6 +75,7 @@ class Runtime:
         self.swagger = swagger
         self.oip = oip
         self.capture = capture  # automatic data collection: (request id, correlation, in, out)
+        self.telemetry = tracing  # None: telemetry off
 
 
 # -- errors: moma's JSON -------------------------------------------------------------------
@@ -106,6 +112,7 @@ class Gate:
         self.max_body_bytes = max_body_bytes
         self.capture = runtime.capture
         self.oip = runtime.oip
+        self.tracer = runtime.telemetry.tracer if runtime.telemetry is not None else None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
@@ -124,6 +131,8 @@ class Gate:
         status_code = 500
         metrics = self.metrics
         metrics.request_started()
+        tracer = self.tracer
+        span = tracer.begin(environ, route, request_id, oip_match) if tracer is not None else None
         try:
             if self.keys is not None and path not in OPEN_PATHS \
                     and not self.keys.check(environ.get("HTTP_AUTHORIZATION")):
@@ -153,6 +162,8 @@ class Gate:
             return [body]
         finally:
             metrics.request_finished(route, status_code, time.perf_counter() - started)
+            if span is not None:
+                tracer.end(span, status_code)  # type: ignore[union-attr]
             REQUEST_ID.reset(token)
 
     def score(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -261,9 +272,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                           settings.max_queue_wait_ms)
     pool_size = settings.max_concurrent or parse_int("THREADS", os.environ.get("THREADS"), 32)
     lifecycle = Lifecycle()
+    model_map = load_model_map(settings.app_root)
+    names = ModelNames(model_map, settings.service_name)
+    # Before the driver is imported: its prints, logs and spans from its first line on
+    tracing = _start_telemetry(settings, lifecycle, {**os.environ, **(config or {})},
+                               model_map, names, metrics)
     spark = _start_spark(settings, lifecycle)  # None unless MOMA_RUNTIME_TYPE=SparkPython
     schema = _load_schema(settings, lifecycle, spark)
     scorer = Scorer(schema, admission, metrics, settings.scoring_timeout_ms, pool_size)
+    if tracing is not None:
+        scorer.observer = tracing.observer
     keys = KeyRing(settings.keys_file, settings.keys_check_interval_s) \
         if settings.keys_file else None
     # Before the driver is imported: its ModelDataCollectors find this process's hub.
@@ -278,12 +296,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         scorer.run = driver.run
 
     capture = hub.capture if hub is not None and hub.capturing else None
-    names = ModelNames(load_model_map(settings.app_root), settings.service_name)
     oip = OpenInference(lifecycle, scorer, schema, names, settings.runtime_type,
                         settings.max_body_bytes, capture)
     runtime = Runtime(settings, lifecycle, driver, scorer, keys, metrics,
                       swagger_bytes(schema, keys_required=keys is not None, names=names),
-                      oip, capture)
+                      oip, capture, tracing)
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["moma"] = runtime
@@ -297,6 +314,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.wsgi_app = Gate(app.wsgi_app, runtime,  # type: ignore[method-assign]
                         settings.max_body_bytes)
     return app
+
+
+def _start_telemetry(settings: Settings, lifecycle: Lifecycle, environ: dict[str, Any],
+                     model_map: ModelMap, names: ModelNames, metrics: Metrics) -> "Telemetry | None":
+    """This worker's telemetry (``telemetry/``), None when off; on but unable to run
+    (no destination, packages missing) fails the worker with the reason."""
+    try:
+        return telemetry.configure(environ, instance=settings.instance, model_map=model_map,
+                                   names=names, routes=TRACED_ROUTES, recorder=metrics,
+                                   cells=metrics.own)
+    except telemetry.TelemetryUnavailable as exc:
+        log.error("%s", exc)
+        lifecycle.fail(str(exc))
+        return None
 
 
 def _start_spark(settings: Settings, lifecycle: Lifecycle) -> "SparkRuntime | None":

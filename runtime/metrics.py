@@ -33,6 +33,11 @@ Exposed (all prefixed ``moma_``):
                                           error, shutdown)
   datacollection_sink_errors_total{sink}  counter failed writes (each is retried)
   datacollection_queued_rows              gauge   rows waiting to be written
+  telemetry_exported_total{signal}        counter spans, log records and metric batches a
+                                          telemetry exporter accepted (appInsightsEnabled)
+  telemetry_dropped_total{signal,reason}  counter never exported: queue_full (the bounded
+                                          queue was full), export_failed (the collector
+                                          refused, failed or did not answer in time)
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ DROP_REASONS = ("head_timeout", "body_timeout", "silent", "head_too_large", "bod
                 "answer_stalled")
 DC_SINKS = ("local", "blob", "debug")
 DC_DROP_REASONS = ("queue_full", "too_large", "unsupported", "error", "shutdown")
+TELEMETRY_SIGNALS = ("spans", "logs", "metrics")
+TELEMETRY_DROP_REASONS = ("queue_full", "export_failed")
 
 
 class Layout:
@@ -93,6 +100,10 @@ class Layout:
         offset += len(DC_SINKS)
         self.dc_queued = offset
         offset += 1
+        self.telemetry_exported = offset
+        offset += len(TELEMETRY_SIGNALS)
+        self.telemetry_dropped = offset
+        offset += len(TELEMETRY_SIGNALS) * len(TELEMETRY_DROP_REASONS)
         self.cells = offset
         self.gauges = frozenset({self.in_flight, self.dc_queued})
 
@@ -174,7 +185,21 @@ class Metrics:
         with self._lock:
             cells[LAYOUT.dc_queued] = float(rows)
 
+    # -- telemetry (runtime/telemetry/pipeline.py's Recorder) -------------------------------
+    def telemetry_exported(self, signal: str, items: int) -> None:
+        self._bump(LAYOUT.telemetry_exported + TELEMETRY_SIGNALS.index(signal), items)
+
+    def telemetry_dropped(self, signal: str, reason: str, items: int) -> None:
+        self._bump(LAYOUT.telemetry_dropped + TELEMETRY_SIGNALS.index(signal)
+                   * len(TELEMETRY_DROP_REASONS) + TELEMETRY_DROP_REASONS.index(reason), items)
+
     # -- reading ------------------------------------------------------------------------
+    def own(self) -> list[float]:
+        """This worker's cells: what it counted since it started (telemetry's metrics)."""
+        cells = self.cells.mine()
+        with self._lock:
+            return list(cells)
+
     def totals(self) -> tuple[list[float], int, int]:
         """Cells summed over the archive and live rows; slots held; queue depth."""
         return (self.cells.totals(), *self.memory.admission.totals())
@@ -271,6 +296,22 @@ class _Collector:
         yield GaugeMetricFamily("moma_datacollection_queued_rows", "Collected rows waiting "
                                 "to be written (queued or kept while a sink is down).",
                                 value=totals[LAYOUT.dc_queued])
+        yield from _telemetry_families(totals)
+
+
+def _telemetry_families(totals: list[float]) -> Iterator[Any]:
+    from prometheus_client.core import CounterMetricFamily
+    exported = CounterMetricFamily("moma_telemetry_exported", "Telemetry items an exporter "
+                                   "accepted, by signal.", labels=["signal"])
+    dropped = CounterMetricFamily("moma_telemetry_dropped", "Telemetry items never "
+                                  "exported, by signal and reason.", labels=["signal", "reason"])
+    for at, signal in enumerate(TELEMETRY_SIGNALS):
+        exported.add_metric([signal], totals[LAYOUT.telemetry_exported + at])
+        for reason_at, reason in enumerate(TELEMETRY_DROP_REASONS):
+            dropped.add_metric([signal, reason], totals[LAYOUT.telemetry_dropped + at
+                                                        * len(TELEMETRY_DROP_REASONS) + reason_at])
+    yield exported
+    yield dropped
 
 
 def _buckets(totals: list[float], start: int,

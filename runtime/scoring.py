@@ -10,13 +10,14 @@ its slot until run() really returns.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from .admission import Admission
 from .encoding import encode_output
@@ -48,6 +49,14 @@ def _driver_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class Observer(Protocol):
+    """Told each scoring call's outcome (telemetry's span; ``telemetry/tracer.py``)."""
+
+    def admitted(self, waited_s: float) -> None: ...
+    def rejected(self, reason: str) -> None: ...
+    def failed(self, kind: str, exc: BaseException | None) -> None: ...
+
+
 class Scorer:
     def __init__(self, schema: ServiceSchema | None, admission: Admission, metrics: Metrics,
                  timeout_ms: int, pool_size: int) -> None:
@@ -59,6 +68,7 @@ class Scorer:
         self.pool_size = pool_size
         self._pool: ThreadPoolExecutor | None = None
         self.run: Callable[..., Any] | None = None  # set once the driver is loaded
+        self.observer: Observer | None = None  # set when telemetry is on
 
     # -- arguments --------------------------------------------------------------------
     def from_body(self, raw: bytes) -> Arguments:
@@ -93,13 +103,18 @@ class Scorer:
     def call(self, arguments: Arguments) -> tuple[Any, float]:
         """run()'s value and the seconds it took, within admission and the timeout.
         Raises ScoringError."""
+        observer = self.observer
         try:
             waited = self.admission.acquire()
         except Overloaded as exc:
             self.metrics.rejected(exc.reason)
+            if observer is not None:
+                observer.rejected(exc.reason)
             raise
         if self.limited:
             self.metrics.queue_waited(waited)
+        if observer is not None:
+            observer.admitted(waited)
         args, kwargs = arguments
         run = cast(Callable[..., Any], self.run)  # loaded before the first request is admitted
         started = time.perf_counter()
@@ -120,6 +135,8 @@ class Scorer:
             return encoder(result)
         except BadOutput as exc:
             self.metrics.driver_error("bad_output")
+            if self.observer is not None:
+                self.observer.failed("bad_output", exc)
             log.error("%s", exc.message, exc_info=exc.__cause__)
             raise
 
@@ -128,8 +145,8 @@ class Scorer:
         pool = self._pool
         if pool is None:
             pool = self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="moma-run")
-        try:
-            future = pool.submit(run, *args, **kwargs)
+        try:  # run() sees the request's context: its id in logs, telemetry's current span
+            future = pool.submit(contextvars.copy_context().run, run, *args, **kwargs)
         except BaseException:
             self.admission.release()
             raise
@@ -139,6 +156,8 @@ class Scorer:
         except FutureTimeout:
             future.cancel()  # still queued (pool busy): never start it; releases its slot
             self.metrics.driver_error("timeout")
+            if self.observer is not None:
+                self.observer.failed("timeout", None)
             log.warning("run() passed the scoring timeout of %.0f ms; its admission slot "
                         "stays held until it returns", timeout_s * 1000)
             raise ScoringTimeout(f"run() did not finish within "
@@ -151,6 +170,8 @@ class Scorer:
 
     def _driver_failed(self, exc: BaseException) -> None:
         self.metrics.driver_error("exception")
+        if self.observer is not None:
+            self.observer.failed("exception", exc)
         message = _driver_message(exc)
         log.error("run() raised %s", message, exc_info=exc)
         raise DriverError(message) from exc

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from .. import console
+from .. import console, tracing
 from ..config import Settings
 from ..store import Store
 from . import (
@@ -50,4 +50,7 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
     app.register_blueprint(account)
     app.register_blueprint(swagger.blueprint)
     app.register_blueprint(admin.blueprint)
+    if tracing.start(settings, "api"):
+        app.wsgi_app = tracing.TracedApp(app.wsgi_app)  # type: ignore[method-assign]
+        app.after_request(tracing.name_request_span)
     return app

@@ -42,6 +42,9 @@ TOKEN_FIELDS = {
 }
 TIME = {"type": "string", "format": "date-time", "readOnly": True}
 STATE = {"$ref": "#/definitions/AsyncOperationState"}
+APP_INSIGHTS = ("Export a trace span per scoring request, the driver's prints and logging, and request metrics "
+                "(OpenTelemetry) to the service's telemetry destination, else the server's (MOMA_TELEMETRY_*); "
+                "400 when neither is set.")
 
 
 def ref(name: str) -> dict[str, str]:
@@ -215,6 +218,22 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         "type": "object",
         "properties": {"eventHubEnabled": {"type": "boolean"}, "storageEnabled": {"type": "boolean"}},
     },
+    "ServiceTelemetry": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "moma extension: where this service's telemetry goes when appInsightsEnabled, instead of "
+                       "the server's defaults (MOMA_TELEMETRY_*). Either destination, or both; reachable from the "
+                       "service's containers.",
+        "properties": {
+            "otlpEndpoint": {"type": "string", "maxLength": 2048,
+                             "description": "An OTLP/HTTP (protobuf) collector's base URL, e.g. http://collector:4318"},
+            "connectionString": {"type": "string", "maxLength": 4096,
+                                 "description": "Azure Monitor: an Application Insights connection string "
+                                                "(InstrumentationKey=...;IngestionEndpoint=...)"},
+            "requestBody": {"type": "boolean",
+                            "description": "Put request bodies (their first 8 KiB) on the spans; off by default"},
+        },
+    },
     "PaginatedServiceList": {
         "type": "object",
         "properties": {"nextLink": {"type": "string"}, "value": {"type": "array", "items": ref("ServiceResponse")}},
@@ -223,7 +242,8 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["computeResource", "imageId", "name"],
         "properties": {
-            "appInsightsEnabled": {"type": "boolean"},
+            "appInsightsEnabled": {"type": "boolean", "description": APP_INSIGHTS},
+            "telemetry": ref("ServiceTelemetry"),
             "autoScaler": ref("AutoScaler"),
             "computeResource": ref("ComputeResource"),
             "containerResourceReservation": ref("ContainerResourceReservation"),
@@ -253,7 +273,8 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
             "swaggerUri": {"type": "string", "description": "moma extension: the service's swagger.json."},
             "state": STATE,
             "updatedAt": TIME,
-            "appInsightsEnabled": {"type": "boolean"},
+            "appInsightsEnabled": {"type": "boolean", "description": APP_INSIGHTS},
+            "telemetry": ref("ServiceTelemetry"),
             "autoScaler": ref("AutoScaler"),
             "computeResource": ref("ComputeResource"),
             "containerResourceReservation": ref("ContainerResourceReservation"),
@@ -266,7 +287,8 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
     "ServiceUpdateRequest": {
         "type": "object",
         "properties": {
-            "appInsightsEnabled": {"type": "boolean"},
+            "appInsightsEnabled": {"type": "boolean", "description": APP_INSIGHTS},
+            "telemetry": ref("ServiceTelemetry"),
             "autoScaler": ref("AutoScaler"),
             "containerResourceReservation": ref("ContainerResourceReservation"),
             "dataCollection": ref("ModelDataCollection"),

@@ -14,6 +14,7 @@ from ..engines import EngineError, EngineUnavailable
 from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
 from ..service_keys import new_service_key
 from ..service_settings import desired_settings
+from ..service_telemetry import check_destination
 from ..store import Account, Compute, Service
 from .extensions import get_cipher, get_engines, get_store
 from .pagination import page_args, paginated
@@ -33,6 +34,7 @@ def create() -> Response:
     image_id = _ready_image(account, body["imageId"])
     desired = desired_settings(body, compute.kind)
     check_sink(body, compute.kind, settings())
+    check_destination(desired, settings())
     _check_images_reach_every_node(compute)
     service_id = str(uuid.uuid4())
     keys = get_cipher()
@@ -67,6 +69,7 @@ def update(service_id: str) -> Response:
     image_id = _ready_image(account, body["imageId"]) if "imageId" in body else service.image_id
     desired = desired_settings(body, compute.kind, previous=service.settings)
     check_sink(body, compute.kind, settings())
+    check_destination(desired, settings())
     operation_id = get_store().services.update(account.id, service_id, image_id=image_id, settings=desired)
     return _accepted(account, operation_id)
 

@@ -26,6 +26,8 @@ SERVICE_FIELDS = (("ID", "id"), ("Name", "name"), ("State", "state"), ("Image", 
                   ("CPU", "containerResourceReservation.cpu"), ("Memory", "containerResourceReservation.memory"),
                   ("Max concurrent", "maxConcurrentRequestsPerContainer"),
                   ("Collect model data", "dataCollection.storageEnabled"), ("App insights", "appInsightsEnabled"),
+                  ("Telemetry OTLP endpoint", "telemetry.otlpEndpoint"),
+                  ("Telemetry connection string", "telemetry.connectionString"),
                   ("Scoring URI", "scoringUri"), ("Swagger URI", "swaggerUri"), ("Created", "createdAt"),
                   ("Updated", "updatedAt"), ("Error", "error.message"))
 AUTOSCALER_FLAGS = (("autoscale_enabled", "autoscaleEnabled"), ("autoscale_min_replicas", "minReplicas"),
@@ -51,8 +53,14 @@ def service_settings(command: F) -> F:
                      help="Record each request's input and prediction (and ModelDataCollector rows) as CSV; read "
                           "them with `moma service data`. Never slows or fails a request."),
         click.option("-l", "--enable-app-insights", type=click.BOOL, metavar="true|false",
-                     help="Kept for 2017 scripts: stored, and set as AML_APP_INSIGHTS_ENABLED in the containers; "
-                          "moma sends nothing to Application Insights."),
+                     help="Export a trace span per request, the driver's prints and logging, and request metrics "
+                          "(OpenTelemetry) to the server's telemetry destination (MOMA_TELEMETRY_*) or the one "
+                          "given with --telemetry-endpoint / --telemetry-connection-string."),
+        click.option("--telemetry-endpoint", metavar="URL",
+                     help="This service's OTLP/HTTP collector, e.g. http://collector:4318, instead of the server's."),
+        click.option("--telemetry-connection-string", metavar="TEXT",
+                     help="This service's Azure Monitor (Application Insights connection string), instead of the "
+                          "server's."),
         click.option("--autoscale-enabled", type=click.BOOL, metavar="true|false",
                      help="Scale replicas with load, on a swarm compute only (there it is on unless -z is given)."),
         click.option("--autoscale-min-replicas", type=click.IntRange(0, 100), metavar="N",
@@ -91,6 +99,11 @@ def settings_body(settings: dict[str, Any], current: dict[str, Any] | None = Non
                       ("enable_app_insights", "appInsightsEnabled")):
         if settings.get(flag) is not None:
             body[key] = settings[flag]
+    telemetry = {key: settings[flag] for flag, key in (("telemetry_endpoint", "otlpEndpoint"),
+                                                       ("telemetry_connection_string", "connectionString"))
+                 if settings.get(flag) is not None}
+    if telemetry:
+        body["telemetry"] = {**current.get("telemetry", {}), **telemetry}
     if settings.get("collect_model_data") is not None:
         body["dataCollection"] = {**current.get("dataCollection", {}), "storageEnabled": settings["collect_model_data"]}
     autoscaler = {key: settings[flag] for flag, key in AUTOSCALER_FLAGS if settings.get(flag) is not None}

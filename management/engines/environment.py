@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from runtime import contract
 
 from ..quantities import parse_cpu
+from ..service_telemetry import Destination
 
 # Set by the engine alone, whatever the service's part holds.
 ENGINE_VARIABLES = frozenset({
@@ -24,10 +25,12 @@ ENGINE_VARIABLES = frozenset({
 
 
 def service_environment(settings: Mapping[str, Any], *, service_name: str, image_id: str,
-                        storage_url: str | None = None) -> dict[str, str]:
+                        storage_url: str | None = None, telemetry: Destination | None = None,
+                        service_id: str | None = None) -> dict[str, str]:
     """What the runtime reads of the service's settings (the API's shape), the names its
-    collected rows are filed under, and, for blob storage, the SAS URL on the service's
-    own container (never the account's connection string)."""
+    collected rows are filed under, for blob storage the SAS URL on the service's own
+    container (never the account's connection string), and where its telemetry goes
+    (``service_telemetry.destination``; nothing of it when off)."""
     env = {contract.ENV_APP_INSIGHTS_ENABLED: _flag(settings.get("appInsightsEnabled"))}
     if settings.get("maxConcurrentRequestsPerContainer"):
         env[contract.ENV_MAX_CONCURRENT_REQUESTS] = str(settings["maxConcurrentRequestsPerContainer"])
@@ -40,7 +43,17 @@ def service_environment(settings: Mapping[str, Any], *, service_name: str, image
     env.update({contract.ENV_SERVICE_NAME: service_name, contract.ENV_IMAGE_ID: image_id})
     if storage_url is not None:
         env[contract.ENV_DC_STORAGE] = storage_url
+    if telemetry is not None and settings.get("appInsightsEnabled"):
+        env.update(_telemetry_environment(telemetry, service_id))
     return env
+
+
+def _telemetry_environment(telemetry: Destination, service_id: str | None) -> dict[str, str]:
+    values = {contract.ENV_OTLP_ENDPOINT: telemetry.otlp_endpoint, contract.ENV_OTLP_HEADERS: telemetry.otlp_headers,
+              contract.ENV_APPINSIGHTS_CONNECTION_STRING: telemetry.connection_string,
+              contract.ENV_TELEMETRY_REQUEST_BODY: "true" if telemetry.request_body else "",
+              contract.ENV_SERVICE_ID: service_id or ""}
+    return {key: value for key, value in values.items() if value}
 
 
 @dataclass(frozen=True)

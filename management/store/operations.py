@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
+from .. import tracing
 from .common import now_iso, now_ms
 from .database import reading, writing
 from .tables import accounts, operations
@@ -67,6 +68,9 @@ def operation_from_row(row: Any) -> Operation:
 
 def insert_operation(connection: sa.Connection, *, operation_id: str, account_id: int, operation_type: str,
                      resource_kind: str, resource_id: str, payload: dict[str, Any] | None = None) -> None:
+    traceparent = tracing.current_traceparent()  # the worker's span continues the request's trace
+    if traceparent is not None:
+        payload = {**(payload or {}), tracing.TRACEPARENT: traceparent}
     connection.execute(sa.insert(operations).values(
         id=operation_id, account_id=account_id, operation_type=operation_type, resource_kind=resource_kind,
         resource_id=resource_id, state=NOT_STARTED, created_time=now_iso(), attempts=0, payload=payload))

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from .. import tracing
 from ..config import Settings
 from ..store import Operation, Store
 
@@ -129,7 +130,11 @@ class Worker:
                 raise RuntimeError(f"no handler for {operation.operation_type} operations")
             log.info("worker %s: %s operation %s (attempt %d)", owner, operation.operation_type, operation.id,
                      operation.attempts)
-            handler(operation, owner)
+            with tracing.span(f"{operation.operation_type} operation", {
+                    "moma.operation.id": operation.id, "moma.operation.type": operation.operation_type,
+                    "moma.resource.id": operation.resource_id, "moma.operation.attempt": operation.attempts},
+                    traceparent=(operation.payload or {}).get(tracing.TRACEPARENT)):
+                handler(operation, owner)
         except Exception:  # the operation's lease runs out and another attempt follows
             log.exception("worker %s: %s operation %s failed", owner, operation.operation_type, operation.id)
         finally:

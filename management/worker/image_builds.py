@@ -18,6 +18,7 @@ from builder.context import AccountContext
 from builder.errors import BuilderError
 from builder.manifest import parse_manifest
 
+from .. import tracing
 from ..artifacts import open_artifact_store, register
 from ..config import Settings
 from ..store import Account, Operation, Store
@@ -43,9 +44,15 @@ class ImageBuilds:
         assert image is not None
         self.store.images.start(image["id"])
         try:
-            with StoredBuildLog(self.store.build_logs, image["id"]) as build_log:
+            with StoredBuildLog(self.store.build_logs, image["id"]) as build_log, \
+                    tracing.span("build", {"moma.image.id": image["id"]}) as step:
+                def on_log(line: str) -> None:
+                    build_log(line)
+                    if step is not None:
+                        step.add_event(line)
+
                 result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image),
-                                            on_log=build_log)
+                                            on_log=on_log)
         except BuilderError as exc:
             first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
             self._failed(operation, worker, image, "ImageBuildFailed", first_line)

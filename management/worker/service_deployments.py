@@ -8,6 +8,7 @@ import logging
 import threading
 from typing import Any
 
+from .. import tracing
 from ..collection_storage import CollectionStorage, StorageError
 from ..config import Settings
 from ..data_collection import collection_url, local_data_dir, open_storage
@@ -17,6 +18,7 @@ from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
 from ..service_keys import KeyCipher, key_hash
 from ..service_settings import replicas_of
+from ..service_telemetry import destination
 from ..store import Operation, Service, Store
 from ..store.database import writing
 from ..store.operations import CANCELLED, FAILED, SUCCEEDED
@@ -58,7 +60,8 @@ class Deployer:
         except StorageError as exc:
             raise EngineError(exc.message) from exc
         env = service_environment(service.settings, service_name=service.name, image_id=service.image_id,
-                                  storage_url=storage_url)
+                                  storage_url=storage_url, telemetry=destination(service.settings, self.settings),
+                                  service_id=service.id)
         return Workload(
             service_id=service.id, name=f"moma-{account.name}-{service.name}-{service.id[:6]}",
             image=image["imageLocation"], generation=service.generation,
@@ -115,8 +118,10 @@ class ServiceDeployments:
             return
         self.store.services.start(service.id, generation)
         try:
-            workload = self.deployer.workload(service)
-            endpoint = self.deployer.engine(service).deploy(workload)
+            with tracing.span("deploy: workload", {"moma.service.id": service.id, "moma.generation": generation}):
+                workload = self.deployer.workload(service)
+            with tracing.span("deploy: engine", {"moma.compute": service.compute, "moma.replicas": workload.replicas}):
+                endpoint = self.deployer.engine(service).deploy(workload)
         except EngineError as exc:
             log.warning("service %s generation %d failed: %s", service.id, generation, exc.message)
             self.store.services.complete(operation.id, worker, service.id, generation, FAILED,

@@ -26,7 +26,8 @@
 - While a worker's driver init() runs (models can take minutes to load), a heartbeat
   thread tells the master the worker is alive so it is not killed for a slow boot.
 - When a worker exits (SIGTERM, max requests), ``worker_exit`` writes the data
-  collection rows it still queues (at most ``AML_MODEL_DC_SHUTDOWN_TIMEOUT_S``).
+  collection rows it still queues (at most ``AML_MODEL_DC_SHUTDOWN_TIMEOUT_S``) and
+  exports the telemetry it still queues.
 - Logs are JSON: access lines on stdout (``ACCESS_LOG=false`` turns them off), the
   rest on stderr, with the request id.
 """
@@ -46,6 +47,7 @@ import gunicorn
 from .. import datacollection as _datacollection
 from .. import metrics as _metrics
 from .. import shared_memory as _shared_memory
+from .. import telemetry as _telemetry
 from ..cgroups import available_cpus, default_workers
 from ..config import INSTANCE_ID, Settings, parse_bool, parse_int
 from ..errors import ConfigError
@@ -186,8 +188,10 @@ def child_exit(server, worker) -> None:
 
 
 def worker_exit(server, worker) -> None:
-    """Worker, leaving: write the data collection rows and access lines it still holds."""
+    """Worker, leaving: write the data collection rows, telemetry and access lines it
+    still holds."""
     _datacollection.shutdown()
+    _telemetry.shutdown()
     flush = getattr(worker.log, "flush_access", None)
     if flush is not None:
         flush()

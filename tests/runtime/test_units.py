@@ -402,13 +402,19 @@ def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
     assert all(name in (package / "requirements-spark.txt").read_text() for name in spark_only)
     # azure-storage-blob only in data collection (its blob sink), pinned for blob images
     assert "azure-storage-blob" in (package / "requirements-blob.txt").read_text()
+    # OpenTelemetry and Azure Monitor's exporter only in the modules telemetry loads when on
+    telemetry_pins = (package / "requirements-telemetry.txt").read_text()
+    assert "opentelemetry-sdk" in telemetry_pins and "azure-monitor-opentelemetry-exporter" in telemetry_pins
+    telemetry_off_path = {"__init__.py", "settings.py", "spans.py", "pipeline.py", "wire.py"}
     for source in package.rglob("*.py"):
         if package / "shims" in source.parents:
             continue  # azureml.datacollector: another top-level package, over this one
         for top, _ in absolute_imports(source):
             assert top in sys.stdlib_module_names or top in allowed \
                 or (source.name.startswith("spark") and top in spark_only) \
-                or (source.parent.name == "datacollection" and top == "azure"), (source.name, top)
+                or (source.parent.name == "datacollection" and top == "azure") \
+                or (source.parent.name == "telemetry" and source.name not in telemetry_off_path
+                    and top in ("opentelemetry", "azure")), (source.name, top)
 
 
 def test_the_app_knows_nothing_of_gunicorn():
