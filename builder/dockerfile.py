@@ -19,6 +19,8 @@ import jinja2.runtime
 from .errors import TemplateError, UnsupportedRuntime
 
 TEMPLATES = {"Python": "Python.Dockerfile.j2", "SparkPython": "SparkPython.Dockerfile.j2"}
+PYTHON_PACKAGES = {"Python": "python-packages.sh.j2", "SparkPython": "SparkPython.python-packages.sh.j2"}
+UV_DIRECTORY = "/tmp/moma-uv"  # where uv's wheel is put, in the python-deps stage or container
 NOT_YET_SUPPORTED: dict[str, str] = {}
 
 _IMAGE_REF = re.compile(
@@ -28,6 +30,7 @@ _IMAGE_REF = re.compile(
 )
 LABEL_KEY_PATTERN = r"[a-z0-9](?:[a-z0-9._-]{0,126}[a-z0-9])?"  # whole value: re.fullmatch
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -42,19 +45,33 @@ class DockerfileContext:
     moma_version: str
     runtime_type: str
     base_image: str
-    pip_wheel: str
+    uv_wheel: str  # the file name of uv's wheel
     driver: str
     uid: int = 10001
     labels: tuple[tuple[str, str], ...] = ()
+    # The image (id) with the Python packages installed, which the image starts FROM;
+    # '' installs them in a stage of the Dockerfile itself (a context to build elsewhere).
+    deps_image: str = ""
 
 
 def render_dockerfile(context: DockerfileContext) -> str:
-    template_name = TEMPLATES.get(context.runtime_type)
-    if template_name is None:
-        reason = NOT_YET_SUPPORTED.get(context.runtime_type, f"unknown runtimeType {context.runtime_type!r}")
-        raise UnsupportedRuntime(reason)
+    check_runtime_supported(context.runtime_type)
+    script = render_python_packages(context.runtime_type, context.uv_wheel)
+    return _render(TEMPLATES[context.runtime_type], **asdict(context), python_packages=Escaped(script))
+
+
+def render_python_packages(runtime_type: str, uv_wheel: str) -> str:
+    """The sh commands that install the wheel set into the image's venv
+    (``templates/python-packages.sh.j2``, a variant per runtime type)."""
+    check_runtime_supported(runtime_type)
+    unpacked = f"{UV_DIRECTORY}/unpacked/{'-'.join(uv_wheel.split('-')[:2])}.data/scripts/uv"
+    script = _render(PYTHON_PACKAGES[runtime_type], uv_wheel_path=f"{UV_DIRECTORY}/{uv_wheel}", uv_binary=unpacked)
+    return script.strip("\n")
+
+
+def _render(template_name: str, **values: Any) -> str:
     try:
-        return _environment().get_template(template_name).render(**asdict(context))
+        return _environment().get_template(template_name).render(**values)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"cannot render {template_name}: {exc}") from exc
 
@@ -79,6 +96,13 @@ def json_string(value: Any) -> Escaped:
     if "$" in text:
         raise TemplateError(f"{text!r}: '$' cannot appear in a JSON-form instruction")
     return Escaped(json.dumps(text))
+
+
+def image_id(value: str) -> Escaped:
+    """An image id, ``sha256:`` and 64 hex digits."""
+    if not isinstance(value, str) or not _IMAGE_ID.fullmatch(value):
+        raise TemplateError(f"{value!r} is not an image id")
+    return Escaped(value)
 
 
 def label_key(value: str) -> Escaped:
@@ -120,7 +144,8 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, Escaped) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     raise TemplateError(
-        f"template printed {value!r} without an escaping filter (image_ref, json, shell_word, env_value, label_key)"
+        f"template printed {value!r} without an escaping filter (image_ref, image_id, json, shell_word, env_value, "
+        "label_key)"
     )
 
 
@@ -134,8 +159,8 @@ def _environment() -> jinja2.Environment:
             keep_trailing_newline=True,
             finalize=_finalize,
         )
-        env.filters.update(image_ref=image_ref, json=json_string, shell_word=shell_word, env_value=env_value,
-                           label_key=label_key)
+        env.filters.update(image_ref=image_ref, image_id=image_id, json=json_string, shell_word=shell_word,
+                           env_value=env_value, label_key=label_key)
         env.globals["fragment"] = fragment
         _ENV = env
     return _ENV
