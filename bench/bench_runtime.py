@@ -17,11 +17,15 @@ with ``wrk``. Cases:
   ours-schema   the same with a pandas service_schema.json (validation + DataFrame)
   ours-dc       "ours" with model data collection on: automatic capture of every input
                 and prediction to the local sink (CSV files under bench/.venvs/work/dc)
+  ours-v2       "ours" called over the Open Inference Protocol: POST /v2/models/iris/infer,
+                the row as an FP64 tensor "data" of shape [1, 4], same driver
   bare-gthread  bare Flask + gunicorn gthread (same threads as ours) calling predict
   bare-sync     bare Flask + gunicorn sync workers calling predict
   azureml       azureml-inference-server-http (azmlinfsrv --worker_count 2), same driver
   mlflow        mlflow models serve --env-manager local -w 2
   bentoml       bentoml serve, @bentoml.service(workers=2)
+  mlserver      MLServer's sklearn runtime (mlserver start, 2 parallel workers), the same
+                OIP request as ours-v2
 
 Peers are installed on first run into virtualenvs under bench/.venvs/ (git-ignored by
 the .gitignore written there) with pip from PyPI; a peer that fails to install or start
@@ -65,11 +69,25 @@ PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so t
     "azureml": ["azureml-inference-server-http", "scikit-learn==1.9.1", "joblib==1.6.0"],
     "mlflow": ["mlflow", "scikit-learn==1.9.1", "joblib==1.6.0"],
     "bentoml": ["bentoml", "scikit-learn==1.9.1", "joblib==1.6.0"],
+    # uvloop 0.22+ raises in the asyncio.get_event_loop() MLServer 1.7's workers call
+    "mlserver": ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop==0.21.0",
+                 "scikit-learn==1.9.1", "joblib==1.6.0"],
 }
 OURS_ENV: list[str] = []
 BASELINES: dict[str, Path] = {}  # --baseline: other checkouts whose runtime <case>@NAME runs
 VARIANTS: dict[str, dict[str, str]] = {}  # --variant: ours:NAME -> its extra environment
-CASES = ["ours", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml"]
+CASES = ["ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "bare-gthread",
+         "bare-sync", "azureml", "mlflow", "bentoml", "mlserver"]
+OURS = ("ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc")
+OIP_BODY = json.dumps({"inputs": [{"name": "data", "shape": [1, 4], "datatype": "FP64",
+                                   "data": ROW}]})
+
+
+def gunicorn_config(code: Path) -> str:
+    """The gunicorn config module of a checkout's runtime (``--baseline`` may name one
+    from before the server seam, when it was ``runtime/gunicorn_conf.py``)."""
+    seam = code / "runtime" / "server" / "gunicorn_conf.py"
+    return "python:runtime.server.gunicorn_conf" if seam.exists() else "python:runtime.gunicorn_conf"
 
 
 def log(message: str) -> None:
@@ -83,7 +101,7 @@ def ensure_venv(name: str) -> str | None:
     (VENVS / ".gitignore").write_text("*\n")
     venv = VENVS / name
     ready = venv / ".ready"
-    if ready.exists():
+    if ready.exists() and ready.read_text().split() == PEERS[name]:
         return None
     log(f"setting up {name} in {venv} (first run only) ...")
     base = getattr(sys, "_base_executable", sys.executable)
@@ -112,6 +130,14 @@ def prepare_work() -> None:
         shutil.copy(APPS / driver, root / "score.py")
         if schema:
             shutil.copy(APPS / schema, root / "service_schema.json")
+    (WORK / "ours" / "model_config_map.json").write_text(  # the OIP model is called iris
+        json.dumps({"models": {"iris": {"id": "bench", "version": 1}}}))
+    mlserver = WORK / "mlserver"
+    mlserver.mkdir(exist_ok=True)
+    shutil.copy(model, mlserver / "model.pkl")
+    (mlserver / "model-settings.json").write_text(json.dumps({
+        "name": "iris", "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.pkl"}}))
     shutil.copy(APPS / "bare_flask.py", WORK / "plain" / "bare_flask.py")
     shutil.copy(APPS / "bentoml_service.py", WORK / "plain" / "bentoml_service.py")
     (WORK / "keys").write_text(
@@ -146,7 +172,7 @@ def case_spec(case: str, port: int, threads: int) -> dict:
     body = json.dumps({"data": [ROW]})
     headers = {"Content-Type": "application/json"}
     plain = WORK / "plain"
-    if case in ("ours", "ours-gthread", "ours-sync", "ours-schema", "ours-dc"):
+    if case in OURS:
         env.update(PORT=str(port), MOMA_BIND="127.0.0.1", WORKERS="2", THREADS=str(threads),
                    MOMA_KEYS_FILE=str(WORK / "keys"), MAX_CONCURRENT_REQUESTS="32",
                    MAX_QUEUE="64", MAX_QUEUE_WAIT_MS="1000")
@@ -164,9 +190,11 @@ def case_spec(case: str, port: int, threads: int) -> dict:
         if case == "ours-schema":
             body = json.dumps({"input_df": [dict(zip(
                 ["sepal_length", "sepal_width", "petal_length", "petal_width"], ROW))]})
-        argv = [str(BIN / "gunicorn"), "--config", "python:runtime.gunicorn_conf",
-                "runtime.wsgi:app"]
+        argv = [str(BIN / "gunicorn"), "--config", gunicorn_config(code), "runtime.wsgi:app"]
         cwd = WORK / ("ours-schema" if case == "ours-schema" else "ours")
+        if case == "ours-v2":
+            return dict(argv=argv, cwd=cwd, env=env, path="/v2/models/iris/infer",
+                        body=OIP_BODY, headers=headers)
         return dict(argv=argv, cwd=cwd, env=env, path="/score", body=body, headers=headers)
     if case == "bare-gthread":
         argv = [str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", str(threads),
@@ -192,6 +220,13 @@ def case_spec(case: str, port: int, threads: int) -> dict:
                 "--host", "127.0.0.1", "--port", str(port)]
         env.update(BENTOML_HOME=str(WORK / "bentoml-home"), BENTOML_DO_NOT_TRACK="True")
         return dict(argv=argv, cwd=plain, env=env, path="/score", body=body, headers=headers)
+    if case == "mlserver":
+        argv = [str(VENVS / "mlserver" / "bin" / "mlserver"), "start", str(WORK / "mlserver")]
+        env.update(MLSERVER_HOST="127.0.0.1", MLSERVER_HTTP_PORT=str(port),
+                   MLSERVER_GRPC_PORT=str(free_port()), MLSERVER_METRICS_PORT=str(free_port()),
+                   MLSERVER_PARALLEL_WORKERS="2")
+        return dict(argv=argv, cwd=WORK / "mlserver", env=env, path="/v2/models/iris/infer",
+                    body=OIP_BODY, headers=headers)
     raise ValueError(case)
 
 
@@ -400,6 +435,11 @@ def main() -> int:
               f"CPU per request x{summary['ours-dc']['cpu_us'] / summary['ours']['cpu_us']:.2f}; "
               f"last run: {counts['collected']:.0f} rows collected, {counts['written']:.0f} "
               f"written, {counts['dropped']:.0f} dropped, {counts['in_files']} in the files")
+    for case, peer, target in (("ours-v2", "ours", 0.9), ("ours-v2", "mlserver", 2.0)):
+        if case in summary and peer in summary:
+            print(f"{case} / {peer}: throughput x{summary[case]['rps'] / summary[peer]['rps']:.2f} "
+                  f"(target >= {target:.2f}), CPU per request "
+                  f"x{summary[case]['cpu_us'] / summary[peer]['cpu_us']:.2f}")
     if "ours" in summary:
         print()
         for case, s in summary.items():

@@ -102,13 +102,12 @@ class _Renderer:
     base_reference: str
     uv_wheel: str
     driver: str
-    uid: int
     labels: dict[str, str]
 
     def __call__(self, deps_image: str | None) -> str:
         return dockerfiles.render_dockerfile(dockerfiles.DockerfileContext(
             moma_version=moma_version(), runtime_type=self.runtime_type, base_image=self.base_reference,
-            uv_wheel=self.uv_wheel, driver=self.driver, uid=self.uid, labels=tuple(sorted(self.labels.items())),
+            uv_wheel=self.uv_wheel, driver=self.driver, labels=tuple(sorted(self.labels.items())),
             deps_image=deps_image or ""))
 
     def python_packages(self) -> str:
@@ -198,7 +197,7 @@ class Builder:
         base_reference = self.config.base_image(python_version, spec.runtime_type)
         labels = image_labels(manifest, base_reference, wheels) | options.labels
         render = _Renderer(spec.runtime_type, base_reference, installer.name, manifest.driver.filename,
-                           self.config.app_uid, labels)
+                           labels)
         if options.output == "context":
             context = _ContextParts(manifest, render(""), options.account, self._unpack_limits(), wheels, installer)
             return self._write_context(context, options, name, labels, log)

@@ -27,7 +27,6 @@ class BuilderConfig:
     allow_link_local: bool = False
     download_deadline_seconds: int = 1800  # one asset's HTTP download, retries included
     download_min_bytes_per_second: int = 16 * 1024
-    app_uid: int = 10001
 
     @property
     def wheelhouse_dir(self) -> Path:

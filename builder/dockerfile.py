@@ -3,6 +3,10 @@
 Every ``{{ value }}`` a template prints must come out of one of the escaping filters
 below (or be an int): the environment's ``finalize`` hook refuses anything else, so a
 template cannot put a manifest string into the Dockerfile unescaped by mistake.
+
+What the image promises its engines (port, user, app root, variable names, health
+check, command) comes from ``runtime.contract`` through the render context: the
+templates name none of it themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 import jinja2
 import jinja2.runtime
+
+from runtime import contract
 
 from .errors import TemplateError, UnsupportedRuntime
 
@@ -32,6 +38,8 @@ LABEL_KEY_PATTERN = r"[a-z0-9](?:[a-z0-9._-]{0,126}[a-z0-9])?"  # whole value: r
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
 _IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PATH = re.compile(r"(?:/[A-Za-z0-9._-]+)+")
 
 
 class Escaped(str):
@@ -40,15 +48,26 @@ class Escaped(str):
 
 @dataclass(frozen=True)
 class DockerfileContext:
-    """The flat, typed values a Dockerfile template may use."""
+    """The flat, typed values a Dockerfile template may use; the image contract's by default."""
 
     moma_version: str
     runtime_type: str
     base_image: str
     uv_wheel: str  # the file name of uv's wheel
     driver: str
-    uid: int = 10001
     labels: tuple[tuple[str, str], ...] = ()
+    uid: int = contract.UID
+    port: int = contract.PORT
+    app_root: str = contract.APP_ROOT
+    app_root_variable: str = contract.ENV_APP_ROOT
+    runtime_type_variable: str = contract.ENV_RUNTIME_TYPE
+    driver_variable: str = contract.ENV_DRIVER
+    command: tuple[str, ...] = contract.COMMAND
+    healthcheck: tuple[str, ...] = contract.HEALTHCHECK
+    health_interval_s: int = contract.IMAGE_HEALTHCHECK.interval_s
+    health_timeout_s: int = contract.IMAGE_HEALTHCHECK.timeout_s
+    health_start_period_s: int = contract.IMAGE_HEALTHCHECK.start_period_s
+    health_retries: int = contract.IMAGE_HEALTHCHECK.retries
     # The image (id) with the Python packages installed, which the image starts FROM;
     # '' installs them in a stage of the Dockerfile itself (a context to build elsewhere).
     deps_image: str = ""
@@ -112,6 +131,20 @@ def label_key(value: str) -> Escaped:
     return Escaped(value)
 
 
+def env_name(value: str) -> Escaped:
+    """An environment variable's name, validated (names are not quoted in ENV)."""
+    if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+        raise TemplateError(f"{value!r} is not a valid environment variable name")
+    return Escaped(value)
+
+
+def path(value: str) -> Escaped:
+    """An absolute path of plain characters, validated: printed bare (WORKDIR, ENV values)."""
+    if not isinstance(value, str) or not _PATH.fullmatch(value) or "/../" in f"{value}/":
+        raise TemplateError(f"{value!r} is not a plain absolute path")
+    return Escaped(value)
+
+
 def shell_word(value: Any) -> Escaped:
     """One word for a shell-form RUN line."""
     text = str(value)
@@ -144,8 +177,8 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, Escaped) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     raise TemplateError(
-        f"template printed {value!r} without an escaping filter (image_ref, image_id, json, shell_word, env_value, "
-        "label_key)"
+        f"template printed {value!r} without an escaping filter "
+        "(image_ref, image_id, json, shell_word, env_value, env_name, path, label_key)"
     )
 
 
@@ -159,8 +192,8 @@ def _environment() -> jinja2.Environment:
             keep_trailing_newline=True,
             finalize=_finalize,
         )
-        env.filters.update(image_ref=image_ref, image_id=image_id, json=json_string, shell_word=shell_word,
-                           env_value=env_value, label_key=label_key)
+        env.filters.update(image_ref=image_ref, image_id=image_id, json=json_string, shell_word=shell_word, env_value=env_value,
+                           env_name=env_name, path=path, label_key=label_key)
         env.globals["fragment"] = fragment
         _ENV = env
     return _ENV

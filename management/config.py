@@ -38,6 +38,7 @@ class Settings:
     service_ready_seconds: float = 120.0  # a service not ready by then is Failed
     scoring_host: str = "127.0.0.1"  # where published scoring ports are bound and announced
     engine_deadline_seconds: float = 5.0  # an API request's engine call (e.g. service logs) answers within this
+    docker_timeout_seconds: float = 120.0  # one Docker call of the worker (deploy, reconcile) at most
     service_pids_limit: int = 2048  # processes + threads per scoring container (0: no limit)
     service_default_memory: str = "2Gi"  # memory limit of a scoring container whose service sets none (0: none)
     # Azure Storage connection string (with the account key): services with

@@ -3,7 +3,8 @@
 With ``MOMA_DATA_COLLECTION_STORAGE`` (an Azure Storage connection string with the
 account key, the account reachable from the containers) each service's rows go to a
 blob container of its own, and its containers get only a SAS on it as
-``AML_MODEL_DC_STORAGE`` (``collection_storage.py``). Without it they go to the local
+``AML_MODEL_DC_STORAGE`` (``collection_storage.py``; ``engines/environment.py`` puts
+it in their environment). Without it they go to the local
 sink: the host directory ``$MOMA_HOME/services/<id>/data``, which the local engine
 mounts into the container. ``GET .../services/<id>/data`` reads either. Engines that
 cannot mount a host directory (swarm) collect only to blob storage; turning storage on
@@ -23,7 +24,7 @@ from .store import Service
 
 
 def storage_enabled(service: Service) -> bool:
-    return bool((service.spec.get("dataCollection") or {}).get("storageEnabled"))
+    return bool((service.settings.get("dataCollection") or {}).get("storageEnabled"))
 
 
 def open_storage(settings: Settings) -> CollectionStorage | None:
@@ -33,14 +34,12 @@ def open_storage(settings: Settings) -> CollectionStorage | None:
     return CollectionStorage(settings.data_collection_storage, settings.data_collection_sas_seconds)
 
 
-def collection_environment(service: Service, storage: CollectionStorage | None) -> dict[str, str]:
-    """What the runtime's data collection reads besides ``AML_MODEL_DC_STORAGE_ENABLED``:
-    the names rows are filed and labelled under, and, for blob storage, a new SAS on the
-    service's container (never the account's connection string)."""
-    env = {"MOMA_SERVICE_NAME": service.name, "MOMA_IMAGE_ID": service.image_id}
-    if storage_enabled(service) and storage is not None:
-        env["AML_MODEL_DC_STORAGE"] = storage.grant(service.id).url
-    return env
+def collection_url(service: Service, storage: CollectionStorage | None) -> str | None:
+    """For a service that collects to blob storage, a new SAS URL on its own container
+    (``AML_MODEL_DC_STORAGE``; never the account's connection string)."""
+    if storage is None or not storage_enabled(service):
+        return None
+    return storage.grant(service.id).url
 
 
 def local_data_dir(settings: Settings, service: Service) -> Path | None:

@@ -1,10 +1,12 @@
 """The scoring app: ``create_app(config)`` wires settings, driver, keys, admission,
-metrics and routes together; errors become JSON here and nowhere else.
+metrics and routes together; errors become moma's JSON here (and the Open Inference
+Protocol's in ``oip/front.py``), both from ``errors.describe``.
 
 Request path of ``POST /score`` (everything per request is in memory): ``Gate``
 (request id, key check, metrics) -> ``Gate.score``: readiness -> media type ->
 arguments (schema) -> admission -> run() -> encode -> data collection (a queue append,
-when on). Other routes go through Flask.
+when on). ``/v2/...`` goes from the ``Gate`` to ``oip.front.OpenInference`` (the same
+scorer); other routes go through Flask.
 """
 
 from __future__ import annotations
@@ -21,17 +23,23 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from flask import Flask, Response, current_app
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import datacollection, shared_memory
 from .admission import Admission
 from .config import Settings, parse_int
 from .driver import Driver, Lifecycle, State
-from .errors import (BadInput, NotReady, SchemaError, ScoringError, Unauthorized,
-                     UnsupportedMediaType)
+from .errors import (NotReady, SchemaError, ScoringError, Unauthorized, UnsupportedMediaType,
+                     describe)
 from .keys import KeyRing
 from .logs import REQUEST_ID, configure_runtime_logger
 from .metrics import OTHER_ROUTE, ROUTE_INDEX, Metrics, new_shared_memory
+from .model_map import load_model_map
+from .oip import routes as oip_routes
+from .oip.front import OpenInference
+from .oip.front import error_parts as oip_error_parts
+from .oip.names import ModelNames
+from .request_body import JSON, is_json, read_body
 from .schema import ServiceSchema, load_schema
 from .scoring import Scorer
 from .swagger import swagger_bytes
@@ -41,8 +49,7 @@ if TYPE_CHECKING:  # imported for real only by SparkPython workers (it loads pys
 
 log = logging.getLogger("moma.runtime")
 
-OPEN_PATHS = frozenset({"/", "/livez", "/readyz"})  # answered without a key
-JSON = "application/json"
+OPEN_PATHS = frozenset({"/", "/livez", "/readyz", *oip_routes.OPEN_PATHS})  # answered without a key
 SCORING_TIME_HEADER = "x-ms-scoring-time-ms"
 MAX_REQUEST_ID = 200
 SCORE_ROUTE = ROUTE_INDEX["/score"]
@@ -53,7 +60,8 @@ class Runtime:
 
     def __init__(self, settings: Settings, lifecycle: Lifecycle, driver: Driver,
                  scorer: Scorer, keys: KeyRing | None, metrics: Metrics,
-                 swagger: bytes, capture: Callable[..., None] | None = None) -> None:
+                 swagger: bytes, oip: OpenInference,
+                 capture: Callable[..., None] | None = None) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.driver = driver
@@ -61,22 +69,14 @@ class Runtime:
         self.keys = keys
         self.metrics = metrics
         self.swagger = swagger
+        self.oip = oip
         self.capture = capture  # automatic data collection: (request id, correlation, in, out)
 
 
-# -- errors: the one place they become JSON ----------------------------------------------
+# -- errors: moma's JSON -------------------------------------------------------------------
 def error_parts(exc: BaseException) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and JSON body for any error a request can end with."""
-    if isinstance(exc, ScoringError):
-        status, code, message, headers = exc.status, exc.code, exc.message, exc.headers()
-    elif isinstance(exc, HTTPException):
-        status = exc.code or 500
-        code = "_".join(http.HTTPStatus(status).phrase.lower().replace("-", " ").split())
-        message, headers = exc.description or http.HTTPStatus(status).phrase, []
-        if status == 405 and getattr(exc, "valid_methods", None):
-            headers = [("Allow", ", ".join(exc.valid_methods))]
-    else:
-        status, code, message, headers = 500, "internal_error", "internal server error", []
+    """Status, headers and moma's JSON body for any error a request can end with."""
+    status, code, message, headers = describe(exc)
     body = json.dumps({"message": message, "code": code}).encode("utf-8")
     return status, [("Content-Type", JSON), *headers], body
 
@@ -93,9 +93,9 @@ class Gate:
     """Every request passes here first: request id, key check, request metrics.
 
     A request without a valid key is answered here and never reaches Flask or the driver.
-    ``/score`` is answered here too, without Flask's routing, request and response
-    objects (they cost more per request than keys, admission and metrics together; see
-    bench/runtime/README.md); every other route goes to Flask.
+    ``/score`` and the ``/v2`` routes are answered here too, without Flask's routing,
+    request and response objects (they cost more per request than keys, admission and
+    metrics together; see bench/runtime/README.md); every other route goes to Flask.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], runtime: Runtime,
@@ -106,6 +106,7 @@ class Gate:
         self.metrics = runtime.metrics
         self.max_body_bytes = max_body_bytes
         self.capture = runtime.capture
+        self.oip = runtime.oip
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
@@ -115,17 +116,25 @@ class Gate:
         environ["moma.request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         path = environ.get("PATH_INFO", "")
-        route = ROUTE_INDEX.get(path, OTHER_ROUTE)
+        oip_match = None
+        if oip_routes.is_oip_path(path):
+            oip_match = oip_routes.match(path)
+            route = ROUTE_INDEX.get(oip_match.route or "", OTHER_ROUTE)
+        else:
+            route = ROUTE_INDEX.get(path, OTHER_ROUTE)
         status_code = 500
         metrics = self.metrics
         metrics.request_started()
         try:
             if self.keys is not None and path not in OPEN_PATHS \
                     and not self.keys.check(environ.get("HTTP_AUTHORIZATION")):
-                status_code, headers, body = error_parts(
-                    Unauthorized("a valid key is required: Authorization: Bearer <key>"))
+                refused = Unauthorized("a valid key is required: Authorization: Bearer <key>")
+                status_code, headers, body = (error_parts if oip_match is None
+                                              else oip_error_parts)(refused)
             elif route == SCORE_ROUTE:
                 status_code, headers, body = self.score(environ)
+            elif oip_match is not None:
+                status_code, headers, body = self.oip.answer(environ, oip_match)
             else:
                 statuses: list[str] = []
 
@@ -182,30 +191,6 @@ class Gate:
             if not isinstance(exc, (ScoringError, HTTPException)):
                 log.error("unhandled error in /score: %s", exc, exc_info=exc)
             return error_parts(exc)
-
-
-def is_json(content_type: str) -> bool:
-    mimetype = content_type.split(";", 1)[0].strip().lower()
-    return mimetype == JSON or (mimetype.startswith("application/") and mimetype.endswith("+json"))
-
-
-def read_body(environ: dict[str, Any], limit: int) -> bytes:
-    stream = environ["wsgi.input"]
-    length = environ.get("CONTENT_LENGTH")
-    if length:
-        try:
-            size = int(length)
-        except ValueError:
-            raise BadInput("invalid Content-Length") from None
-        if size > limit:
-            raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
-        return stream.read(size) if size > 0 else b""
-    if environ.get("wsgi.input_terminated"):  # chunked: read to the end, within the limit
-        data = stream.read(limit + 1)
-        if len(data) > limit:
-            raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
-        return data
-    return b""
 
 
 def _status_line(status: int) -> str:
@@ -293,9 +278,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                     else (lambda loaded: spark.warm_up(schema, loaded)))
         scorer.run = driver.run
 
+    capture = hub.capture if hub is not None and hub.capturing else None
+    names = ModelNames(load_model_map(settings.app_root), settings.service_name)
+    oip = OpenInference(lifecycle, scorer, schema, names, settings.runtime_type,
+                        settings.max_body_bytes, capture)
     runtime = Runtime(settings, lifecycle, driver, scorer, keys, metrics,
-                      swagger_bytes(schema, keys_required=keys is not None),
-                      capture=hub.capture if hub is not None and hub.capturing else None)
+                      swagger_bytes(schema, keys_required=keys is not None, names=names),
+                      oip, capture)
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["moma"] = runtime

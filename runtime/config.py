@@ -76,6 +76,7 @@ class Settings:
     instance: str = ""  # names this container in /metrics and logs (MOMA_INSTANCE, else the host name)
     instance_id: str = ""  # tells it apart in /readyz and /livez without naming it (MOMA_INSTANCE_ID)
     runtime_type: str = "Python"  # MOMA_RUNTIME_TYPE: SparkPython starts a SparkSession per worker
+    service_name: str | None = None  # MOMA_SERVICE_NAME (set by the engines): an OIP model name
 
     @property
     def driver_path(self) -> str:
@@ -119,4 +120,5 @@ class Settings:
             instance=merged.get("MOMA_INSTANCE") or socket.gethostname(),
             instance_id=merged.get(INSTANCE_ID) or secrets.token_hex(8),
             runtime_type=runtime_type,
+            service_name=(merged.get("MOMA_SERVICE_NAME") or "").strip() or None,
         )

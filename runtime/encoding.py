@@ -57,6 +57,16 @@ def register_prepare(prepare: Callable[[Any], Any] | None) -> None:
     _prepare = prepare
 
 
+def prepared(value: Any) -> Any:
+    """``value`` after the registered ``prepare`` step (the value itself without one)."""
+    if _prepare is None:
+        return value
+    try:
+        return _prepare(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise BadOutput(f"run() returned a value that cannot be encoded as JSON: {exc}") from exc
+
+
 def encode_output(value: Any) -> bytes:
     """The response body for run()'s return value."""
     try:

@@ -1,11 +1,13 @@
 """Errors of the scoring runtime.
 
-One tree. Every HTTP error a client can see is a ``ScoringError``; ``app.py`` turns
-it into ``{"message", "code"}`` JSON in one place (``error_response``)::
+One tree. Every HTTP error a client can see is a ``ScoringError``; ``describe`` gives
+any error's status, code, message and headers, which ``app.py`` renders as moma's
+``{"message", "code"}`` JSON and ``oip/`` as the Open Inference Protocol's ``{"error"}``::
 
     ScoringError                 status  code                      extra headers
     ├── BadInput                 400     bad_input
     ├── Unauthorized             401     unauthorized              WWW-Authenticate: Bearer
+    ├── NotFound                 404     not_found                 (an unknown OIP model or version)
     ├── UnsupportedMediaType     415     unsupported_media_type
     ├── Overloaded               429     overloaded                Retry-After
     ├── DriverError              500     driver_error              x-ms-run-function-failed: True
@@ -23,6 +25,10 @@ a code derived from their name (``not_found``, ``method_not_allowed``, ...).
 """
 
 from __future__ import annotations
+
+import http
+
+from werkzeug.exceptions import HTTPException
 
 
 class ConfigError(ValueError):
@@ -58,6 +64,11 @@ class Unauthorized(ScoringError):
 
     def headers(self) -> list[tuple[str, str]]:
         return [("WWW-Authenticate", "Bearer")]
+
+
+class NotFound(ScoringError):
+    status = 404
+    code = "not_found"
 
 
 class UnsupportedMediaType(ScoringError):
@@ -111,3 +122,18 @@ class ScoringTimeout(ScoringError):
 
     def headers(self) -> list[tuple[str, str]]:
         return [("x-ms-run-function-failed", "True")]
+
+
+def describe(exc: BaseException) -> tuple[int, str, str, list[tuple[str, str]]]:
+    """Status, code, message and extra headers of any error a request can end with."""
+    if isinstance(exc, ScoringError):
+        return exc.status, exc.code, exc.message, exc.headers()
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        phrase = http.HTTPStatus(status).phrase
+        code = "_".join(phrase.lower().replace("-", " ").split())
+        headers = []
+        if status == 405 and getattr(exc, "valid_methods", None):
+            headers = [("Allow", ", ".join(exc.valid_methods))]
+        return status, code, exc.description or phrase, headers
+    return 500, "internal_error", "internal server error", []

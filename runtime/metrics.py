@@ -42,13 +42,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from .oip.routes import ROUTES as OIP_ROUTES
 from .shared_memory import SharedMemory
 
-ROUTES = ("/", "/livez", "/readyz", "/score", "/swagger.json", "/metrics", "other")
-ROUTE_INDEX = {route: i for i, route in enumerate(ROUTES) if route != "other"}
+ROUTES = ("/", "/livez", "/readyz", "/score", "/swagger.json", "/metrics", *OIP_ROUTES, "other")
+ROUTE_INDEX = {route: index for index, route in enumerate(ROUTES) if route != "other"}
 OTHER_ROUTE = len(ROUTES) - 1
 STATUSES = (200, 400, 401, 404, 405, 413, 415, 429, 500, 503, 504, "other")
-STATUS_INDEX = {status: i for i, status in enumerate(STATUSES) if status != "other"}
+STATUS_INDEX = {status: index for index, status in enumerate(STATUSES) if status != "other"}
 OTHER_STATUS = len(STATUSES) - 1
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                    1.0, 2.5, 5.0, 10.0)
@@ -65,34 +66,34 @@ class Layout:
     """Cell offsets inside one row."""
 
     def __init__(self) -> None:
-        n = 0
-        self.requests = n
-        n += len(ROUTES) * len(STATUSES)
+        offset = 0
+        self.requests = offset
+        offset += len(ROUTES) * len(STATUSES)
         self.latency_width = len(LATENCY_BUCKETS) + 3  # buckets, +Inf, sum, count
-        self.latency = n
-        n += len(ROUTES) * self.latency_width
+        self.latency = offset
+        offset += len(ROUTES) * self.latency_width
         self.queue_width = len(QUEUE_BUCKETS) + 3
-        self.queue = n
-        n += self.queue_width
-        self.rejections = n
-        n += len(REJECT_REASONS)
-        self.driver_errors = n
-        n += len(DRIVER_ERROR_KINDS)
-        self.in_flight = n
-        n += 1
-        self.connections_dropped = n
-        n += len(DROP_REASONS)
-        self.dc_collected = n
-        n += 1
-        self.dc_written = n
-        n += len(DC_SINKS)
-        self.dc_dropped = n
-        n += len(DC_DROP_REASONS)
-        self.dc_sink_errors = n
-        n += len(DC_SINKS)
-        self.dc_queued = n
-        n += 1
-        self.cells = n
+        self.queue = offset
+        offset += self.queue_width
+        self.rejections = offset
+        offset += len(REJECT_REASONS)
+        self.driver_errors = offset
+        offset += len(DRIVER_ERROR_KINDS)
+        self.in_flight = offset
+        offset += 1
+        self.connections_dropped = offset
+        offset += len(DROP_REASONS)
+        self.dc_collected = offset
+        offset += 1
+        self.dc_written = offset
+        offset += len(DC_SINKS)
+        self.dc_dropped = offset
+        offset += len(DC_DROP_REASONS)
+        self.dc_sink_errors = offset
+        offset += len(DC_SINKS)
+        self.dc_queued = offset
+        offset += 1
+        self.cells = offset
         self.gauges = frozenset({self.in_flight, self.dc_queued})
 
 
@@ -187,22 +188,22 @@ class Metrics:
 
 
 class _Collector:
-    def __init__(self, total: list[float], held: int, waiting: int, instance: str = "") -> None:
-        self.total, self.held, self.waiting, self.instance = total, held, waiting, instance
+    def __init__(self, totals: list[float], held: int, waiting: int, instance: str = "") -> None:
+        self.totals, self.held, self.waiting, self.instance = totals, held, waiting, instance
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                             HistogramMetricFamily)
-        t = self.total
+        totals = self.totals
         info = GaugeMetricFamily("moma_instance", "Always 1; names the container these totals are of.",
                                  labels=["instance"])
         info.add_metric([self.instance], 1.0)
         yield info
         requests = CounterMetricFamily("moma_requests", "HTTP requests answered, by route "
                                        "and status.", labels=["route", "status"])
-        for r, route in enumerate(ROUTES):
-            for s, status in enumerate(STATUSES):
-                value = t[LAYOUT.requests + r * len(STATUSES) + s]
+        for route_at, route in enumerate(ROUTES):
+            for status_at, status in enumerate(STATUSES):
+                value = totals[LAYOUT.requests + route_at * len(STATUSES) + status_at]
                 if value:
                     requests.add_metric([route, str(status)], value)
         yield requests
@@ -210,21 +211,21 @@ class _Collector:
         latency = HistogramMetricFamily("moma_request_duration_seconds",
                                         "Time from request start to response, by route.",
                                         labels=["route"])
-        for r, route in enumerate(ROUTES):
-            h = LAYOUT.latency + r * LAYOUT.latency_width
-            if t[h + len(LATENCY_BUCKETS) + 2]:
-                latency.add_metric([route], _buckets(t, h, LATENCY_BUCKETS),
-                                   t[h + len(LATENCY_BUCKETS) + 1])
+        for route_at, route in enumerate(ROUTES):
+            histogram = LAYOUT.latency + route_at * LAYOUT.latency_width
+            if totals[histogram + len(LATENCY_BUCKETS) + 2]:
+                latency.add_metric([route], _buckets(totals, histogram, LATENCY_BUCKETS),
+                                   totals[histogram + len(LATENCY_BUCKETS) + 1])
         yield latency
 
         queue = HistogramMetricFamily("moma_queue_wait_seconds",
                                       "Time admitted requests waited for a slot.")
-        queue.add_metric([], _buckets(t, LAYOUT.queue, QUEUE_BUCKETS),
-                         t[LAYOUT.queue + len(QUEUE_BUCKETS) + 1])
+        queue.add_metric([], _buckets(totals, LAYOUT.queue, QUEUE_BUCKETS),
+                         totals[LAYOUT.queue + len(QUEUE_BUCKETS) + 1])
         yield queue
 
         yield GaugeMetricFamily("moma_requests_in_flight", "HTTP requests being handled.",
-                                value=t[LAYOUT.in_flight])
+                                value=totals[LAYOUT.in_flight])
         yield GaugeMetricFamily("moma_scoring_in_flight", "run() calls holding an admission "
                                 "slot (timed-out calls included until they return).",
                                 value=self.held)
@@ -233,51 +234,53 @@ class _Collector:
 
         rejections = CounterMetricFamily("moma_rejections", "Requests refused with 429, by "
                                          "reason.", labels=["reason"])
-        for i, reason in enumerate(REJECT_REASONS):
-            rejections.add_metric([reason], t[LAYOUT.rejections + i])
+        for at, reason in enumerate(REJECT_REASONS):
+            rejections.add_metric([reason], totals[LAYOUT.rejections + at])
         yield rejections
 
         errors = CounterMetricFamily("moma_driver_errors", "Scoring calls that failed in the "
                                      "driver, by kind.", labels=["kind"])
-        for i, kind in enumerate(DRIVER_ERROR_KINDS):
-            errors.add_metric([kind], t[LAYOUT.driver_errors + i])
+        for at, kind in enumerate(DRIVER_ERROR_KINDS):
+            errors.add_metric([kind], totals[LAYOUT.driver_errors + at])
         yield errors
 
         dropped = CounterMetricFamily("moma_connections_dropped", "Clients the worker closed "
                                       "for being too slow or sending too much, by reason.",
                                       labels=["reason"])
-        for i, reason in enumerate(DROP_REASONS):
-            dropped.add_metric([reason], t[LAYOUT.connections_dropped + i])
+        for at, reason in enumerate(DROP_REASONS):
+            dropped.add_metric([reason], totals[LAYOUT.connections_dropped + at])
         yield dropped
 
         yield CounterMetricFamily("moma_datacollection_rows_collected", "Rows made by data "
                                   "collectors and automatic capture.",
-                                  value=t[LAYOUT.dc_collected])
+                                  value=totals[LAYOUT.dc_collected])
         written = CounterMetricFamily("moma_datacollection_rows_written", "Rows a data "
                                       "collection sink stored, by sink.", labels=["sink"])
         errors = CounterMetricFamily("moma_datacollection_sink_errors", "Failed data "
                                      "collection writes, by sink (each is retried).",
                                      labels=["sink"])
-        for i, sink in enumerate(DC_SINKS):
-            written.add_metric([sink], t[LAYOUT.dc_written + i])
-            errors.add_metric([sink], t[LAYOUT.dc_sink_errors + i])
+        for at, sink in enumerate(DC_SINKS):
+            written.add_metric([sink], totals[LAYOUT.dc_written + at])
+            errors.add_metric([sink], totals[LAYOUT.dc_sink_errors + at])
         yield written
         yield errors
         dropped = CounterMetricFamily("moma_datacollection_rows_dropped", "Collected rows "
                                       "never written, by reason.", labels=["reason"])
-        for i, reason in enumerate(DC_DROP_REASONS):
-            dropped.add_metric([reason], t[LAYOUT.dc_dropped + i])
+        for at, reason in enumerate(DC_DROP_REASONS):
+            dropped.add_metric([reason], totals[LAYOUT.dc_dropped + at])
         yield dropped
         yield GaugeMetricFamily("moma_datacollection_queued_rows", "Collected rows waiting "
                                 "to be written (queued or kept while a sink is down).",
-                                value=t[LAYOUT.dc_queued])
+                                value=totals[LAYOUT.dc_queued])
 
 
-def _buckets(t: list[float], start: int, bounds: tuple[float, ...]) -> list[tuple[str, float]]:
-    out, running = [], 0.0
-    for i, bound in enumerate(bounds):
-        running += t[start + i]
-        out.append((repr(bound), running))
-    running += t[start + len(bounds)]
-    out.append(("+Inf", running))
-    return out
+def _buckets(totals: list[float], start: int,
+             bounds: tuple[float, ...]) -> list[tuple[str, float]]:
+    """Cumulative bucket counts, as the text format wants them."""
+    cumulative, running = [], 0.0
+    for at, bound in enumerate(bounds):
+        running += totals[start + at]
+        cumulative.append((repr(bound), running))
+    running += totals[start + len(bounds)]
+    cumulative.append(("+Inf", running))
+    return cumulative

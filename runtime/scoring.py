@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import Any, TypeVar
 
 from .admission import Admission
 from .encoding import encode_output
@@ -27,6 +27,7 @@ from .schema import ServiceSchema
 log = logging.getLogger("moma.runtime")
 
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]
+Encoded = TypeVar("Encoded")
 
 
 TOO_DEEP = "JSON nested too deeply"
@@ -86,6 +87,12 @@ class Scorer:
     # -- the call -----------------------------------------------------------------------
     def score(self, arguments: Arguments) -> tuple[bytes, float]:
         """The response body and the seconds run() took. Raises ScoringError."""
+        result, seconds = self.call(arguments)
+        return self.encode(encode_output, result), seconds
+
+    def call(self, arguments: Arguments) -> tuple[Any, float]:
+        """run()'s value and the seconds it took, within admission and the timeout.
+        Raises ScoringError."""
         try:
             waited = self.admission.acquire()
         except Overloaded as exc:
@@ -105,9 +112,12 @@ class Scorer:
                 self.admission.release()
         else:
             result = self._call_with_timeout(run, args, kwargs)
-        elapsed = time.perf_counter() - started
+        return result, time.perf_counter() - started
+
+    def encode(self, encoder: Callable[[Any], Encoded], result: Any) -> Encoded:
+        """``encoder(result)``; a BadOutput it raises is counted and logged."""
         try:
-            return encode_output(result), elapsed
+            return encoder(result)
         except BadOutput as exc:
             self.metrics.driver_error("bad_output")
             log.error("%s", exc.message, exc_info=exc.__cause__)

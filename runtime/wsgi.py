@@ -1,4 +1,4 @@
-"""The WSGI entry point: ``gunicorn --config python:runtime.gunicorn_conf runtime.wsgi:app``."""
+"""The WSGI entry point: ``gunicorn --config python:runtime.server.gunicorn_conf runtime.wsgi:app``."""
 
 from .app import create_app
 

@@ -38,9 +38,9 @@ def prometheus_multiprocess(directory: str):
 
 def ours(directory: str):
     sys.path.insert(0, ROOT)
-    from runtime.metrics import ROUTE_INDEX, Metrics, make_board
+    from runtime.metrics import ROUTE_INDEX, Metrics, new_shared_memory
 
-    metrics = Metrics(make_board(directory))
+    metrics = Metrics(new_shared_memory(directory))
     score = ROUTE_INDEX["/score"]
 
     def one() -> None:

@@ -98,8 +98,10 @@ def measure(code: Path, inline: bool, seconds: float, clients: int, work: Path) 
     env = {**os.environ, "PYTHONPATH": str(code), "PORT": str(port), "MOMA_BIND": "127.0.0.1",
            "WORKERS": "2", "MOMA_STATE_DIR": str(work), "ACCESS_LOG": "false",
            "INLINE_BUDGET_MS": "" if inline else "0"}
+    seam = (code / "runtime" / "server" / "gunicorn_conf.py").exists()  # else a baseline from before it
+    config = "python:runtime.server.gunicorn_conf" if seam else "python:runtime.gunicorn_conf"
     server = subprocess.Popen(
-        [str(GUNICORN), "--config", "python:runtime.gunicorn_conf", "runtime.wsgi:app"],
+        [str(GUNICORN), "--config", config, "runtime.wsgi:app"],
         cwd=app, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     try:

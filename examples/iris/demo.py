@@ -1,6 +1,6 @@
 """`make demo`: the iris example through the moma CLI, from training to a scoring service.
 
-    python examples/iris/demo.py          # serve, train, register, build, deploy, score two rows
+    python examples/iris/demo.py          # serve, train, register, build, deploy, score two rows, console URL
     python examples/iris/demo.py --stop   # delete the demo service, then stop the server the demo started
 
 Every step runs the real `moma` command, printed before it runs. The server is
@@ -76,6 +76,7 @@ class Demo:
                   capture=False)
         step(f"the service {NAME} keeps running at {service['scoringUri']}")
         say("`make demo-stop` stops everything (the service, then the server).")
+        self.console(service)
 
     def ensure_server(self) -> None:
         if answers(self.url):
@@ -149,6 +150,13 @@ class Demo:
                                 "-o", "json")
         say(f"service {NAME} {service['state']} at {service['scoringUri']} (id {service['id']})")
         return service
+
+    def console(self, service: dict[str, Any]) -> None:
+        """Where to see it all in a browser, and which token signs in (the token itself is
+        not printed: it stays in its 0600 file)."""
+        step("see it in the console (models, the build log, the service: try it, its keys, live metrics):")
+        say(f"{self.url}/ui/accounts/default/default/default/services/{service['id']}")
+        say(f"sign in with the admin token: paste the output of `cat {self.home / 'admin-token'}`")
 
     # -- make demo-stop ---------------------------------------------------------------------
 

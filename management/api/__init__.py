@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from .. import console
 from ..config import Settings
 from ..store import Store
 from . import (admin, artifacts, computes, errors, extensions, images, manifests, models, operations,
@@ -32,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
     for module in (models, manifests, images, operations, artifacts, services, service_data, computes):
         account.register_blueprint(module.blueprint)
     account.register_blueprint(swagger.account_blueprint)
+    console.init_app(app, account)
     app.register_blueprint(account)
     app.register_blueprint(swagger.blueprint)
     app.register_blueprint(admin.blueprint)

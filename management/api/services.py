@@ -13,7 +13,7 @@ from ..data_collection import check_sink
 from ..engines import EngineError, EngineUnavailable
 from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
 from ..secrets import new_service_key
-from ..service_spec import desired_spec
+from ..service_settings import desired_settings
 from ..store import Account, Service
 from .extensions import get_cipher, get_engines, get_store
 from .pagination import page_args, paginated
@@ -31,12 +31,12 @@ def create() -> Response:
     body = validate(json_body(), "ServiceCreateRequest")
     compute = _compute(account, (body.get("computeResource") or {}).get("id") or "local")
     image_id = _ready_image(account, body["imageId"])
-    spec = desired_spec(body, compute.kind)
+    desired = desired_settings(body, compute.kind)
     check_sink(body, compute.kind, settings())
     service_id = str(uuid.uuid4())
     keys = get_cipher()
     operation_id = get_store().services.create(
-        account.id, service_id=service_id, name=body["name"], image_id=image_id, compute=compute.name, spec=spec,
+        account.id, service_id=service_id, name=body["name"], image_id=image_id, compute=compute.name, settings=desired,
         primary_key=keys.encrypt(new_service_key(), service_id),
         secondary_key=keys.encrypt(new_service_key(), service_id))
     return _accepted(account, operation_id)
@@ -64,9 +64,9 @@ def update(service_id: str) -> Response:
     service = _service(account, service_id)
     compute = _compute(account, service.compute)
     image_id = _ready_image(account, body["imageId"]) if "imageId" in body else service.image_id
-    spec = desired_spec(body, compute.kind, previous=service.spec)
+    desired = desired_settings(body, compute.kind, previous=service.settings)
     check_sink(body, compute.kind, settings())
-    operation_id = get_store().services.update(account.id, service_id, image_id=image_id, spec=spec)
+    operation_id = get_store().services.update(account.id, service_id, image_id=image_id, settings=desired)
     return _accepted(account, operation_id)
 
 
@@ -137,9 +137,9 @@ def service_json(account: Account, service: Service) -> dict[str, Any]:
         "id": service.id, "ID": service.id, "name": service.name, "createdAt": service.created_at,
         "updatedAt": service.updated_at, "state": service.state if service.state in _STATES else "Running",
         "computeResource": {"id": service.compute, "type": "Cluster"},
-        **service.spec,
+        **service.settings,
     }
-    if service.replicas and not service.spec.get("numReplicas"):
+    if service.replicas and not service.settings.get("numReplicas"):
         body["numReplicas"] = service.replicas
     if image is not None:
         body |= {"image": image, "manifest": manifest, "models": list(models.values())}

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from runtime.contract import PORT as SCORING_PORT
+
 from .context import CliContext, output_option, pass_context, print_record
 from .oneshot import follow_build, one_shot, prepare, project_inputs, project_options, start_build
 from .progress import not_waiting
@@ -18,7 +20,6 @@ IMAGE_FIELDS = (("ID", "id"), ("Name", "name"), ("Version", "version"), ("Descri
                 ("State", "creationState"), ("Location", "imageLocation"), ("Manifest", "manifest.id"),
                 ("Models", "manifest.modelIds"), ("Build log", "imageBuildLogUri"), ("Created", "createdTime"),
                 ("Error", "error.message"))
-SCORING_PORT = 5001
 
 
 @click.group()

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import click
 
 from ..errors import Conflict, NotFound
-from ..service_spec import SETTINGS_KEYS, desired_spec
+from ..service_settings import SETTINGS_KEYS, desired_settings
 from .context import CliContext
 from .errors import EXIT_INTERRUPTED
 from .manifest_commands import INPUTS, check_inputs, manifest_body, manifest_inputs
@@ -121,7 +121,7 @@ def check_service(ctx: CliContext, body: dict[str, Any], compute: str, *, name: 
     if compute not in kinds:
         raise NotFound(f"compute {compute} does not exist in this account (moma compute list)")
     previous = {key: current[key] for key in SETTINGS_KEYS if key in current} if current else None
-    desired_spec(body, kinds[compute], previous)
+    desired_settings(body, kinds[compute], previous)
 
 
 def _model(ctx: CliContext, source: str, *, reuse: bool) -> str:

@@ -35,7 +35,7 @@ AUTOSCALER_FLAGS = (("autoscale_enabled", "autoscaleEnabled"), ("autoscale_min_r
 
 def service_settings(command: F) -> F:
     """The original's flags for what a service runs with (create and update). Each says
-    what moma does with it (runtime/README.md, service_spec.py, the engines)."""
+    what moma does with it (runtime/README.md, service_settings.py, the engines)."""
     options = [
         click.option("-z", "--num-replicas", type=click.IntRange(0, 100),
                      help="Containers to run, e.g. -z 3, on a swarm compute (local runs one); turns autoscaling off."),

@@ -23,6 +23,7 @@ LOG_POLL_SECONDS = 1.0
 FOLLOW_TAIL = 1000
 OVERLAP = 20  # lines matched to find where the previous read of a log ended
 PLACEHOLDER = "<input as JSON>"
+OIP_PLACEHOLDER = '{"inputs": [{"name": "<input>", "shape": [1], "datatype": "FP64", "data": [0.0]}]}'
 
 
 def realtime(command: F) -> F:
@@ -191,24 +192,35 @@ def new_lines(previous: list[str], current: list[str]) -> list[str]:
 
 def usage_of(ctx: CliContext, service_id: str, data: str | None = None) -> dict[str, Any]:
     """URL, headers (with the primary key) and commands to paste; the sample input is
-    ``data``, else the example of the service's swagger.json, else a placeholder."""
+    ``data``, else the example of the service's swagger.json, else a placeholder. The
+    Open Inference Protocol line calls the service's model by the service's name, with
+    the swagger's ``InferenceRequest`` example (the same input as tensors)."""
     found, key = _running(ctx, service_id)
+    try:
+        swagger = _swagger(found, key)
+    except (ServerError, ServerUnreachable):
+        swagger = None
     if data is None:
-        try:
-            example = _swagger_example(found, key)
-        except (ServerError, ServerUnreachable):
-            example = None
+        example = _example(swagger, "ServiceInput")
         data = json.dumps(example) if example is not None else None
     sample = data if data is not None else PLACEHOLDER
+    oip_example = _example(swagger, "InferenceRequest")
+    infer_uri = f"{found['scoringUri'].removesuffix('/score')}/v2/models/{found['name']}/infer"
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     return {
         "scoringUri": found["scoringUri"], "swaggerUri": found.get("swaggerUri"), "headers": headers,
         "sampleInput": json.loads(data) if data is not None else None,
         "run": ctx.command_line("service", "run", "realtime", "-i", found["id"], "-d", sample),
-        "curl": shlex.join(["curl", "-s", "-X", "POST", found["scoringUri"],
-                            *(part for name, value in headers.items() for part in ("-H", f"{name}: {value}")),
-                            "-d", sample]),
+        "curl": _curl(found["scoringUri"], headers, sample),
+        "inferUri": infer_uri,
+        "oipCurl": _curl(infer_uri, headers, json.dumps(oip_example) if oip_example else OIP_PLACEHOLDER),
     }
+
+
+def _curl(url: str, headers: dict[str, str], body: str) -> str:
+    return shlex.join(["curl", "-s", "-X", "POST", url,
+                       *(part for name, value in headers.items() for part in ("-H", f"{name}: {value}")),
+                       "-d", body])
 
 
 def show_usage(usage: dict[str, Any]) -> None:
@@ -218,6 +230,7 @@ def show_usage(usage: dict[str, Any]) -> None:
         click.echo(f"  {name}: {value}")
     click.echo(f"\nScore with moma:\n  {usage['run']}")
     click.echo(f"\nScore with curl:\n  {usage['curl']}")
+    click.echo(f"\nScore with curl, Open Inference Protocol (KServe v2, tritonclient):\n  {usage['oipCurl']}")
 
 
 def _running(ctx: CliContext, service_id: str) -> tuple[dict[str, Any], str]:
@@ -231,6 +244,11 @@ def _running(ctx: CliContext, service_id: str) -> tuple[dict[str, Any], str]:
 
 def _swagger_example(found: dict[str, Any], key: str) -> Any:
     """``definitions.ServiceInput.example`` of the service's swagger.json, or None."""
+    return _example(_swagger(found, key), "ServiceInput")
+
+
+def _swagger(found: dict[str, Any], key: str) -> Any:
+    """The service's swagger.json, or None when it has none."""
     url = found.get("swaggerUri")
     if not url:
         return None
@@ -242,8 +260,16 @@ def _swagger_example(found: dict[str, Any], key: str) -> Any:
         raise ServerError(f"service {found['name']} answered {answer.status_code} for its swagger.json: "
                           f"{_message(answer)}", answer.status_code, answer.headers.get("x-ms-request-id", ""))
     try:
-        return answer.json().get("definitions", {}).get("ServiceInput", {}).get("example")
-    except (ValueError, AttributeError):
+        return answer.json()
+    except ValueError:
+        return None
+
+
+def _example(swagger: Any, definition: str) -> Any:
+    """``definitions.<definition>.example`` of a swagger document, or None."""
+    try:
+        return swagger.get("definitions", {}).get(definition, {}).get("example")
+    except AttributeError:
         return None
 
 

@@ -1,6 +1,7 @@
-"""Where services run. Service logic talks only to the :class:`Engine` protocol; ``local``
-(containers on one Docker engine) and ``swarm`` (Docker Swarm services) implement it
-over the Docker SDK, and one contract test suite runs against both.
+"""Where services run. Service logic talks only to the :class:`Engine` protocol, handing
+it a :class:`Workload`; ``local`` (containers on one Docker engine) and ``swarm`` (Docker
+Swarm services) implement it over the Docker SDK, and one contract test suite runs
+against both. Containers are run by the image contract (``runtime/contract.py``).
 
 Nothing above this package imports ``docker``: engine failures leave as EngineError,
 mapped from the SDK's errors in one place (``docker_errors.py``).
@@ -20,9 +21,6 @@ from typing import Protocol
 
 from ..errors import MomaError
 
-KEYS_MOUNT = "/var/moma/keys"
-KEYS_FILE = f"{KEYS_MOUNT}/keys"
-DATA_MOUNT = "/var/moma/data"  # the data collection local sink (AML_MODEL_DC_LOCAL_DIR)
 LABEL_SERVICE = "moma.service-id"
 LABEL_ACCOUNT = "moma.account"
 LABEL_GENERATION = "moma.generation"
@@ -62,13 +60,13 @@ class Limits:
     pids: int | None = None
     memory: int | None = None  # bytes
 
-    def memory_for(self, spec: "ServiceSpec") -> int | None:
-        return spec.memory or self.memory
+    def memory_for(self, workload: "Workload") -> int | None:
+        return workload.memory or self.memory
 
 
 @dataclass(frozen=True)
-class ServiceSpec:
-    """Everything an engine needs to run one service, in our own terms."""
+class Workload:
+    """Everything an engine needs to run one generation of a service, in our own terms."""
 
     service_id: str
     name: str  # container / swarm service name
@@ -77,7 +75,7 @@ class ServiceSpec:
     replicas: int = 1
     cpu: float | None = None  # cores
     memory: int | None = None  # bytes
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # the service's part (environment.service_environment)
     key_hashes: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     port: int | None = None  # keep this published port when set
@@ -116,7 +114,7 @@ class EngineStatus:
 
 
 class Engine(Protocol):
-    def deploy(self, spec: ServiceSpec) -> Endpoint:
+    def deploy(self, workload: Workload) -> Endpoint:
         """Create or update the service and return once the new generation answers
         ``/readyz`` on the endpoint; the previous generation serves until then."""
 

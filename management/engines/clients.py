@@ -1,5 +1,6 @@
 """Docker clients for the engines: a compute's address and TLS settings, and a timeout
-on every call to the engine (the worker's generous one, or an API request's short one)."""
+on every call to the engine (the worker's generous one, ``MOMA_DOCKER_TIMEOUT_SECONDS``,
+or an API request's short one)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import docker
 import docker.tls
 from docker.constants import MINIMUM_DOCKER_API_VERSION
 
+from ..config import Settings
 from .docker_errors import docker_errors
 
-WORKER_TIMEOUT = 120.0  # seconds one Docker call of the worker may take
+WORKER_TIMEOUT = Settings.docker_timeout_seconds  # the setting's default
 
 
 def docker_client(docker_host: str = "", tls: Mapping[str, Any] | None = None,
@@ -34,7 +36,11 @@ def on_this_machine(docker_host: str) -> bool:
     """Whether the engine at ``docker_host`` runs here: its socket, or a loopback address."""
     if not docker_host or docker_host.startswith(("unix://", "npipe://")):
         return True
-    host = urlsplit(docker_host).hostname or ""
+    return is_loopback(urlsplit(docker_host).hostname or "")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is this machine's loopback."""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

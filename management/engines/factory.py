@@ -15,24 +15,24 @@ from ..config import Settings
 from ..quantities import parse_memory
 from ..store import Compute
 from . import Engine, EngineError, Limits
-from .clients import WORKER_TIMEOUT
 from .deadline import Deadline
 
 T = TypeVar("T")
 
 
 class Engines:
-    """``timeout``: how long one Docker call may take; for engines called from API
-    requests also the deadline of each :meth:`call`."""
+    """``timeout``: how long one Docker call may take (default: the worker's,
+    ``docker_timeout_seconds``); for engines called from API requests also the deadline
+    of each :meth:`call`."""
 
-    def __init__(self, settings: Settings, installation: str, timeout: float = WORKER_TIMEOUT) -> None:
+    def __init__(self, settings: Settings, installation: str, timeout: float | None = None) -> None:
         self.settings = settings
         self.installation = installation
-        self.timeout = timeout
+        self.timeout = settings.docker_timeout_seconds if timeout is None else timeout
         self.limits = container_limits(settings)
         self._engines: dict[Hashable, Engine] = {}
         self._lock = threading.Lock()  # held only to read or store an engine, never while one is built
-        self._deadline = Deadline(timeout)
+        self._deadline = Deadline(self.timeout)
 
     def for_compute(self, compute: Compute) -> Engine:
         key = engine_key(compute)

@@ -2,9 +2,9 @@
 
 Each service has a small *port holder* container that owns a network namespace and
 the published port (bound to 127.0.0.1 by default). Scoring containers join that
-namespace and listen on 5001 with SO_REUSEPORT, so during an update the old and the
-new container both accept connections on the same port (the kernel spreads them, no
-proxy of ours), and the old one is stopped only once the new one answers ``/readyz``
+namespace and listen on the contract's port (5001) with SO_REUSEPORT, so during an
+update the old and the new container both accept connections on the same port (the
+kernel spreads them, no proxy of ours), and the old one is stopped only once the new one answers ``/readyz``
 as ready. The scoring URI therefore never changes. The holder's namespace sets
 ``net.ipv4.tcp_migrate_req=1`` (Linux >= 5.14): connections still queued on the old
 container's listening socket when it closes move to the new one instead of being
@@ -23,24 +23,27 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import docker
 import docker.errors
-import requests
 
-from . import (DATA_MOUNT, KEYS_FILE, KEYS_MOUNT, LABEL_GENERATION, LABEL_IMAGE, LABEL_INSTALLATION, LABEL_ROLE,
-               LABEL_SERVICE, Endpoint, EngineError, EngineStatus, Limits, ServiceSpec, keys_dir)
-from .clients import WORKER_TIMEOUT, docker_client, on_this_machine
+from runtime import contract
+
+from . import (LABEL_GENERATION, LABEL_IMAGE, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
+               EngineStatus, Limits, Workload, keys_dir)
+from .clients import WORKER_TIMEOUT
 from .docker_errors import docker_errors, explain
+from .docker_host import MIGRATE_SYSCTL, STOP_SECONDS, TMP_BYTES, connect, readyz, sysctl
+from .environment import Placement, container_environment
 
-CONTAINER_PORT = "5001/tcp"
+CONTAINER_PORT = f"{contract.PORT}/tcp"
 HOLDER, SCORING = "port-holder", "scoring"
 HOLDER_PIDS = 16
-STOP_SECONDS = 35  # longer than the runtime's graceful shutdown
-MIGRATE_SYSCTL = "net.ipv4.tcp_migrate_req"
+LOG_LINES = 30
 
 
 class LocalEngine:
@@ -53,7 +56,7 @@ class LocalEngine:
         self.host = host
         self.installation = installation
         if migrate_connections is None:  # the engine's kernel, when it is this machine's
-            migrate_connections = Path("/proc/sys", *MIGRATE_SYSCTL.split(".")).exists()
+            migrate_connections = sysctl(MIGRATE_SYSCTL) is not None
         self.migrate_connections = migrate_connections
 
     @classmethod
@@ -61,29 +64,29 @@ class LocalEngine:
                  installation: str = "default", limits: Limits = Limits(), tls: Mapping[str, Any] | None = None,
                  timeout: float = WORKER_TIMEOUT) -> "LocalEngine":
         """The engine of the Docker host ``docker_host`` (see :func:`docker_client`)."""
-        client = docker_client(docker_host, tls, timeout)
-        with docker_errors(f"local engine at {docker_host or 'the local socket'}"):
-            client.ping()
-        return cls(client, services_dir, host, installation,
-                   migrate_connections=None if on_this_machine(docker_host) else False, limits=limits)
+        connected = connect(docker_host, tls, timeout)
+        with docker_errors(f"local engine at {connected.name}"):
+            connected.client.ping()
+        return cls(connected.client, services_dir, host, installation,
+                   migrate_connections=None if connected.local else False, limits=limits)
 
-    def deploy(self, spec: ServiceSpec) -> Endpoint:
-        if spec.replicas != 1:
+    def deploy(self, workload: Workload) -> Endpoint:
+        if workload.replicas != 1:
             raise EngineError("the local engine runs one container per service; use a swarm compute for replicas")
-        self.set_keys(spec.service_id, spec.key_hashes, spec.generation)
-        with self._errors(f"cannot deploy service {spec.service_id}"):
-            spec = replace(spec, image=self.client.images.get(spec.image).id,
-                           labels={**spec.labels, LABEL_IMAGE: spec.image})
-            holder = self._holder(spec)
+        self.set_keys(workload.service_id, workload.key_hashes, workload.generation)
+        with self._errors(f"cannot deploy service {workload.service_id}"):
+            workload = replace(workload, image=self.client.images.get(workload.image).id,
+                               labels={**workload.labels, LABEL_IMAGE: workload.image})
+            holder = self._holder(workload)
             endpoint = Endpoint(self.host, self._published_port(holder))
-            previous = [c for c in self._scoring(spec.service_id)]
+            previous = [c for c in self._scoring(workload.service_id)]
             for container in previous:
-                if container.labels.get(LABEL_GENERATION) == str(spec.generation):
+                if container.labels.get(LABEL_GENERATION) == str(workload.generation):
                     container.remove(force=True)  # a retry of this generation: start it clean
-            previous = [c for c in previous if c.labels.get(LABEL_GENERATION) != str(spec.generation)]
-            new = self._start(spec, holder)
+            previous = [c for c in previous if c.labels.get(LABEL_GENERATION) != str(workload.generation)]
+            new = self._start(workload, holder)
             try:
-                self._wait_ready(new, spec, endpoint)
+                self._wait_ready(new, workload, endpoint)
             except EngineError:
                 new.remove(force=True)
                 raise
@@ -137,7 +140,7 @@ class LocalEngine:
         with os.fdopen(handle, "w") as out:
             out.write("".join(f"{digest}\n" for digest in key_hashes))
         os.chmod(temp, 0o644)
-        os.replace(temp, directory / Path(KEYS_FILE).name)
+        os.replace(temp, directory / Path(contract.KEYS_FILE).name)
 
     def service_ids(self) -> set[str]:
         with self._errors("cannot list the services"):
@@ -145,77 +148,76 @@ class LocalEngine:
                 LABEL_SERVICE, f"{LABEL_INSTALLATION}={self.installation}"]})
         return {c["Labels"][LABEL_SERVICE] for c in containers}
 
-    def _holder(self, spec: ServiceSpec) -> Any:
-        holders = self._by_role(spec.service_id, HOLDER)
+    def _holder(self, workload: Workload) -> Any:
+        holders = self._by_role(workload.service_id, HOLDER)
         if holders:
             holder = holders[0]
             if holder.status != "running":
                 holder.start()
                 holder.reload()
-                for container in self._scoring(spec.service_id):  # their namespace went with the old holder
+                for container in self._scoring(workload.service_id):  # their namespace went with the old holder
                     container.remove(force=True)
             return holder
-        return self._create_holder(spec)
+        return self._create_holder(workload)
 
-    def _create_holder(self, spec: ServiceSpec) -> Any:
+    def _create_holder(self, workload: Workload) -> Any:
         options: dict[str, Any] = dict(
-            name=f"{spec.name}-net", detach=True, labels=self._labels(spec, HOLDER),
+            name=f"{workload.name}-net", detach=True, labels=self._labels(workload, HOLDER),
             command=["python", "-c", "import signal; signal.pause()"], restart_policy={"Name": "unless-stopped"},
             read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit=32 * 1024 * 1024,
             pids_limit=HOLDER_PIDS,
             sysctls={MIGRATE_SYSCTL: "1"} if self.migrate_connections else None,
             healthcheck={"test": ["NONE"]},
         )
-        for port in ([spec.port, None] if spec.port else [None]):
+        for port in ([workload.port, None] if workload.port else [None]):
             try:
-                return self.client.containers.run(spec.image, ports={CONTAINER_PORT: (self.host, port)}, **options)
+                return self.client.containers.run(workload.image, ports={CONTAINER_PORT: (self.host, port)},
+                                                  **options)
             except docker.errors.APIError as exc:
                 if port is None or "allocated" not in explain(exc):
                     raise
                 self.client.containers.get(options["name"]).remove(force=True)
         raise EngineError("could not publish a port")  # unreachable: the last attempt raises
 
-    def _start(self, spec: ServiceSpec, holder: Any) -> Any:
-        environment = {**spec.env, "MOMA_KEYS_FILE": KEYS_FILE, "REUSE_PORT": "true", "MOMA_INSTANCE": spec.instance,
-                       "MOMA_INSTANCE_ID": spec.instance_id}
-        volumes = {str(keys_dir(self.services_dir, spec.service_id)): {"bind": KEYS_MOUNT, "mode": "ro"}}
-        if spec.data_dir is not None:
-            environment["AML_MODEL_DC_LOCAL_DIR"] = DATA_MOUNT
-            volumes[str(_shared_data_dir(spec.data_dir))] = {"bind": DATA_MOUNT, "mode": "rw"}
+    def _start(self, workload: Workload, holder: Any) -> Any:
+        placement = Placement(instance=workload.instance, instance_id=workload.instance_id, reuse_port=True,
+                              local_sink=workload.data_dir is not None)
+        volumes = {str(keys_dir(self.services_dir, workload.service_id)): {"bind": contract.KEYS_MOUNT, "mode": "ro"}}
+        if workload.data_dir is not None:
+            volumes[str(_shared_data_dir(workload.data_dir))] = {"bind": contract.DATA_MOUNT, "mode": "rw"}
         options: dict[str, Any] = dict(
-            name=f"{spec.name}-g{spec.generation}", detach=True, network_mode=f"container:{holder.id}",
-            environment=environment, labels=self._labels(spec, SCORING), volumes=volumes,
-            restart_policy={"Name": "unless-stopped"}, read_only=True, tmpfs={"/tmp": "rw,size=256m"},
-            cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=self.limits.pids,
+            name=workload.instance, detach=True, network_mode=f"container:{holder.id}",
+            environment=container_environment(workload.env, placement), labels=self._labels(workload, SCORING),
+            volumes=volumes, restart_policy={"Name": "unless-stopped"}, read_only=True,
+            tmpfs={"/tmp": f"rw,size={TMP_BYTES}"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            pids_limit=self.limits.pids,
         )
-        if self.limits.memory_for(spec):
-            options["mem_limit"] = self.limits.memory_for(spec)
-        if spec.cpu:
-            options["nano_cpus"] = int(spec.cpu * 1e9)
-        return self.client.containers.run(spec.image, **options)
+        if self.limits.memory_for(workload):
+            options["mem_limit"] = self.limits.memory_for(workload)
+        if workload.cpu:
+            options["nano_cpus"] = int(workload.cpu * 1e9)
+        return self.client.containers.run(workload.image, **options)
 
-    def _wait_ready(self, container: Any, spec: ServiceSpec, endpoint: Endpoint) -> None:
+    def _wait_ready(self, container: Any, workload: Workload, endpoint: Endpoint) -> None:
         """Until the new instance itself says ready. New connections land on the old or
         the new container, so ask with fresh connections until the new one answers."""
-        deadline = time.monotonic() + spec.ready_seconds
+        deadline = time.monotonic() + workload.ready_seconds
         while time.monotonic() < deadline:
             container.reload()
             if container.status in ("exited", "dead"):
-                raise EngineError(f"container {container.name} stopped while starting",
-                                  container.logs(tail=30).decode(errors="replace"))
-            answer = _readyz(endpoint, timeout=min(10.0, max(0.5, deadline - time.monotonic())))
-            if answer.get("instance") in (spec.instance_id, spec.instance):  # (older images: the name)
+                raise EngineError(f"container {container.name} stopped while starting", _logs(container))
+            answer = readyz(endpoint, timeout=min(10.0, max(0.5, deadline - time.monotonic()))).answer
+            if answer.get("instance") in (workload.instance_id, workload.instance):  # (older images: the name)
                 if answer.get("state") == "ready":
                     return
                 if answer.get("state") == "failed":
-                    raise EngineError(f"the service failed to start: {answer.get('message', '')}",
-                                      container.logs(tail=30).decode(errors="replace"))
+                    raise EngineError(f"the service failed to start: {answer.get('message', '')}", _logs(container))
             time.sleep(0.2)
-        raise EngineError(f"container {container.name} was not ready within {spec.ready_seconds:.0f} s",
-                          container.logs(tail=30).decode(errors="replace"))
+        raise EngineError(f"container {container.name} was not ready within {workload.ready_seconds:.0f} s",
+                          _logs(container))
 
-    def _labels(self, spec: ServiceSpec, role: str) -> dict[str, str]:
-        return {**spec.labels, LABEL_SERVICE: spec.service_id, LABEL_GENERATION: str(spec.generation),
+    def _labels(self, workload: Workload, role: str) -> dict[str, str]:
+        return {**workload.labels, LABEL_SERVICE: workload.service_id, LABEL_GENERATION: str(workload.generation),
                 LABEL_ROLE: role, LABEL_INSTALLATION: self.installation}
 
     def _by_role(self, service_id: str, role: str) -> list[Any]:
@@ -224,7 +226,7 @@ class LocalEngine:
             f"{LABEL_SERVICE}={service_id}", f"{LABEL_ROLE}={role}"]})
 
     @staticmethod
-    def _errors(action: str) -> Any:
+    def _errors(action: str) -> AbstractContextManager[None]:
         return docker_errors(f"local engine: {action}")
 
     def _scoring(self, service_id: str) -> list[Any]:
@@ -239,16 +241,12 @@ class LocalEngine:
         return int(bindings[0]["HostPort"])
 
 
-def _readyz(endpoint: Endpoint, timeout: float) -> dict[str, Any]:
-    try:
-        response = requests.get(f"{endpoint.base_url}/readyz", timeout=timeout, headers={"Connection": "close"})
-        return response.json()
-    except (requests.RequestException, ValueError):
-        return {}
+def _logs(container: Any) -> str:
+    return container.logs(tail=LOG_LINES).decode(errors="replace")
 
 
 def _shared_data_dir(directory: Path) -> Path:
-    """The container's user (uid 10001) writes there and the host user reads and deletes
+    """The container's user (the contract's uid) writes there and the host user reads and deletes
     what it wrote: mode 0777, as the runtime makes every directory below it."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o777)

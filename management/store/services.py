@@ -1,6 +1,6 @@
-"""Services and their deployments. The row holds the desired state (``spec``, image,
-``generation``); the worker makes the engine match it and records the outcome. Keys
-are stored encrypted (the caller encrypts; see ``management/secrets.py``)."""
+"""Services and their deployments. The row holds the desired state (``settings``, in
+the column ``spec``; image, ``generation``); the worker makes the engine match it and
+records the outcome. Keys are stored encrypted (the caller encrypts; see ``management/secrets.py``)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Service:
     name: str
     image_id: str
     compute: str
-    spec: dict[str, Any]
+    settings: dict[str, Any]  # the desired settings, in the API's shape (numReplicas, autoScaler ...)
     state: str
     error: dict[str, Any] | None
     scoring_host: str | None
@@ -40,8 +40,11 @@ class Service:
     updated_at: str
 
 
+_COLUMNS = {"settings": "spec"}  # fields whose column is named otherwise
+
+
 def service_from_row(row: Any) -> Service:
-    return Service(**{name: getattr(row, name) for name in Service.__dataclass_fields__})
+    return Service(**{name: getattr(row, _COLUMNS.get(name, name)) for name in Service.__dataclass_fields__})
 
 
 def deployment_json(row: Any) -> dict[str, Any]:
@@ -59,7 +62,7 @@ class Services:
         operations_repo.failers["services"] = self._mark_failed
 
     def create(self, account_id: int, *, service_id: str, name: str, image_id: str, compute: str,
-               spec: dict[str, Any], primary_key: str, secondary_key: str) -> str:
+               settings: dict[str, Any], primary_key: str, secondary_key: str) -> str:
         """Store a new service with its first deployment and operation; returns the operation id."""
         now = now_iso()
         with writing(self.engine) as connection:
@@ -68,17 +71,17 @@ class Services:
             if taken:
                 raise AlreadyExists(f"a service named {name} exists in this account")
             connection.execute(sa.insert(services).values(
-                id=service_id, account_id=account_id, name=name, image_id=image_id, compute=compute, spec=spec,
+                id=service_id, account_id=account_id, name=name, image_id=image_id, compute=compute, spec=settings,
                 state=NOT_STARTED, primary_key=primary_key, secondary_key=secondary_key, keys_version=1,
                 generation=1, deleted=False, created_at=now, updated_at=now))
             return _deploy(connection, account_id, service_id, name, image_id, generation=1)
 
-    def update(self, account_id: int, service_id: str, *, image_id: str, spec: dict[str, Any]) -> str:
+    def update(self, account_id: int, service_id: str, *, image_id: str, settings: dict[str, Any]) -> str:
         with writing(self.engine) as connection:
             row = _live(connection, account_id, service_id)
             generation = row.generation + 1
             connection.execute(sa.update(services).where(services.c.id == service_id).values(
-                image_id=image_id, spec=spec, generation=generation, state=NOT_STARTED, error=None,
+                image_id=image_id, spec=settings, generation=generation, state=NOT_STARTED, error=None,
                 updated_at=now_iso()))
             return _deploy(connection, account_id, service_id, row.name, image_id, generation)
 

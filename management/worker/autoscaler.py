@@ -53,14 +53,14 @@ class Policy:
     refresh_seconds: float
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "Policy":
+    def from_settings(cls, settings: dict[str, Any]) -> "Policy":
         """From a service's settings in the API's shape (``autoScaler`` and
         ``maxConcurrentRequestsPerContainer``)."""
-        scaler = spec.get("autoScaler") or {}
+        scaler = settings.get("autoScaler") or {}
         low = max(1, int(scaler.get("minReplicas") or 1))
         return cls(min_replicas=low, max_replicas=max(low, int(scaler.get("maxReplicas") or low)),
                    target_utilization=float(scaler.get("targetUtilization") or 70),
-                   capacity=max(1, int(spec.get("maxConcurrentRequestsPerContainer") or 1)),
+                   capacity=max(1, int(settings.get("maxConcurrentRequestsPerContainer") or 1)),
                    refresh_seconds=max(0.1, float(scaler.get("refreshPeriodInSeconds") or 1)))
 
     @property
@@ -180,10 +180,10 @@ class Autoscaler:
         self._low_periods: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def observe(self, service_id: str, engine: Engine, spec: dict[str, Any], key: str) -> Decision | None:
+    def observe(self, service_id: str, engine: Engine, settings: dict[str, Any], key: str) -> Decision | None:
         """Scale the service if its load asks for it; None when it is not yet time, or
         the engine cannot say where the service is, or no replica answered."""
-        policy = Policy.from_spec(spec)
+        policy = Policy.from_settings(settings)
         now = self.clock()
         with self._lock:
             if now - self._last_run.get(service_id, -math.inf) < policy.refresh_seconds:

@@ -30,12 +30,12 @@ class ServiceAutoscaling:
             return
         key = self.deployer.cipher.decrypt(service.primary_key, service.id)  # /metrics asks for a key
         try:
-            self.scaler.observe(service.id, engine, service.spec, key)
+            self.scaler.observe(service.id, engine, service.settings, key)
         except EngineError as exc:  # the next pass tries again; other services must not wait for it
             log.warning("autoscaler: service %s: %s", service.id, exc.message)
 
     def _autoscaled(self, service: Service) -> bool:
-        if not (service.spec.get("autoScaler") or {}).get("autoscaleEnabled"):
+        if not (service.settings.get("autoScaler") or {}).get("autoscaleEnabled"):
             return False
         compute = self.deployer.store.computes.get(service.account_id, service.compute)
         return compute is not None and compute.kind == "swarm"

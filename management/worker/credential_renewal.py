@@ -62,7 +62,7 @@ class CredentialRenewal:
             if service.state in (SUCCEEDED, FAILED) and storage_enabled(service) and self._due(service, now):
                 log.info("service %s: renewing its data collection credential", service.id)
                 self.store.services.update(service.account_id, service.id, image_id=service.image_id,
-                                           spec=service.spec)
+                                           settings=service.settings)
                 renewed.append(service.id)
         return renewed
 

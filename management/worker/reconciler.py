@@ -95,7 +95,7 @@ class Reconciler:
         if self.autoscale is None:
             return
         scaled = [service for service in self.store.services.all_live()
-                  if service.state == SUCCEEDED and (service.spec.get("autoScaler") or {}).get("autoscaleEnabled")]
+                  if service.state == SUCCEEDED and (service.settings.get("autoScaler") or {}).get("autoscaleEnabled")]
         started = [self.lanes.start(compute, partial(self._autoscale, services, self.autoscale))
                    for compute, services in _by_compute(scaled).items()]
         if wait:
@@ -166,8 +166,8 @@ class Reconciler:
     def _redeploy(self, service: Service, engine: Any, why: str) -> None:
         log.warning("service %s: %s; deploying it again", service.id, why)
         try:
-            spec = self.deployer.spec(service)
-            endpoint = engine.deploy(spec)
+            workload = self.deployer.workload(service)
+            endpoint = engine.deploy(workload)
         except EngineError as exc:
             retry_in = self._failed_again(service.id)
             log.warning("service %s: deploying it again failed (next try in %.1f s): %s", service.id, retry_in,
@@ -179,7 +179,7 @@ class Reconciler:
         self._retries.pop(service.id, None)
         if endpoint.port != service.scoring_port:
             log.warning("service %s: port %s was taken, now %s", service.id, service.scoring_port, endpoint.port)
-        self.store.services.mark(service.id, SUCCEEDED, None, replicas=spec.replicas, scoring_port=endpoint.port)
+        self.store.services.mark(service.id, SUCCEEDED, None, replicas=workload.replicas, scoring_port=endpoint.port)
         self._keys_pushed[service.id] = service.keys_version
 
     def _due(self, service_id: str) -> bool:

@@ -10,12 +10,13 @@ from typing import Any
 
 from ..config import Settings
 from ..collection_storage import CollectionStorage, StorageError
-from ..data_collection import collection_environment, local_data_dir, open_storage
-from ..engines import EngineError, ServiceSpec
+from ..data_collection import collection_url, local_data_dir, open_storage
+from ..engines import EngineError, Workload
+from ..engines.environment import service_environment
 from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
 from ..secrets import KeyCipher, key_hash
-from ..service_spec import replicas_of
+from ..service_settings import replicas_of
 from ..store import Operation, Service, Store
 from ..store.database import writing
 from ..store.operations import CANCELLED, FAILED, SUCCEEDED
@@ -45,24 +46,26 @@ class Deployer:
         return tuple(key_hash(self.cipher.decrypt(value, service.id))
                      for value in (service.primary_key, service.secondary_key))
 
-    def spec(self, service: Service, replicas: int | None = None) -> ServiceSpec:
+    def workload(self, service: Service, replicas: int | None = None) -> Workload:
+        """What the engine runs for the service's current generation."""
         account = self.store.accounts.get(service.account_id)
         image = self.store.images.get(service.account_id, service.image_id)
         if account is None or image is None or not image.get("imageLocation"):
             raise EngineError(f"image {service.image_id} of service {service.name} is not available")
-        reservation = service.spec.get("containerResourceReservation") or {}
+        reservation = service.settings.get("containerResourceReservation") or {}
         try:
-            collection = collection_environment(service, self.storage())
+            storage_url = collection_url(service, self.storage())
         except StorageError as exc:
             raise EngineError(exc.message) from exc
-        return ServiceSpec(
+        env = service_environment(service.settings, service_name=service.name, image_id=service.image_id,
+                                  storage_url=storage_url)
+        return Workload(
             service_id=service.id, name=f"moma-{account.name}-{service.name}-{service.id[:6]}",
             image=image["imageLocation"], generation=service.generation,
             replicas=replicas or desired_replicas(service),
             cpu=float(parse_cpu(reservation["cpu"])) if "cpu" in reservation else None,
             memory=parse_memory(reservation["memory"]) if "memory" in reservation else None,
-            env={**runtime_environment(service.spec), **collection},
-            key_hashes=self.key_hashes(service), data_dir=local_data_dir(self.settings, service),
+            env=env, key_hashes=self.key_hashes(service), data_dir=local_data_dir(self.settings, service),
             labels={"moma.account": account.name, "moma.service-name": service.name,
                     **self.settings.extra_image_labels()},
             port=service.scoring_port, ready_seconds=self.settings.service_ready_seconds,
@@ -80,23 +83,10 @@ class Deployer:
 def desired_replicas(service: Service) -> int:
     """``numReplicas``; for an autoscaled service, the count the autoscaler last set
     (kept across updates and redeploys), brought within the autoscaler's bounds."""
-    scaler = service.spec.get("autoScaler") or {}
+    scaler = service.settings.get("autoScaler") or {}
     if scaler.get("autoscaleEnabled") and service.replicas:
         return min(int(scaler["maxReplicas"]), max(int(scaler["minReplicas"]), service.replicas))
-    return replicas_of(service.spec)
-
-
-def runtime_environment(spec: dict[str, Any]) -> dict[str, str]:
-    """The service settings the scoring runtime reads from its environment."""
-    env = {"AML_APP_INSIGHTS_ENABLED": str(bool(spec.get("appInsightsEnabled"))).lower()}
-    if spec.get("maxConcurrentRequestsPerContainer"):
-        env["MAX_CONCURRENT_REQUESTS"] = str(spec["maxConcurrentRequestsPerContainer"])
-    collection = spec.get("dataCollection") or {}
-    env["AML_MODEL_DC_STORAGE_ENABLED"] = str(bool(collection.get("storageEnabled"))).lower()
-    reservation = spec.get("containerResourceReservation") or {}
-    if "cpu" in reservation:
-        env["WORKERS"] = str(max(1, int(parse_cpu(reservation["cpu"]).to_integral_value(rounding="ROUND_CEILING"))))
-    return env
+    return replicas_of(service.settings)
 
 
 class ServiceDeployments:
@@ -125,15 +115,15 @@ class ServiceDeployments:
             return
         self.store.services.start(service.id, generation)
         try:
-            spec = self.deployer.spec(service)
-            endpoint = self.deployer.engine(service).deploy(spec)
+            workload = self.deployer.workload(service)
+            endpoint = self.deployer.engine(service).deploy(workload)
         except EngineError as exc:
             log.warning("service %s generation %d failed: %s", service.id, generation, exc.message)
             self.store.services.complete(operation.id, worker, service.id, generation, FAILED,
                                          error=_error("DeploymentFailed", exc.message, exc.logs))
             return
         self.store.services.complete(operation.id, worker, service.id, generation, SUCCEEDED,
-                                     scoring_host=endpoint.host, scoring_port=endpoint.port, replicas=spec.replicas)
+                                     scoring_host=endpoint.host, scoring_port=endpoint.port, replicas=workload.replicas)
         log.info("service %s generation %d ready at %s", service.id, generation, endpoint.base_url)
 
     def _delete(self, operation: Operation, worker: str, service: Service) -> None:

@@ -13,9 +13,10 @@ Two ways in, one queue per worker process:
 uses a collector outside the runtime gets a hub configured from the environment on
 first use. gunicorn's ``worker_exit`` hook (and ``atexit``) call ``shutdown()``, which
 writes what is still queued. Files: ``settings.py`` (environment), ``context.py``
-(model ids, paths), ``rows.py`` (shapes and formats), ``hub.py`` (queue, drainer,
-retries), ``sinks.py`` (local files, append blobs, stdout), ``collector.py`` (driver
-API). See runtime/README.md, "Data collection".
+(model ids, paths), ``rows.py`` (shapes and formats), ``policy.py`` (what is
+collected, sampling), ``items.py`` (queue items), ``drainer.py`` (queue, thread,
+retries), ``hub.py`` (policy and drainer joined), ``sinks.py`` (local files, append
+blobs, stdout), ``collector.py`` (driver API). See runtime/README.md, "Data collection".
 
 Imports: the standard library and the rest of ``runtime`` only; numpy and pandas
 values are recognised without importing them; ``azure.storage.blob`` is imported
@@ -126,9 +127,7 @@ def _build(settings: CollectionSettings, app_root: str, recorder: Recorder | Non
               shutdown_timeout_s=settings.shutdown_timeout_s, sample_rate=settings.sample_rate,
               recorder=recorder or NoRecorder(), input_shape=inputs, context=context)
     if settings.auto:
-        model = context.default_model(settings.model_name)
-        hub.inputs_target = hub.target(model, "inputs")
-        hub.prediction_target = hub.target(model, "prediction")
+        hub.policy.capture_automatically(context.default_model(settings.model_name))
     log.info("data collection on: sinks %s, format %s, automatic capture %s, sample rate %g",
              ", ".join(sink.name for sink in sinks), settings.format,
              "on" if settings.auto else "off", settings.sample_rate)

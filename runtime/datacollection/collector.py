@@ -51,7 +51,7 @@ class ModelDataCollector:
         self._warned = False
         hub = current()
         if hub is not None:
-            hub.claim(self.identifier)
+            hub.driver_collects(self.identifier)
 
     def _resolve(self, hub: Any) -> Target:
         cached = self._target

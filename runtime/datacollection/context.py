@@ -1,10 +1,8 @@
 """Where rows go: the account, service and model they belong to, and the path of the
 original layout.
 
-``model_config_map.json`` in the app root (written by the image builder, as the
-original did) holds ``{"models": {name: {"id", "version"}}, "accountContext":
-{"subscriptionId", "resourceGroupName", "accountName"}}``. The service name comes
-from ``MOMA_SERVICE_NAME``. A path is::
+The models and the account come from ``model_config_map.json`` (``model_map.py``),
+the service name from ``MOMA_SERVICE_NAME``. A path is::
 
     {sub}/{rg}/{account}/{service}/{modelId}-{modelName}-{modelVersion}/{identifier}/{yyyy}/{mm}/{dd}/data.csv
 
@@ -15,14 +13,11 @@ Every segment is reduced to ``[A-Za-z0-9._-]`` so no name can escape the directo
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
-import os
 import re
 import time
 from typing import Any
 
-log = logging.getLogger("moma.runtime")
+from ..model_map import load_model_map
 
 CONTAINER = "modeldata"
 UNKNOWN = "unknown"
@@ -57,29 +52,14 @@ class ModelContext:
 
     @classmethod
     def load(cls, app_root: str, service: str, image_id: str) -> "ModelContext":
-        path = os.path.join(app_root, "model_config_map.json")
-        document: Any = {}
-        try:
-            with open(path, "rb") as fh:
-                document = json.load(fh)
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError) as exc:
-            log.warning("data collection: cannot read %s (%s); model ids are 'unknown'", path, exc)
-        if not isinstance(document, dict):
-            document = {}
-        account = document.get("accountContext")
-        account = account if isinstance(account, dict) else {}
-        models = []
-        entries = document.get("models")
-        for name, entry in (entries.items() if isinstance(entries, dict) else ()):
-            entry = entry if isinstance(entry, dict) else {}
-            models.append(ModelRef(str(entry.get("id") or UNKNOWN), str(name),
-                                   str(entry.get("version") or UNKNOWN)))
-        return cls(subscription=str(account.get("subscriptionId") or UNKNOWN),
-                   resource_group=str(account.get("resourceGroupName") or UNKNOWN),
-                   account=str(account.get("accountName") or UNKNOWN),
-                   service=service or UNKNOWN, image_id=image_id, models=tuple(models))
+        mapped = load_model_map(app_root)
+        account = mapped.account
+        models = tuple(ModelRef(model.id or UNKNOWN, model.name, model.version or UNKNOWN)
+                       for model in mapped.models)
+        return cls(subscription=account.get("subscriptionId") or UNKNOWN,
+                   resource_group=account.get("resourceGroupName") or UNKNOWN,
+                   account=account.get("accountName") or UNKNOWN,
+                   service=service or UNKNOWN, image_id=image_id, models=models)
 
     def model(self, name: str, model_id: str | None = None,
               version: str | None = None) -> ModelRef:

@@ -45,6 +45,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ..oip.routes import is_oip_path
 from .framing import Refused, RequestFrame
 from .sockets import CONTINUE
 
@@ -230,8 +231,12 @@ class Channels:
                         READING)
 
     def refuse(self, channel: Channel, status: int, code: str, message: str) -> None:
-        """Answer an error from the loop (408, 413, 431) and close."""
-        body = json.dumps({"message": message, "code": code}).encode()
+        """Answer an error from the loop (408, 413, 431) and close: moma's error shape, or
+        the Open Inference Protocol's on its routes."""
+        if is_oip_path(_request_path(channel.buffer)):
+            body = json.dumps({"error": message}).encode()
+        else:
+            body = json.dumps({"message": message, "code": code}).encode()
         head = (f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
                 f"Connection: close\r\nx-ms-request-id: {uuid.uuid4()}\r\n\r\n")
@@ -419,3 +424,10 @@ class Channels:
         for channel in list(self._kept):
             self.close(channel)
         self._deadlines.clear()
+
+
+def _request_path(buffer: bytes | bytearray) -> str:
+    """The path of the request line at the start of ``buffer`` ("" before it is in)."""
+    line = bytes(buffer[:buffer.find(b"\n")]) if b"\n" in buffer[:8192] else b""
+    parts = line.split(b" ")
+    return parts[1].split(b"?", 1)[0].decode("latin-1") if len(parts) >= 3 else ""

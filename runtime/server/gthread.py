@@ -74,7 +74,7 @@ RECHECK_S = 0.01
 STALE_S = 1.5  # > the 1 s an idle gthread loop sleeps
 INLINE_BUDGET_MS = 10
 FAST_STREAK = 16
-STREAK_PATHS = frozenset({"/score"})
+STREAK_PATHS = frozenset({"/score"})  # and a model's /v2/.../infer (scoring calls: is_scoring)
 PEEK_BYTES = 65536
 WRITE_STALL_S = 5.0
 HEADER_TIMEOUT_S = 10.0
@@ -99,6 +99,11 @@ class Features:
                    inline_budget_s=inline_budget_s(environ),
                    one_write=parse_bool("WORKER_ONE_WRITE", environ.get("WORKER_ONE_WRITE"),
                                         True))
+
+
+def is_scoring(path: str) -> bool:
+    """A request that calls run(): what the inline path's streak counts."""
+    return path in STREAK_PATHS or (path.startswith("/v2/models/") and path.endswith("/infer"))
 
 
 def inline_budget_s(environ: Mapping[str, str]) -> float | None:
@@ -394,5 +399,5 @@ class ScoringWorker(ThreadWorker):
         with self._streak_lock:  # pool threads and the loop: a reset must not be lost
             if seconds > self._budget_s:
                 self._fast_streak = 0
-            elif path in STREAK_PATHS:
+            elif is_scoring(path):
                 self._fast_streak += 1

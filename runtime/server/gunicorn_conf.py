@@ -1,5 +1,5 @@
-"""gunicorn settings and hooks: ``gunicorn --config python:runtime.gunicorn_conf runtime.wsgi:app``
-(``runtime/gunicorn_conf.py`` names this module for the images' command).
+"""gunicorn settings and hooks: ``gunicorn --config python:runtime.server.gunicorn_conf runtime.wsgi:app``
+(the images' command, ``contract.COMMAND``).
 
 - Binds ``${MOMA_BIND:-0.0.0.0}:${PORT:-5001}``; with ``REUSE_PORT=true`` one socket
   bound by the master with ``SO_REUSEPORT`` and shared by the workers.

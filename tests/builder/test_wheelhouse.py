@@ -47,7 +47,7 @@ def test_conda_packages_are_resolved_as_wheels_only(tmp_path: Path):
             ["numpy==1.11.*", "joblib"], _host(), lines.append, binary_only=["numpy"],
             local_wheels=[LocalWheel(wheel, "1" * 64)])
     arguments = [line.strip()[5:] for line in lines if line.strip().startswith("arg: ")]
-    assert arguments[:6] == ["--no-config", "--color", "never", "--no-progress", "pip", "compile"]
+    assert arguments[:7] == ["--no-config", "--system-certs", "--color", "never", "--no-progress", "pip", "compile"]
     assert arguments[arguments.index("--only-binary") + 1] == "numpy" and arguments.count("--only-binary") == 1
     assert "--python" in arguments and "--python-platform" not in arguments
     assert [line.strip()[4:] for line in lines if line.strip().startswith("in: ")] == [

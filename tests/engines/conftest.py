@@ -1,7 +1,7 @@
 """Fixtures for the engine contract suite: one tiny scoring image per session (built
 with ``builder/``), a single-node swarm (initialised here when the Docker engine is not
 in one, and left again at the end only then), the ``engine`` fixture over both
-engines, service specs whose services are removed after each test, and a client that
+engines, workloads whose services are removed after each test, and a client that
 scores continuously and counts what fails.
 
 Everything created carries this run's ``moma.test-run`` label; swarm services and
@@ -25,9 +25,10 @@ import requests
 from builder.build import Builder, BuildOptions
 from builder.config import BuilderConfig
 from builder.manifest import load_manifest
-from management.engines import ServiceSpec
+from management.engines import Workload
 from management.engines.local import LocalEngine
-from management.engines.swarm import SwarmEngine, _kernel_has_ipvs
+from management.engines.swarm import SwarmEngine
+from management.engines.swarm.publishing import kernel_has_ipvs
 from tests.conftest import TEST_RUN_LABEL
 
 DRIVER = Path(__file__).parent / "driver"
@@ -86,7 +87,7 @@ def swarm(docker_client, test_run_id: str) -> Iterator[None]:
         docker_client.swarm.init(advertise_addr="127.0.0.1")
     migrate = Path("/proc/sys/net/ipv4/tcp_migrate_req")
     migrate_before = migrate.read_text().strip() if migrate.exists() else None
-    if migrate_before == "0" and _kernel_has_ipvs() is False:
+    if migrate_before == "0" and kernel_has_ipvs() is False:
         migrate.write_text("1\n")
     yield
     if migrate_before == "0":
@@ -125,19 +126,19 @@ def engine(request, docker_client, tmp_path: Path, installation: str) -> Any:
 
 
 @pytest.fixture
-def make_spec(engine, engine_image: str, test_run_id: str) -> Iterator[Callable[..., ServiceSpec]]:
-    """``make_spec(case, **changes)``: a new service's spec; the service is removed at
+def make_workload(engine, engine_image: str, test_run_id: str) -> Iterator[Callable[..., Workload]]:
+    """``make_workload(case, **changes)``: a new service's workload; the service is removed at
     teardown."""
     made: list[str] = []
 
-    def make(case: str, **changes: Any) -> ServiceSpec:
+    def make(case: str, **changes: Any) -> Workload:
         service_id = uuid.uuid4().hex
         made.append(service_id)
-        spec = ServiceSpec(
+        workload = Workload(
             service_id=service_id, name=f"moma-t{test_run_id[:6]}-{case}-{service_id[:6]}", image=engine_image,
             generation=1, env={"ENGINE_TEST_VERSION": "v1"}, key_hashes=(key_hash(PRIMARY), key_hash(SECONDARY)),
             labels={TEST_RUN_LABEL: test_run_id, "moma.account": "test"}, ready_seconds=60)
-        return replace(spec, **changes)
+        return replace(workload, **changes)
 
     yield make
     for service_id in made:

@@ -17,12 +17,12 @@ POLICY = Policy(min_replicas=1, max_replicas=3, target_utilization=70, capacity=
 
 
 def test_policy_from_the_service_settings():
-    policy = Policy.from_spec({"autoScaler": {"autoscaleEnabled": True, "minReplicas": 2, "maxReplicas": 6,
+    policy = Policy.from_settings({"autoScaler": {"autoscaleEnabled": True, "minReplicas": 2, "maxReplicas": 6,
                                               "refreshPeriodInSeconds": 5, "targetUtilization": 50},
                                "maxConcurrentRequestsPerContainer": 4})
     assert policy == Policy(2, 6, 50.0, 4, 5.0)
     assert policy.load_per_replica == 2.0
-    default = Policy.from_spec({"autoScaler": {"autoscaleEnabled": True}})
+    default = Policy.from_settings({"autoScaler": {"autoscaleEnabled": True}})
     assert default == Policy(1, 1, 70.0, 1, 1.0), "an unset maxConcurrentRequestsPerContainer counts as 1"
 
 

@@ -21,7 +21,7 @@ SETTINGS = {"autoScaler": {"autoscaleEnabled": True, "minReplicas": 1, "maxRepli
 
 @pytest.fixture
 def engine(swarm_engine):
-    """Only the swarm engine here (``make_spec`` removes services through it)."""
+    """Only the swarm engine here (``make_workload`` removes services through it)."""
     return swarm_engine
 
 
@@ -35,16 +35,16 @@ def _loop(stop: threading.Event, work) -> threading.Thread:
     return thread
 
 
-def test_autoscaler_scales_up_under_load_and_back_down(engine, make_spec):
-    spec = make_spec("autoscale", env={"ENGINE_TEST_VERSION": "v1", "ENGINE_TEST_RUN_SECONDS": "0.3",
+def test_autoscaler_scales_up_under_load_and_back_down(engine, make_workload):
+    workload = make_workload("autoscale", env={"ENGINE_TEST_VERSION": "v1", "ENGINE_TEST_RUN_SECONDS": "0.3",
                                        "MAX_CONCURRENT_REQUESTS": "1"})
-    endpoint = engine.deploy(spec)
+    endpoint = engine.deploy(workload)
     recorded: list[int] = []
     scaler = Autoscaler(lambda service_id, replicas: recorded.append(replicas))
     stop_scaler, stop_load = threading.Event(), threading.Event()
 
     def observe() -> None:
-        scaler.observe(spec.service_id, engine, SETTINGS, PRIMARY)
+        scaler.observe(workload.service_id, engine, SETTINGS, PRIMARY)
         stop_scaler.wait(0.1)
 
     def load() -> None:
@@ -56,10 +56,10 @@ def test_autoscaler_scales_up_under_load_and_back_down(engine, make_spec):
 
     threads = [_loop(stop_scaler, observe)] + [_loop(stop_load, load) for _ in range(4)]
     try:
-        wait_for(lambda: engine.status(spec.service_id).running > 1, timeout=60, what="more replicas under load")
+        wait_for(lambda: engine.status(workload.service_id).running > 1, timeout=60, what="more replicas under load")
         peak = max(recorded)
         stop_load.set()
-        wait_for(lambda: engine.status(spec.service_id).desired == 1, timeout=60, what="back to one replica")
+        wait_for(lambda: engine.status(workload.service_id).desired == 1, timeout=60, what="back to one replica")
     finally:
         stop_load.set()
         stop_scaler.set()
@@ -69,4 +69,4 @@ def test_autoscaler_scales_up_under_load_and_back_down(engine, make_spec):
     assert peak > 1 and recorded[-1] == 1, recorded
     assert all(b - a == -1 for a, b in zip(recorded[recorded.index(peak):], recorded[recorded.index(peak) + 1:])), \
         f"down one step at a time: {recorded}"
-    wait_for(lambda: engine.status(spec.service_id).running == 1, timeout=60, what="one running replica")
+    wait_for(lambda: engine.status(workload.service_id).running == 1, timeout=60, what="one running replica")

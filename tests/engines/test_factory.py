@@ -1,5 +1,6 @@
 """From settings and computes to engines: the container limits every engine applies,
-and engines built for one compute without waiting on another's."""
+the worker's Docker timeout, and engines built for one compute without waiting on
+another's."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from management.config import Settings
-from management.engines import EngineError, Limits
+from management.engines import EngineError, EngineTimeout, Limits
 from management.engines.factory import Engines, container_limits
 from management.store import Compute
 
@@ -29,6 +30,22 @@ def test_container_limits_come_from_the_settings():
 def test_a_bad_default_memory_fails_at_start():
     with pytest.raises(ValueError, match="not a Kubernetes memory quantity"):
         container_limits(Settings(service_default_memory="2GB"))
+
+
+@pytest.mark.docker
+def test_the_worker_gives_up_on_a_host_that_stops_answering_after_its_docker_timeout(tmp_path: Path,
+                                                                                     installation: str):
+    settings = Settings.load({"MOMA_DOCKER_TIMEOUT_SECONDS": "2"}, home=tmp_path)
+    engines = Engines(settings, installation)
+    assert engines.timeout == 2.0 and Engines(Settings(home=tmp_path), installation).timeout == 120.0
+    with DockerProxy() as host:
+        engine = engines.for_compute(Compute("stops", "local", host.url))
+        host.stall()
+        started = time.monotonic()
+        with pytest.raises(EngineTimeout):
+            engine.status("a-service")
+        assert time.monotonic() - started < 30, "the call waited past the setting"
+        host.resume()
 
 
 @pytest.mark.docker

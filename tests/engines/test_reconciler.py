@@ -36,7 +36,7 @@ def proxy() -> Iterator[DockerProxy]:
 
 
 def containers_of(docker_client, service_id: str) -> list:
-    return docker_client.containers.list(all=True, filters={"label": f"{LABEL_SERVICE}={service_id}"})
+    return docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"{LABEL_SERVICE}={service_id}"})
 
 
 def remove_containers(docker_client, service_id: str) -> None:

@@ -51,12 +51,12 @@ class WorkerWorld:
         assert self.store.images.complete(operation.id, WORKER, image["id"], "Succeeded", image_location=reference)
         return image["id"]
 
-    def add_service(self, image_id: str, compute: str = "local", **spec: Any) -> Service:
+    def add_service(self, image_id: str, compute: str = "local", **settings: Any) -> Service:
         """A service created as the API creates it, deployed by the worker."""
         service_id = str(uuid.uuid4())
         self.store.services.create(
             self.account.id, service_id=service_id, name=f"s{service_id[:8]}", image_id=image_id, compute=compute,
-            spec={"numReplicas": 1, **spec}, primary_key=self.cipher.encrypt(new_service_key(), service_id),
+            settings={"numReplicas": 1, **settings}, primary_key=self.cipher.encrypt(new_service_key(), service_id),
             secondary_key=self.cipher.encrypt(new_service_key(), service_id))
         self._services.append(service_id)
         while self.worker.run_once():
@@ -70,7 +70,7 @@ class WorkerWorld:
 
     def engine_name(self, service: Service) -> str:
         """The container / swarm service name its engine gives the service."""
-        return self.deployer.spec(service).name
+        return self.deployer.workload(service).name
 
     def close(self) -> None:
         local = self.engines.for_compute(Compute(LOCAL, "local"))

@@ -125,7 +125,7 @@ def test_images_whose_names_differ_by_case_keep_their_own_code_through_a_redeplo
         assert score(service["scoringUri"], key, {}).json() == "upper"
 
         lower = build(client, tmp_path / "lower", "rt-case", "lower")
-        for container in docker_client.containers.list(filters={"label": f"moma.service-id={service['id']}"}):
+        for container in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"}):
             container.remove(force=True)
         assert wait_until_it_scores(client, service, key, {}).json() == "upper", "the redeploy runs its own image"
 

@@ -202,7 +202,7 @@ print(found)
 
 def scoring_container(docker_client, service_id: str):  # type: ignore[no-untyped-def]
     """The service's newest scoring container."""
-    containers = docker_client.containers.list(filters={"label": [f"moma.service-id={service_id}",
+    containers = docker_client.containers.list(ignore_removed=True, filters={"label": [f"moma.service-id={service_id}",
                                                                   "moma.role=scoring"]})
     return max(containers, key=lambda c: int(c.labels["moma.generation"]))
 

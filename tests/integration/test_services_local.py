@@ -3,9 +3,11 @@ Docker engine, real HTTP to the scoring containers."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Iterator
 
+import docker.errors
 import pytest
 
 from bench.api_flow import create_image, register_iris, wait_operation
@@ -76,7 +78,7 @@ def test_minimal_create_scores_with_a_key(server, images, docker_client):
     assert score(service["scoringUri"], keys["primaryKey"]).json() == ["setosa"]
     assert score(service["scoringUri"], keys["secondaryKey"]).json() == ["setosa"]
 
-    container = next(c for c in docker_client.containers.list(filters={"label": f"moma.service-id={service['id']}"})
+    container = next(c for c in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"})
                      if c.labels["moma.role"] == "scoring")
     host_config = container.attrs["HostConfig"]
     assert host_config["ReadonlyRootfs"] and host_config["CapDrop"] == ["ALL"]
@@ -84,7 +86,7 @@ def test_minimal_create_scores_with_a_key(server, images, docker_client):
     assert "no-new-privileges" in host_config["SecurityOpt"]
     assert host_config["RestartPolicy"]["Name"] == "unless-stopped"
     assert container.attrs["Config"]["User"] == "10001:10001"
-    holder = next(c for c in docker_client.containers.list(filters={"label": f"moma.service-id={service['id']}"})
+    holder = next(c for c in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"})
                   if c.labels["moma.role"] == "port-holder")
     assert holder.attrs["HostConfig"]["PortBindings"]["5001/tcp"][0]["HostIp"] == "127.0.0.1"
 
@@ -110,7 +112,7 @@ def test_reservations_become_limits(server, images, docker_client):
     operation = create_service(server.client(), images["iris-a"], "limited",
                                containerResourceReservation={"cpu": "500m", "memory": "512Mi"})
     service = service_of(server, operation)
-    container = next(c for c in docker_client.containers.list(filters={"label": f"moma.service-id={service['id']}"})
+    container = next(c for c in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"})
                      if c.labels["moma.role"] == "scoring")
     assert container.attrs["HostConfig"]["NanoCpus"] == 500_000_000
     assert container.attrs["HostConfig"]["Memory"] == 512 * 2**20
@@ -174,7 +176,7 @@ def test_container_removed_behind_our_back_comes_back(server, images, docker_cli
     client = server.client()
     service = service_of(server, create_service(client, images["iris-a"], "resilient"))
     key = client.call("GET", f"/services/{service['id']}/keys").json()["primaryKey"]
-    for container in docker_client.containers.list(filters={"label": f"moma.service-id={service['id']}"}):
+    for container in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"}):
         container.remove(force=True)
     wait_until_it_scores(client, service, key)
     assert client.call("GET", f"/services/{service['id']}").json()["scoringUri"] == service["scoringUri"]
@@ -189,7 +191,8 @@ def test_containers_removed_while_the_reconciler_redeploys_come_back(server, ima
     key = client.call("GET", f"/services/{service['id']}/keys").json()["primaryKey"]
 
     def scoring() -> list:
-        containers = docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"})
+        containers = docker_client.containers.list(all=True, ignore_removed=True,  # the worker removes some
+                                                   filters={"label": f"moma.service-id={service['id']}"})
         return [c for c in containers if c.labels["moma.role"] == "scoring"]
 
     first = scoring()[0]
@@ -198,8 +201,10 @@ def test_containers_removed_while_the_reconciler_redeploys_come_back(server, ima
     while not [c for c in scoring() if c.id != first.id]:
         assert time.monotonic() < deadline, "the reconciler did not start a new container"
         time.sleep(0.05)
-    for container in docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"}):
-        container.remove(force=True)
+    for container in docker_client.containers.list(all=True, ignore_removed=True,
+                                                   filters={"label": f"moma.service-id={service['id']}"}):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
 
     wait_until_it_scores(client, service, key, timeout=90)
     deadline = time.monotonic() + 10  # the worker records the redeploy just after it answers
@@ -217,7 +222,7 @@ def test_delete_leaves_nothing(server, images, docker_client):
         client.call("GET", f"/services/{service['id']}")
     assert gone.value.status == 404
     deadline = time.monotonic() + 30
-    while docker_client.containers.list(all=True, filters={"label": f"moma.service-id={service['id']}"}):
+    while docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"moma.service-id={service['id']}"}):
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert not (server.home / "services" / service["id"]).exists()

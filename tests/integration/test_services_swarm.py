@@ -136,7 +136,7 @@ def test_replicas_update_with_no_failed_request_scale_and_delete(server, images,
     assert client.call("DELETE", f"/services/{service['id']}").status_code == 200
     selector = {"label": f"{LABEL_SERVICE}={service['id']}"}
     wait_for(lambda: not (docker_client.services.list(filters=selector) or docker_client.secrets.list(filters=selector)
-                          or docker_client.containers.list(all=True, filters=selector)),
+                          or docker_client.containers.list(ignore_removed=True, all=True, filters=selector)),
              timeout=90, what="the swarm service, its secrets and its containers to go")
 
 
@@ -203,7 +203,7 @@ def test_a_hanging_docker_host_slows_only_its_own_services(server, images, docke
         assert all(status == 504 and code == "EngineTimeout" and seconds < DEADLINE_S + 1.5
                    for status, code, seconds in stalled_answers), stalled_answers
 
-        for container in docker_client.containers.list(filters={"label": f"moma.service-id={local['id']}"}):
+        for container in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={local['id']}"}):
             container.remove(force=True)
         wait_until_it_scores(client, local, key)
 

@@ -1,7 +1,7 @@
 """Fixtures for the scoring runtime: real gunicorn processes over real HTTP.
 
 ``serve(driver, **env)`` copies a fixture driver into a fresh app root, starts
-``gunicorn --config python:runtime.gunicorn_conf runtime.wsgi:app`` there on a free
+the images' command (``runtime.contract.COMMAND``) there on a free
 127.0.0.1 port (in its own process group) and waits for it; every server a test starts
 is stopped at teardown (SIGTERM, then SIGKILL of the whole group).
 """
@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from runtime import contract
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -74,7 +76,7 @@ class Server:
         full_env.update(env)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [GUNICORN, "--config", "python:runtime.gunicorn_conf", "runtime.wsgi:app"],
+                [GUNICORN, *contract.COMMAND[1:]],
                 cwd=root, env=full_env, stdout=out, stderr=err, start_new_session=True)
 
     # -- life cycle ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from runtime import datacollection
 from runtime.datacollection import rows as rows_module
 from runtime.datacollection.context import ModelContext, ModelRef, segment
 from runtime.datacollection.hub import Hub
+from runtime.datacollection.items import Captured
+from runtime.datacollection.policy import CapturePolicy
 from runtime.datacollection.rows import (Encoder, InputShape, Target, UnsupportedData, shape,
                                          shape_prediction, shape_request)
 from runtime.datacollection.settings import CollectionSettings
@@ -411,6 +414,45 @@ def test_shutdown_flushes_and_counts_what_it_cannot_write():
     assert recorder2.dropped == {"shutdown": 5}
 
 
+class ClosingFailsSink(FlakySink):
+    def close(self):
+        raise OSError("disk gone while closing")
+
+
+def test_an_error_closing_a_sink_is_logged_not_swallowed():
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("moma.runtime")
+    logger.addHandler(handler)
+    try:
+        sink, recorder = ClosingFailsSink(), Recorder()
+        hub = make_hub(sink, recorder)
+        put_rows(hub, 3)
+        hub.shutdown()
+    finally:
+        logger.removeHandler(handler)
+    assert len(sink.lines()) == 3  # written before the close failed
+    closing = [r for r in records if "closing the local sink failed" in r.getMessage()]
+    assert closing and closing[0].exc_info and "disk gone" in str(closing[0].exc_info[1])
+
+
+def test_the_policy_shapes_a_captured_request_per_target_on_its_own():
+    context = ModelContext(service="svc-1", models=(ModelRef("m1", "iris", "3"),))
+    policy = CapturePolicy(Encoder(), context, input_shape=IRIS_SHAPE)
+    captured = Captured(0.0, "c1", "r1", b'{"input_df": [{"sl": 1, "sw": 2}]}', b"[0]")
+    assert policy.shape(captured) == ([], 0)  # nothing to capture yet
+    policy.capture_automatically(context.default_model())
+    collected, failed = policy.shape(captured)
+    assert failed == 0 and [c.target.identifier for c in collected] == ["inputs", "prediction"]
+    assert [c.encoded.lines for c in collected] == [
+        ["1970-01-01T00:00:00.000Z,c1,r1,1,2\n"], ["1970-01-01T00:00:00.000Z,c1,r1,0\n"]]
+    policy.driver_collects("inputs")
+    assert [c.target.identifier for c in policy.shape(captured)[0]] == ["prediction"]
+    unshaped = Captured(0.0, "", "r2", b"{}", b"not json")
+    assert policy.shape(unshaped) == ([], 1)
+
+
 def test_sampling_is_decided_once_per_request():
     hub = make_hub(FlakySink(), Recorder(), sample_rate=0.3)
     ids = [f"{i:08x}-request" for i in range(20000)]
@@ -434,7 +476,8 @@ def test_collectors_are_noops_when_off_and_never_raise(tmp_path, monkeypatch):
         assert hub.capturing
         collector = datacollection.ModelDataCollector("iris", identifier="inputs",
                                                       feature_names=["a", "b"])
-        assert hub.inputs_target is None and hub.prediction_target is not None  # claimed
+        policy = hub.policy
+        assert policy.inputs_target is None and policy.prediction_target is not None
         collector.collect([1, 2], user_correlation_id="c1")
         collector.collect(object())  # unsupported: counted, not raised
         collector.collect(type("Bad", (), {"__module__": "pandas.x", "columns": 1,

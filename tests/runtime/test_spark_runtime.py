@@ -4,6 +4,7 @@ a local SparkSession answering a raw-body request with a DataFrame."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -79,6 +80,12 @@ def test_a_raw_body_driver_answers_with_a_data_frame_and_collects_it(serve, tmp_
     lines = collected.read_text().splitlines()
     assert lines[0].endswith("id,twice,text") and [line.split(",")[-3:] for line in lines[1:]] == \
         [["0", "0", "0"], ["1", "2", "1"], ["2", "4", "2"]]
+    over_oip = server.request("POST", "/v2/models/model/infer", json_body={
+        "inputs": [{"name": "n", "shape": [], "datatype": "INT64", "data": [3]}]})
+    assert over_oip.status_code == 200, over_oip.text
+    [rows] = over_oip.json()["outputs"]
+    assert (rows["name"], rows["datatype"], rows["shape"]) == ("predict", "BYTES", [3])
+    assert [json.loads(row) for row in rows["data"]] == answer.json(), "a DataFrame: one JSON row each"
 
 
 def _collected(out: Path) -> list[Path]:

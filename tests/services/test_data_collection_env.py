@@ -9,15 +9,15 @@ from pathlib import Path
 
 from management.cli.service_data import since_value
 from management.config import Settings
-from management.data_collection import collection_environment, local_data_dir, open_storage
+from management.data_collection import collection_url, local_data_dir, open_storage
+from management.engines.environment import service_environment
 from management.store import Service
-from management.worker.service_deployments import runtime_environment
 
 
 
 def service(enabled: bool) -> Service:
     return Service(id="5f0c", account_id=1, name="iris", image_id="img-9", compute="local",
-                   spec={"dataCollection": {"storageEnabled": enabled, "eventHubEnabled": False}}, state="Running",
+                   settings={"dataCollection": {"storageEnabled": enabled, "eventHubEnabled": False}}, state="Running",
                    error=None, scoring_host=None, scoring_port=None, replicas=1, primary_key="", secondary_key="",
                    keys_version=1, generation=1, deleted=False, created_at="", updated_at="")
 
@@ -25,9 +25,10 @@ def service(enabled: bool) -> Service:
 def test_local_sink_by_default(tmp_path: Path):
     settings = Settings(home=tmp_path)
     on = service(True)
-    assert runtime_environment(on.spec)["AML_MODEL_DC_STORAGE_ENABLED"] == "true"
-    assert open_storage(settings) is None
-    assert collection_environment(on, None) == {"MOMA_SERVICE_NAME": "iris", "MOMA_IMAGE_ID": "img-9"}
+    env = service_environment(on.settings, service_name=on.name, image_id=on.image_id)
+    assert env["AML_MODEL_DC_STORAGE_ENABLED"] == "true" and "AML_MODEL_DC_STORAGE" not in env
+    assert (env["MOMA_SERVICE_NAME"], env["MOMA_IMAGE_ID"]) == ("iris", "img-9")
+    assert open_storage(settings) is None and collection_url(on, None) is None
     assert local_data_dir(settings, on) == tmp_path / "services" / "5f0c" / "data"
     assert local_data_dir(settings, service(False)) is None
 
@@ -38,11 +39,13 @@ def test_blob_storage_when_a_connection_string_is_configured(tmp_path: Path, azu
     settings = Settings.load({"MOMA_DATA_COLLECTION_STORAGE": azurite.connection_string}, home=tmp_path)
     storage = open_storage(settings)
     assert storage is not None
-    given = collection_environment(service(True), storage)["AML_MODEL_DC_STORAGE"]
+    given = collection_url(service(True), storage)
+    assert service_environment({}, service_name="iris", image_id="img-9", storage_url=given)[
+        "AML_MODEL_DC_STORAGE"] == given
     assert given.startswith(f"http://127.0.0.1:{azurite.port}/devstoreaccount1/modeldata-5f0c?")
     assert "sig=" in given and ACCOUNT_KEY not in given and "AccountKey" not in given
     assert local_data_dir(settings, service(True)) is None
-    assert "AML_MODEL_DC_STORAGE" not in collection_environment(service(False), storage)
+    assert collection_url(service(False), storage) is None
     storage.close()
 
 

@@ -45,7 +45,7 @@ WORKDIR /var/azureml-app
 USER 10001:10001
 EXPOSE 5001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 CMD ["python", "-m", "runtime.healthcheck"]
-CMD ["gunicorn", "--config", "python:runtime.gunicorn_conf", "runtime.wsgi:app"]
+CMD ["gunicorn", "--config", "python:runtime.server.gunicorn_conf", "runtime.wsgi:app"]
 
 # What is inside: manifest, models, asset digests, Python packages (one step for all).
 LABEL \

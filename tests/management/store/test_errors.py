@@ -24,7 +24,7 @@ def test_the_store_imports_neither_flask_nor_the_api_errors():
 
 def _service(store: Store, account_id: int, name: str = "svc", service_id: str = "s1") -> str:
     return store.services.create(account_id, service_id=service_id, name=name, image_id="img", compute="local",
-                                 spec={}, primary_key="p", secondary_key="s")
+                                 settings={}, primary_key="p", secondary_key="s")
 
 
 def test_a_taken_name_is_already_exists(store: Store):
@@ -48,7 +48,7 @@ def test_changing_a_service_that_is_not_there_is_not_stored(store: Store):
     account = store.accounts.find(*DEFAULT_SCOPE)
     assert account is not None
     with pytest.raises(NotStored, match="service absent not found"):
-        store.services.update(account.id, "absent", image_id="img", spec={})
+        store.services.update(account.id, "absent", image_id="img", settings={})
     with pytest.raises(NotStored, match="service absent not found"):
         store.services.set_keys(account.id, "absent", primary_key="p")
 

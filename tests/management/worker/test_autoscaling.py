@@ -35,7 +35,7 @@ class FakeScaler:
         self.forgotten: list[str] = []
         self.fail_for = fail_for
 
-    def observe(self, service_id: str, engine: Any, spec: dict[str, Any], key: str) -> None:
+    def observe(self, service_id: str, engine: Any, settings: dict[str, Any], key: str) -> None:
         self.observed.append((service_id, engine, key))
         if service_id in self.fail_for:
             raise EngineError("no swarm service runs it")
@@ -56,10 +56,10 @@ def account_id(store: Store) -> int:
     return account.id
 
 
-def new_service(store: Store, cipher: KeyCipher, account_id: int, compute: str, spec: dict[str, Any]) -> Service:
+def new_service(store: Store, cipher: KeyCipher, account_id: int, compute: str, settings: dict[str, Any]) -> Service:
     service_id = uuid.uuid4().hex
     store.services.create(account_id, service_id=service_id, name=f"s{service_id[:8]}", image_id="img",
-                          compute=compute, spec=spec, primary_key=cipher.encrypt("the-key", service_id),
+                          compute=compute, settings=settings, primary_key=cipher.encrypt("the-key", service_id),
                           secondary_key=cipher.encrypt("other", service_id))
     service = store.services.by_id(service_id)
     assert service is not None
@@ -115,10 +115,10 @@ def test_a_deploy_keeps_the_autoscaled_count_within_the_bounds(
     assert desired_replicas(replace(service, replicas=3)) == 3
     assert desired_replicas(replace(service, replicas=9)) == 4
     bounds_raised = {"autoScaler": {**AUTOSCALED["autoScaler"], "minReplicas": 2}}
-    assert desired_replicas(replace(service, replicas=1, spec=bounds_raised)) == 2
+    assert desired_replicas(replace(service, replicas=1, settings=bounds_raised)) == 2
 
 
-def test_a_deploy_of_a_fixed_count_follows_the_spec_not_the_last_count(
+def test_a_deploy_of_a_fixed_count_follows_the_settings_not_the_last_count(
         store: Store, cipher: KeyCipher, account_id: int) -> None:
     service = new_service(store, cipher, account_id, "cluster", FIXED)
     assert desired_replicas(replace(service, replicas=3)) == 2, "an update to numReplicas takes effect"
@@ -142,8 +142,8 @@ def test_between_passes_the_reconciler_autoscales_the_autoscaled_services_that_r
     engines = OneEngine()
     reconciler = Reconciler(Deployer(None, store, engines, cipher), "worker", 5.0,  # type: ignore[arg-type]
                             autoscale=lambda service, engine: seen.append((service.id, engine)))
-    running, starting, fixed = (new_service(store, cipher, account_id, "cluster", spec)
-                                for spec in (AUTOSCALED, AUTOSCALED, FIXED))
+    running, starting, fixed = (new_service(store, cipher, account_id, "cluster", settings)
+                                for settings in (AUTOSCALED, AUTOSCALED, FIXED))
     for service in (running, fixed):
         store.services.mark(service.id, SUCCEEDED, None)
 

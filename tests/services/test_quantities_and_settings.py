@@ -4,7 +4,7 @@ import pytest
 
 from management.errors import ValidationFailed
 from management.quantities import parse_cpu, parse_memory
-from management.service_spec import desired_spec, replicas_of
+from management.service_settings import desired_settings, replicas_of
 
 
 @pytest.mark.parametrize("text, cores", [("0.5", "0.5"), ("500m", "0.5"), ("2", "2"), ("1m", "0.001"),
@@ -34,17 +34,17 @@ def test_bad_memory_quantities(text, fragment):
 
 
 def test_minimal_body_on_local_means_one_container_no_autoscaling():
-    spec = desired_spec({"autoScaler": {}, "containerResourceReservation": {}}, "local")
-    assert spec["autoScaler"] == {"autoscaleEnabled": False, "minReplicas": 1, "maxReplicas": 10,
+    settings = desired_settings({"autoScaler": {}, "containerResourceReservation": {}}, "local")
+    assert settings["autoScaler"] == {"autoscaleEnabled": False, "minReplicas": 1, "maxReplicas": 10,
                                   "refreshPeriodInSeconds": 1, "targetUtilization": 70}
-    assert "containerResourceReservation" not in spec
-    assert replicas_of(spec) == 1
+    assert "containerResourceReservation" not in settings
+    assert replicas_of(settings) == 1
 
 
 def test_minimal_body_on_swarm_autoscales_with_the_documented_defaults():
-    spec = desired_spec({"autoScaler": {}}, "swarm")
-    assert spec["autoScaler"]["autoscaleEnabled"] is True
-    assert replicas_of(spec) == 1
+    settings = desired_settings({"autoScaler": {}}, "swarm")
+    assert settings["autoScaler"]["autoscaleEnabled"] is True
+    assert replicas_of(settings) == 1
 
 
 @pytest.mark.parametrize(
@@ -62,20 +62,20 @@ def test_minimal_body_on_swarm_autoscales_with_the_documented_defaults():
 )
 def test_invalid_settings_are_refused_with_the_field(body, kind, fragment):
     with pytest.raises(ValidationFailed) as caught:
-        desired_spec(body, kind)
+        desired_settings(body, kind)
     assert any(fragment in detail.message for detail in caught.value.details)
 
 
 def test_update_changes_only_what_it_names():
-    first = desired_spec({"numReplicas": 2, "maxConcurrentRequestsPerContainer": 4,
+    first = desired_settings({"numReplicas": 2, "maxConcurrentRequestsPerContainer": 4,
                           "containerResourceReservation": {"cpu": "1"}}, "swarm")
-    second = desired_spec({"maxConcurrentRequestsPerContainer": 8}, "swarm", previous=first)
+    second = desired_settings({"maxConcurrentRequestsPerContainer": 8}, "swarm", previous=first)
     assert second["numReplicas"] == 2 and second["maxConcurrentRequestsPerContainer"] == 8
     assert second["containerResourceReservation"] == {"cpu": "1"}
 
 
 def test_replicas_given_in_an_update_turn_the_autoscaler_off():
-    first = desired_spec({"autoScaler": {"autoscaleEnabled": True, "minReplicas": 2}}, "swarm")
+    first = desired_settings({"autoScaler": {"autoscaleEnabled": True, "minReplicas": 2}}, "swarm")
     assert replicas_of(first) == 2
-    second = desired_spec({"numReplicas": 3}, "swarm", previous=first)
+    second = desired_settings({"numReplicas": 3}, "swarm", previous=first)
     assert second["autoScaler"]["autoscaleEnabled"] is False and replicas_of(second) == 3

@@ -19,7 +19,7 @@ SETTINGS_KEYS = ("numReplicas", "autoScaler", "containerResourceReservation", "m
                  "appInsightsEnabled", "dataCollection")
 
 
-def desired_spec(body: dict[str, Any], compute_kind: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def desired_settings(body: dict[str, Any], compute_kind: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Merge ``body`` over ``previous`` (an update changes only what it names) and check it."""
     merged = {key: value for key, value in (previous or {}).items()}
     for key in SETTINGS_KEYS:
@@ -28,7 +28,7 @@ def desired_spec(body: dict[str, Any], compute_kind: str, previous: dict[str, An
     if "numReplicas" in body and "autoScaler" not in body and previous:
         merged["autoScaler"] = {**merged.get("autoScaler", {}), "autoscaleEnabled": False}
     problems: list[Detail] = []
-    spec = {
+    settings = {
         "numReplicas": merged.get("numReplicas"),
         "autoScaler": _autoscaler(merged, body, compute_kind, problems),
         "containerResourceReservation": _reservation(merged.get("containerResourceReservation") or {}, problems),
@@ -36,17 +36,17 @@ def desired_spec(body: dict[str, Any], compute_kind: str, previous: dict[str, An
         "appInsightsEnabled": bool(merged.get("appInsightsEnabled", False)),
         "dataCollection": _data_collection(merged.get("dataCollection") or {}, problems),
     }
-    _check_replicas(spec, compute_kind, problems)
+    _check_replicas(settings, compute_kind, problems)
     if problems:
         raise ValidationFailed(problems[0].message, problems)
-    return {key: value for key, value in spec.items() if value is not None}
+    return {key: value for key, value in settings.items() if value is not None}
 
 
-def replicas_of(spec: dict[str, Any]) -> int:
+def replicas_of(settings: dict[str, Any]) -> int:
     """How many replicas to start with: numReplicas, else the autoscaler's minimum (at least 1)."""
-    if spec.get("autoScaler", {}).get("autoscaleEnabled"):
-        return max(1, int(spec["autoScaler"]["minReplicas"]))
-    replicas = spec.get("numReplicas")
+    if settings.get("autoScaler", {}).get("autoscaleEnabled"):
+        return max(1, int(settings["autoScaler"]["minReplicas"]))
+    replicas = settings.get("numReplicas")
     return 1 if replicas is None else int(replicas)
 
 
@@ -84,15 +84,15 @@ def _data_collection(collection: dict[str, Any], problems: list[Detail]) -> dict
             "eventHubEnabled": bool(collection.get("eventHubEnabled", False))}
 
 
-def _check_replicas(spec: dict[str, Any], compute_kind: str, problems: list[Detail]) -> None:
-    if spec.get("numReplicas") == 0:
+def _check_replicas(settings: dict[str, Any], compute_kind: str, problems: list[Detail]) -> None:
+    if settings.get("numReplicas") == 0:
         problems.append(Detail("InvalidField", "numReplicas 0 would leave nothing to answer; delete the service "
                                                "instead"))
     if compute_kind != "local":
         return
-    if spec["autoScaler"]["autoscaleEnabled"]:
+    if settings["autoScaler"]["autoscaleEnabled"]:
         problems.append(Detail("NeedsSwarm", "autoscaling needs a swarm compute (moma compute add --type swarm); "
                                              "the local compute runs one container per service"))
-    if (spec.get("numReplicas") or 1) > 1:
-        problems.append(Detail("NeedsSwarm", f"numReplicas {spec['numReplicas']} needs a swarm compute "
+    if (settings.get("numReplicas") or 1) > 1:
+        problems.append(Detail("NeedsSwarm", f"numReplicas {settings['numReplicas']} needs a swarm compute "
                                              "(moma compute add --type swarm); the local compute runs one container"))
