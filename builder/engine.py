@@ -57,10 +57,13 @@ class DockerEngine:
 
     def images_labelled(self, key: str, value: str) -> list[tuple[str, str]]:
         """(id, parent id) of every image with that label, newest first, intermediate images
-        (untagged parents of others) included."""
-        images = self.client.images.list(all=True, filters={"label": f"{key}={value}"})
-        images.sort(key=lambda image: str(image.attrs.get("Created", "")), reverse=True)
-        return [(str(image.id), str(image.attrs.get("Parent") or "")) for image in images]
+        (untagged parents of others) included: one listing, no inspection per image."""
+        try:
+            images = self.client.api.images(all=True, filters={"label": f"{key}={value}"})
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            raise BuildError(f"cannot list images: {_explain(exc)}") from exc
+        images.sort(key=lambda image: int(image.get("Created") or 0), reverse=True)
+        return [(str(image["Id"]), str(image.get("ParentId") or "")) for image in images]
 
     def run_and_commit(self, base: str, script: str, archive: Path, *, labels: dict[str, str],
                        on_line: LineSink) -> str:
