@@ -4,7 +4,7 @@ For each moma executable given (default: this checkout's), in one run: the cold 
 (fresh wheelhouse and caches, ``--no-cache``), the rebuild after a model change, an
 identical request, the time from ``docker run`` of the image to its first 200 on
 ``/score``, the image's size and its Python packages layer (the largest layer above the
-base). Builds of different mommas run one after the other, each with its own MOMA_HOME.
+base). The executables given run one after the other, each with its own MOMA_HOME.
 Targets (issues "Image builder" and 19): identical request < 2 s, model-only rebuild
 < 15 s, runtime + driver layers < 15 MB, cold build <= 0.5x and packages layer <= 0.85x
 of the first moma's.
@@ -55,11 +55,11 @@ def main() -> None:
     parser.add_argument("--moma", action="append", default=[], metavar="NAME=PATH",
                         help="a moma executable to measure, under a name (repeatable; default: this checkout's)")
     arguments = parser.parse_args()
-    mommas = [tuple(item.split("=", 1)) for item in arguments.moma] or [("moma", MOMA)]
+    executables = [tuple(item.split("=", 1)) for item in arguments.moma] or [("moma", MOMA)]
     client = docker.from_env()
     results = {}
     try:
-        for name, executable in mommas:
+        for name, executable in executables:
             results[name] = measure(client, name, executable, arguments.repeat)
     finally:
         for image in client.images.list(filters={"label": LABEL}):
