@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MOMA_HOME ?= $(HOME)/.moma
 
-.PHONY: setup venv engine base-images demo demo-stop test test-fast bench-build bench-runtime bench-api bench-service bench-spark clean
+.PHONY: setup venv engine base-images demo demo-stop lint test test-fast bench-build bench-runtime bench-api bench-service bench-spark clean
 
 setup: venv engine base-images ## virtualenv, a Docker engine that answers, base images
 
@@ -28,7 +28,11 @@ demo: setup ## the iris example through the moma CLI: serve, register, build, de
 demo-stop: ## delete the demo service, then stop the server `make demo` started
 	$(BIN)/python examples/iris/demo.py --stop
 
-test: setup ## every test, slow and Docker ones included
+lint: venv ## ruff (errors, style, import order, unused noqa) over the tree; mypy over builder/ and runtime/
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup lint ## the lint, then every test, slow and Docker ones included
 	$(BIN)/pytest
 
 test-fast: venv ## unit tests only (no Docker engine needed)

@@ -43,7 +43,8 @@ def main() -> None:
     client = docker.from_env()
     joined_swarm = arguments.swarm_init and _swarm_init(client)
     with tempfile.TemporaryDirectory(prefix="moma-bench-service-") as work:
-        server = MomaServer(Path(work) / "home", {"MOMA_IMAGE_LABELS": LABEL, "MOMA_WORKER_POLL_SECONDS": "0.1"}).start()
+        settings = {"MOMA_IMAGE_LABELS": LABEL, "MOMA_WORKER_POLL_SECONDS": "0.1"}
+        server = MomaServer(Path(work) / "home", settings).start()
         try:
             api = server.client()
             images = [_image(api, Path(work), name, c) for name, c in (("bench-a", 1.0), ("bench-b", 0.05))]

@@ -30,7 +30,7 @@ from .python_deps import find_python_deps, make_python_deps, python_deps_key
 from .requirements import parse_pip_requirements, requirement_name
 from .scratch import scratch_directory
 from .unpack import UnpackLimits
-from .wheelhouse import LocalWheel, WheelSet, Wheelhouse
+from .wheelhouse import LocalWheel, Wheelhouse, WheelSet
 
 LineSink = Callable[[str], None]
 OUTPUTS = ("image", "tar", "context")
@@ -412,9 +412,9 @@ def _check_options(options: BuildOptions) -> None:
         raise ManifestError("--push", "pushing needs --output image")
 
 
-def _size(count: int) -> str:
+def _size(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024 or unit == "GiB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024  # type: ignore[assignment]
+        count /= 1024
     return f"{count} B"

@@ -8,7 +8,7 @@ import functools
 import importlib.resources
 import urllib.parse
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import yaml
 from packaging.requirements import Requirement
@@ -58,7 +58,7 @@ def name_table() -> NameTable:
     return parse_table(yaml.safe_load(text))
 
 
-def parse_table(data: dict) -> NameTable:
+def parse_table(data: dict[str, Any]) -> NameTable:
     return NameTable(
         renamed={canonicalize_name(conda): str(pypi) for conda, pypi in data["renamed"].items()},
         no_pypi=tuple(_pattern(str(entry)) for entry in data["no_pypi"]),

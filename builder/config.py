@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 GiB = 1024**3
 
@@ -47,7 +47,7 @@ class BuilderConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "BuilderConfig":
         env = os.environ if env is None else env
         config = cls()
-        overrides: dict[str, object] = {}
+        overrides: dict[str, Any] = {}  # the fields of BuilderConfig, each of its own type
         if env.get("MOMA_HOME"):
             overrides["home"] = Path(env["MOMA_HOME"]).expanduser()
         if env.get("MOMA_BASE_IMAGE_TEMPLATE"):

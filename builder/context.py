@@ -83,7 +83,8 @@ def _place(files: tuple[FetchedFile, ...], target: Path, limits: UnpackLimits) -
         else:
             destination = target / item.filename
             if destination.exists():
-                raise UnpackError(f"{item.role} {item.key!r}: {item.filename!r} is also provided by {owners.get(item.filename, 'another asset')!r}")
+                owner = owners.get(item.filename, "another asset")
+                raise UnpackError(f"{item.role} {item.key!r}: {item.filename!r} is also provided by {owner!r}")
             shutil.copyfile(item.path, destination)
             written = [item.filename]
         for relative in written:

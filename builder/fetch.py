@@ -266,7 +266,7 @@ def _expected_digest(sha256: str | None) -> str | None:
 def _split(url: str) -> urllib.parse.SplitResult:
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port  # raises ValueError for a port that is not a number in range
+        _ = parts.port  # raises ValueError for a port that is not a number in range
     except ValueError as exc:
         raise AssetNotAllowed(f"{redact(url)}: not a valid URL ({exc})") from exc
     return parts

@@ -268,5 +268,6 @@ def _check_models(model_ids: Any, models: tuple[ModelSpec, ...]) -> None:
     seen: set[str] = set()
     for index, model in enumerate(models):
         if model.name in seen:
-            raise ManifestError(f"models[{index}]", f"model {model.name!r} is listed twice; an image holds one version of each model")
+            raise ManifestError(f"models[{index}]", f"model {model.name!r} is listed twice; "
+                                "an image holds one version of each model")
         seen.add(model.name)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import io
 import lzma
 import os
 import re
@@ -30,7 +31,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Iterator
+from typing import IO, BinaryIO, Callable, Iterator, cast
 
 from .errors import UnpackError
 
@@ -54,7 +55,7 @@ _ZIP_SPECIAL_TYPES = {stat.S_IFCHR: "character device", stat.S_IFBLK: "block dev
 _FILE, _DIR, _SYMLINK, _HARDLINK = "file", "directory", "symbolic link", "hard link"
 
 # How each compressed tar starts, and how to read it as a stream of tar bytes.
-_TAR_COMPRESSIONS: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
+_TAR_COMPRESSIONS: tuple[tuple[bytes, Callable[[BinaryIO], io.BufferedIOBase]], ...] = (
     (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
     (b"BZh", lambda raw: bz2.BZ2File(raw)),
     (b"\xfd7zXZ\x00", lambda raw: lzma.LZMAFile(raw)),
@@ -78,6 +79,13 @@ class _Entry:
     kind: str
     size: int = 0
     link: str = ""                 # symlink target as stored; hard link target normalised
+
+    @property
+    def located(self) -> PurePosixPath:
+        """The path of a member other than the archive root, which is checked on its own."""
+        if self.path is None:
+            raise ValueError(f"{self.name!r} names the archive root")
+        return self.path
 
 
 def archive_format(path: Path, name_hint: str = "", mime_type: str = "") -> str:
@@ -189,7 +197,7 @@ class _InflationGuard:
     (tarfile skipping a member's data) is done by reading, so it is checked too; seeking
     back goes over bytes already checked."""
 
-    def __init__(self, raw: BinaryIO, stream: BinaryIO, limits: UnpackLimits, label: str) -> None:
+    def __init__(self, raw: BinaryIO, stream: io.BufferedIOBase, limits: UnpackLimits, label: str) -> None:
         self._raw, self._stream = raw, stream
         self._limits, self._label = limits, label
 
@@ -274,13 +282,13 @@ def _check_entries(entries: list[_Entry], label: str) -> None:
             _check_symlink_target(entry, kinds, label)
         if entry.kind == _HARDLINK:
             _check_hardlink_target(entry, seen, label)
-        seen[entry.path] = entry.kind
+        seen[entry.located] = entry.kind
 
 
 def _check_parents(entry: _Entry, kinds: dict[PurePosixPath, str], label: str) -> None:
     """No member may be written through a link, even one that stays inside: following
     links while writing is how a member ends up outside the target."""
-    for parent in entry.path.parents:
+    for parent in entry.located.parents:
         if kinds.get(parent) == _SYMLINK:
             raise _member_error(label, entry.name,
                                 f"is written through the symbolic link {parent.as_posix()!r}")
@@ -289,7 +297,7 @@ def _check_parents(entry: _Entry, kinds: dict[PurePosixPath, str], label: str) -
 
 
 def _check_unique(entry: _Entry, seen: dict[PurePosixPath, str], label: str) -> None:
-    previous = seen.get(entry.path)
+    previous = seen.get(entry.located)
     if previous is not None and not (previous == _DIR and entry.kind == _DIR):
         raise _member_error(label, entry.name, "appears more than once in the archive")
 
@@ -307,7 +315,7 @@ def _check_symlink_target(entry: _Entry, kinds: dict[PurePosixPath, str], label:
     if _ABSOLUTE.match(target):
         raise _member_error(label, entry.name,
                             f"is a symbolic link to the absolute path {target!r}")
-    resolved = list(entry.path.parent.parts)
+    resolved = list(entry.located.parent.parts)
     steps = [part for part in target.split("/") if part not in ("", ".")]
     for index, step in enumerate(steps):
         if step == "..":
@@ -324,8 +332,7 @@ def _check_symlink_target(entry: _Entry, kinds: dict[PurePosixPath, str], label:
 
 
 def _check_hardlink_target(entry: _Entry, seen: dict[PurePosixPath, str], label: str) -> None:
-    target = PurePosixPath(entry.link) if entry.link else None
-    if seen.get(target) not in (_FILE, _HARDLINK):
+    if not entry.link or seen.get(PurePosixPath(entry.link)) not in (_FILE, _HARDLINK):
         raise _member_error(label, entry.name, f"is a hard link to {entry.link!r}, which is "
                             "not a regular file earlier in the archive")
 
@@ -333,7 +340,7 @@ def _check_hardlink_target(entry: _Entry, seen: dict[PurePosixPath, str], label:
 def _writable_target(root: Path, entry: _Entry, label: str) -> Path:
     """Where ``entry`` goes, after making sure what is already on disk (links extracted
     earlier) does not redirect it outside ``root``; the entry itself is not followed."""
-    target = root / entry.path
+    target = root / entry.located
     if not target.parent.resolve().is_relative_to(root):
         raise _member_error(label, entry.name, "resolves to a path outside the target")
     return target
@@ -367,7 +374,8 @@ def _open_tar(archive: Path, limits: UnpackLimits, label: str) -> Iterator[tarfi
             return
         with opener(raw) as stream:
             guard = _InflationGuard(raw, stream, limits, label)
-            with tarfile.open(fileobj=guard, mode="r:", errorlevel=2) as tar:
+            # tarfile only reads, tells and seeks in "r:" mode: the guard has no write or close
+            with tarfile.open(fileobj=cast(IO[bytes], guard), mode="r:", errorlevel=2) as tar:
                 yield tar
 
 
@@ -421,7 +429,7 @@ def _extract_tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, entry: _E
     if entry.path is None:
         return
     target = _writable_target(root, entry, label)
-    member = member.replace(name=entry.path.as_posix(), linkname=entry.link, deep=False)
+    member = member.replace(name=entry.located.as_posix(), linkname=entry.link, deep=False)
     try:
         tar.extract(member, root, filter="data")
         if entry.kind == _FILE:
@@ -490,7 +498,7 @@ def _extract_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, entry: _Entr
         raise _member_error(label, entry.name, f"cannot be extracted: {exc}") from exc
 
 
-def _copy_declared(source: BinaryIO, sink: BinaryIO, entry: _Entry,
+def _copy_declared(source: IO[bytes], sink: IO[bytes], entry: _Entry,
                    budget: _WrittenBudget, label: str) -> None:
     """Copy like shutil.copyfileobj, but never more bytes than the member declared."""
     copied = 0

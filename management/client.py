@@ -10,8 +10,18 @@ from typing import Any, BinaryIO, Iterator
 import requests
 
 from .config import SUPPORTED_API_VERSIONS
-from .errors import (BadRequest, Conflict, Detail, Forbidden, MethodNotAllowed, MomaError, NotFound,
-                     PayloadTooLarge, Unauthorized, UnsupportedMediaType)
+from .errors import (
+    BadRequest,
+    Conflict,
+    Detail,
+    Forbidden,
+    MethodNotAllowed,
+    MomaError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 
 _BY_STATUS: dict[int, type[MomaError]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed, 409: Conflict,
@@ -85,7 +95,8 @@ class ApiClient:
             raise ServerUnreachable(f"cannot reach the moma server at {self.url} (is `moma serve` running? "
                                     "set --url or MOMA_URL)") from exc
         except requests.Timeout as exc:
-            raise ServerUnreachable(f"the moma server at {self.url} did not answer within {self.timeout:.0f} s") from exc
+            raise ServerUnreachable(f"the moma server at {self.url} did not answer "
+                                    f"within {self.timeout:.0f} s") from exc
         if response.status_code >= 400:
             raise _error(response)
         return response

@@ -19,11 +19,11 @@ from builder.scratch import sweep_scratch_directories
 
 from .artifacts import ArtifactStore
 from .config import Settings
+from .engines.factory import Engines
 from .errors import BadRequest
+from .service_keys import KeyCipher
 from .store import Store
 from .worker import Worker
-from .engines.factory import Engines
-from .secrets import KeyCipher
 from .worker.autoscaling import ServiceAutoscaling
 from .worker.credential_renewal import CredentialRenewal
 from .worker.image_builds import ImageBuilds

@@ -29,8 +29,7 @@ from . import datacollection, shared_memory
 from .admission import Admission
 from .config import Settings, parse_int
 from .driver import Driver, Lifecycle, State
-from .errors import (NotReady, SchemaError, ScoringError, Unauthorized, UnsupportedMediaType,
-                     describe)
+from .errors import NotReady, SchemaError, ScoringError, Unauthorized, UnsupportedMediaType, describe
 from .keys import KeyRing
 from .logs import REQUEST_ID, configure_runtime_logger
 from .metrics import OTHER_ROUTE, ROUTE_INDEX, Metrics, new_shared_memory
@@ -183,11 +182,11 @@ class Gate:
                 try:
                     capture(environ["moma.request_id"],
                             environ.get("HTTP_X_MS_CLIENT_REQUEST_ID") or "", raw, body)
-                except Exception:  # noqa: BLE001 - collection never fails a request
+                except Exception:  # collection never fails a request
                     log.exception("data collection: capture failed")
             return 200, [("Content-Type", JSON), ("x-ms-run-function-failed", "False"),
                          (SCORING_TIME_HEADER, f"{seconds * 1000:.3f}")], body
-        except Exception as exc:  # noqa: BLE001 - every error is answered, none escapes
+        except Exception as exc:  # every error is answered, none escapes
             if not isinstance(exc, (ScoringError, HTTPException)):
                 log.error("unhandled error in /score: %s", exc, exc_info=exc)
             return error_parts(exc)
@@ -294,6 +293,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/swagger.json", view_func=serve_swagger, methods=["GET"])
     app.add_url_rule("/metrics", view_func=serve_metrics, methods=["GET"])
     app.register_error_handler(Exception, _error_response)
+    # Flask's documented way to wrap its WSGI callable in middleware
     app.wsgi_app = Gate(app.wsgi_app, runtime,  # type: ignore[method-assign]
                         settings.max_body_bytes)
     return app
@@ -306,7 +306,7 @@ def _start_spark(settings: Settings, lifecycle: Lifecycle) -> "SparkRuntime | No
     try:
         from .spark import SparkRuntime
         return SparkRuntime.start()
-    except Exception as exc:  # noqa: BLE001 - no Java, no pyspark, JVM out of memory...
+    except Exception as exc:  # no Java, no pyspark, JVM out of memory...
         reason = f"Spark session failed to start: {type(exc).__name__}: {exc}"
         log.error("%s", reason, exc_info=True)
         lifecycle.fail(reason)

@@ -104,7 +104,7 @@ class Driver:
             if after_init is not None:
                 stage = "warm-up"
                 after_init(self)
-        except BaseException as exc:  # noqa: BLE001 - a driver may even sys.exit()
+        except BaseException as exc:  # a driver may even sys.exit()
             if isinstance(exc, KeyboardInterrupt):
                 raise
             reason = f"driver {stage} failed: {type(exc).__name__}: {exc}"

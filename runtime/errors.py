@@ -133,7 +133,8 @@ def describe(exc: BaseException) -> tuple[int, str, str, list[tuple[str, str]]]:
         phrase = http.HTTPStatus(status).phrase
         code = "_".join(phrase.lower().replace("-", " ").split())
         headers = []
-        if status == 405 and getattr(exc, "valid_methods", None):
-            headers = [("Allow", ", ".join(exc.valid_methods))]
+        allowed = getattr(exc, "valid_methods", None)  # werkzeug's MethodNotAllowed only
+        if status == 405 and allowed:
+            headers = [("Allow", ", ".join(allowed))]
         return status, code, exc.description or phrase, headers
     return 500, "internal_error", "internal server error", []

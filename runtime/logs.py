@@ -50,7 +50,7 @@ def configure_runtime_logger(level: str = "INFO") -> logging.Logger:
     if not any(getattr(h, "_moma", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
-        handler._moma = True  # type: ignore[attr-defined]
+        handler._moma = True  # type: ignore[attr-defined]  # marks our handler on the stdlib's class
         logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False

@@ -192,8 +192,7 @@ class _Collector:
         self.totals, self.held, self.waiting, self.instance = totals, held, waiting, instance
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                            HistogramMetricFamily)
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
         totals = self.totals
         info = GaugeMetricFamily("moma_instance", "Always 1; names the container these totals are of.",
                                  labels=["instance"])

@@ -32,7 +32,7 @@ STANDARD, NUMPY, SPARK, PANDAS = 0, 1, 2, 3
 _TYPE_NAMES = {STANDARD: "standard", NUMPY: "numpy", SPARK: "spark", PANDAS: "pandas"}
 
 # swagger (type, format) -> numpy dtype name
-_NUMPY_DTYPES = {
+_NUMPY_DTYPES: dict[tuple[str | None, str | None], str] = {
     ("number", "float"): "float32",
     ("number", "double"): "float64",
     ("number", None): "float64",
@@ -91,8 +91,8 @@ class ServiceSchema:
         # the shapes generate_schema writes; anything it cannot vouch for goes to
         # jsonschema (about 100x slower), which also words the error.
         checkers = {spec.name: _fast_checker(_strip_examples(spec.swagger)) for spec in inputs}
-        self._fast: dict[str, Callable[[Any], bool]] | None = \
-            None if any(c is None for c in checkers.values()) else checkers  # type: ignore
+        fast = {name: check for name, check in checkers.items() if check is not None}
+        self._fast: dict[str, Callable[[Any], bool]] | None = fast if len(fast) == len(checkers) else None
         self._converters: list[tuple[str, Callable[[Any], Any]]] = [
             (spec.name, _converter(spec, spark)) for spec in inputs]
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .admission import Admission
 from .encoding import encode_output
@@ -101,17 +101,17 @@ class Scorer:
         if self.limited:
             self.metrics.queue_waited(waited)
         args, kwargs = arguments
-        run = self.run
+        run = cast(Callable[..., Any], self.run)  # loaded before the first request is admitted
         started = time.perf_counter()
         if self.timeout_s is None:
             try:
                 result = run(*args, **kwargs)
-            except (Exception, SystemExit) as exc:
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - run() is the tenant's: every failure is answered
                 self._driver_failed(exc)
             finally:
                 self.admission.release()
         else:
-            result = self._call_with_timeout(run, args, kwargs)
+            result = self._call_with_timeout(run, self.timeout_s, args, kwargs)
         return result, time.perf_counter() - started
 
     def encode(self, encoder: Callable[[Any], Encoded], result: Any) -> Encoded:
@@ -123,7 +123,7 @@ class Scorer:
             log.error("%s", exc.message, exc_info=exc.__cause__)
             raise
 
-    def _call_with_timeout(self, run: Callable[..., Any], args: tuple[Any, ...],
+    def _call_with_timeout(self, run: Callable[..., Any], timeout_s: float, args: tuple[Any, ...],
                            kwargs: dict[str, Any]) -> Any:
         pool = self._pool
         if pool is None:
@@ -135,15 +135,15 @@ class Scorer:
             raise
         future.add_done_callback(self._release)
         try:
-            return future.result(self.timeout_s)
+            return future.result(timeout_s)
         except FutureTimeout:
             future.cancel()  # still queued (pool busy): never start it; releases its slot
             self.metrics.driver_error("timeout")
             log.warning("run() passed the scoring timeout of %.0f ms; its admission slot "
-                        "stays held until it returns", self.timeout_s * 1000)
+                        "stays held until it returns", timeout_s * 1000)
             raise ScoringTimeout(f"run() did not finish within "
-                                 f"{self.timeout_s * 1000:.0f} ms") from None
-        except (Exception, SystemExit) as exc:
+                                 f"{timeout_s * 1000:.0f} ms") from None
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - as above, on the pool's thread
             self._driver_failed(exc)
 
     def _release(self, _future: Future) -> None:

@@ -69,7 +69,7 @@ _INT = ctypes.sizeof(ctypes.c_int64)
 _HEADER_INTS = ctypes.sizeof(Header) // _INT
 _ROW_INTS = ctypes.sizeof(Row) // _INT
 _PID, _HELD, _WAITING, _CONNECTIONS, _STAMP = (getattr(Row, name).offset // _INT
-                                               for name, _ in Row._fields_)
+                                               for name, *_ in Row._fields_)
 
 _memories: "weakref.WeakSet[SharedMemory]" = weakref.WeakSet()
 _inherited: "SharedMemory | None" = None
@@ -298,9 +298,9 @@ class MetricCells:
 
     def __init__(self, memory: SharedMemory) -> None:
         self._memory = memory
-        self._mine: memoryview | None = None  # this process's cells (reset in a child)
+        self._mine: "memoryview[float] | None" = None  # this process's cells (reset in a child)
 
-    def mine(self) -> memoryview:
+    def mine(self) -> "memoryview[float]":
         """This process's cells (index 0 is its first)."""
         mine = self._mine
         if mine is None:

@@ -53,7 +53,7 @@ def _row(row: Row) -> Any:
 def collect(frame: DataFrame) -> list[Row]:
     try:
         return frame.collect()
-    except Exception as exc:  # noqa: BLE001 - py4j/Spark errors of the driver's lazy plan
+    except Exception as exc:  # py4j/Spark errors of the driver's lazy plan
         raise ValueError(f"computing the returned Spark DataFrame failed: "
                          f"{type(exc).__name__}: {_first_line(exc)}") from exc
 

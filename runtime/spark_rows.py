@@ -40,9 +40,10 @@ from .errors import BadInput, SchemaError
 
 Convert = Callable[[Any], Any]
 DEFAULT_DECIMAL = T.DecimalType(38, 18)
-_INTEGERS = {"int8": T.ByteType, "int16": T.ShortType, "int32": T.IntegerType, "int64": T.LongType}
-_TEXT_FORMATS = {"date": T.DateType, "date-time": T.TimestampType, "byte": T.BinaryType,
-                 "binary": T.BinaryType}
+_INTEGERS: dict[str | None, type[T.DataType]] = {
+    "int8": T.ByteType, "int16": T.ShortType, "int32": T.IntegerType, "int64": T.LongType}
+_TEXT_FORMATS: dict[str | None, type[T.DataType]] = {
+    "date": T.DateType, "date-time": T.TimestampType, "byte": T.BinaryType, "binary": T.BinaryType}
 
 
 class FieldError(ValueError):
@@ -328,6 +329,8 @@ class SparkInput:
     def local_frame(self, rows: list[tuple[Any, ...]]) -> DataFrame:
         session = self.session()
         jvm = session._jvm
+        if jvm is None:
+            raise RuntimeError("the Spark session has no JVM gateway")
         jsonable, dumps = self._jsonable, self._dumps
         lines = [dumps(jsonable(row)) for row in rows]
         dataset = session._jsparkSession.createDataset(lines, jvm.org.apache.spark.sql.Encoders.STRING())

@@ -44,7 +44,7 @@ def swagger_document(schema: ServiceSchema | None, keys_required: bool,
         if schema.example is not None:
             service_input["example"] = schema.example
         service_output = schema.output or {"description": "What run() returned, JSON-encoded."}
-    security = [{"Bearer": []}] if keys_required else []
+    security: list[dict[str, list[str]]] = [{"Bearer": []}] if keys_required else []
     errors = {"default": {"description": "The request failed.",
                           "schema": {"$ref": "#/definitions/ErrorResponse"}}}
     score_ok = {"200": {"description": "The service ran the model and returned its output.",

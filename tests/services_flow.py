@@ -73,6 +73,13 @@ class ContinuousClient:
         while not self._stop.is_set():
             try:
                 self.counts[str(score(self.url, self.key, session=session).status_code)] += 1
-            except requests.RequestException as exc:
-                self.counts[type(exc).__name__] += 1
+            except requests.RequestException as exc:  # the text says which side broke the connection
+                self.counts[f"{type(exc).__name__}: {str(exc)[-160:]}"] += 1
                 session = requests.Session()
+
+
+def service_containers(docker_client: Any, service_id: str, *, stopped: bool = False) -> list[Any]:
+    """A service's containers on the local engine; the worker may remove some while they
+    are listed, so those that vanish are left out rather than raising NotFound."""
+    return docker_client.containers.list(ignore_removed=True, all=stopped,
+                                         filters={"label": f"moma.service-id={service_id}"})

@@ -10,8 +10,21 @@ from flask import Flask
 from .. import console
 from ..config import Settings
 from ..store import Store
-from . import (admin, artifacts, computes, errors, extensions, images, manifests, models, operations,
-               request_context, service_data, services, swagger)
+from . import (
+    admin,
+    artifacts,
+    computes,
+    errors,
+    extensions,
+    images,
+    manifests,
+    models,
+    operations,
+    request_context,
+    service_data,
+    services,
+    swagger,
+)
 
 
 def create_app(config: dict[str, Any] | None = None, store: Store | None = None) -> Flask:

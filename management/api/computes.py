@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from ..errors import Forbidden
-from .extensions import get_store
 from .docker_hosts import check_engine
+from .extensions import get_store
 from .request_context import current_account, is_admin, json_body
 from .schemas import validate
 

@@ -8,8 +8,16 @@ from __future__ import annotations
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import (BadRequest, Conflict, Detail, MethodNotAllowed, MomaError, NotFound, PayloadTooLarge,
-                      UnsupportedMediaType)
+from ..errors import (
+    BadRequest,
+    Conflict,
+    Detail,
+    MethodNotAllowed,
+    MomaError,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from ..store.errors import AlreadyExists, MissingReferences, NotStored, StoreError
 
 _HTTP = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge, 415: UnsupportedMediaType}

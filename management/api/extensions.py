@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from ..artifacts import ArtifactStore
 from ..config import Settings
 from ..engines.factory import Engines
-from ..secrets import KeyCipher
+from ..service_keys import KeyCipher
 from ..store import Store
 
 STORE = "moma.store"

@@ -1,6 +1,7 @@
-"""``count`` and ``$skipToken`` in, ``nextLink`` out (on ``MOMA_PUBLIC_URL``, or host-relative). The token is an opaque, signed-free
-base64 of the last ``seq`` served (keyset pagination: stable under concurrent
-inserts, and as fast at the end of a list as at its start)."""
+"""``count`` and ``$skipToken`` in, ``nextLink`` out (on ``MOMA_PUBLIC_URL``, or
+host-relative). The token is an opaque, signed-free base64 of the last ``seq`` served
+(keyset pagination: stable under concurrent inserts, and as fast at the end of a list as
+at its start)."""
 
 from __future__ import annotations
 

@@ -134,7 +134,8 @@ def _authenticate(endpoint: str | None, values: dict[str, Any] | None) -> None:
 def _check_api_version() -> None:
     version = request.args.get("api-version")
     if version not in SUPPORTED_API_VERSIONS:
-        given = f"api-version {version!r} is not supported" if version else "the api-version query parameter is required"
+        given = (f"api-version {version!r} is not supported" if version
+                 else "the api-version query parameter is required")
         raise BadRequest(f"{given}; supported versions: {', '.join(SUPPORTED_API_VERSIONS)}",
                          [Detail("InvalidApiVersion", f"use ?api-version={SUPPORTED_API_VERSIONS[0]}")])
 

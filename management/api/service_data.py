@@ -12,8 +12,16 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
-from ..collected_data import (BlobSource, DataFile, DataSource, LocalSource, SinceError, list_files, parse_since,
-                              read_rows)
+from ..collected_data import (
+    BlobSource,
+    DataFile,
+    DataSource,
+    LocalSource,
+    SinceError,
+    list_files,
+    parse_since,
+    read_rows,
+)
 from ..data_collection import open_storage, storage_enabled
 from ..engines import data_dir
 from ..errors import BadRequest, NotFound

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from ..data_collection import check_sink
 from ..engines import EngineError, EngineUnavailable
 from ..errors import BadRequest, Detail, NotFound, ServiceUnavailable
-from ..secrets import new_service_key
+from ..service_keys import new_service_key
 from ..service_settings import desired_settings
 from ..store import Account, Service
 from .extensions import get_cipher, get_engines, get_store
@@ -107,7 +107,8 @@ def logs(service_id: str) -> Response:
         raise BadRequest(f"tail must be an integer from 1 to 10000, got {tail!r}")
     compute = _compute(account, service.compute)
     try:
-        text = get_engines().call(compute, lambda engine: engine.logs(service.id, tail=int(tail)), f"compute {compute.name}")
+        text = get_engines().call(compute, lambda engine: engine.logs(service.id, tail=int(tail)),
+                                  f"compute {compute.name}")
     except EngineUnavailable as exc:  # 503, or 504 EngineTimeout when the engine did not answer in time
         raise type(exc)(f"cannot read the logs of service {service.name}: {exc.message}") from exc
     except EngineError as exc:

@@ -52,7 +52,7 @@ def swagger_document(public_url: str = "") -> dict[str, Any]:
                                            "description": "Bearer <token>"}},
         "security": [{"Bearer": []}],
         "parameters": _shared_parameters(),
-        "paths": with_links({**_paths(), **_admin_paths()}),
+        "paths": with_links({**_paths(), **_console_paths(), **_admin_paths()}),
         "definitions": DEFINITIONS,
     }
 
@@ -128,7 +128,8 @@ def _paths() -> dict[str, Any]:
         },
         f"{base}/images/{{id}}/buildLog": {
             "parameters": [*account, id_param()],
-            "get": {"operationId": "Images_BuildLog", "tags": ["moma extension"], "produces": ["text/plain", "application/json"],
+            "get": {"operationId": "Images_BuildLog", "tags": ["moma extension"],
+                    "produces": ["text/plain", "application/json"],
                     "responses": {"200": {"description": "The build log.", "schema": {"type": "string"}},
                                   "default": ERROR}},
         },
@@ -217,6 +218,39 @@ def _paths() -> dict[str, Any]:
                                     {"name": "body", "in": "body", "required": True,
                                      "schema": {"type": "string", "format": "binary"}}],
                      "responses": ok("Artifact", "Stored; use the url in models and manifests.")},
+        },
+    }
+
+
+def _console_paths() -> dict[str, Any]:
+    """What the web console reads besides the spec's routes (management/console/api_routes.py)."""
+    account = [{"$ref": f"#/parameters/{name}"} for name in ("subscriptionId", "resourceGroupName", "accountName",
+                                                              "apiVersion")]
+    tags = ["moma extension", "console"]
+
+    def ok(definition: str) -> dict[str, Any]:
+        return {"200": {"description": "Success.", "schema": ref(definition)}, "default": ERROR}
+
+    base = f"{ACCOUNT_PATH}/console"
+    return {
+        "/api/console/whoami": {
+            "get": {"operationId": "Console_Whoami", "tags": tags, "responses": ok("ConsoleWhoami")},
+        },
+        f"{base}/summary": {
+            "parameters": account,
+            "get": {"operationId": "Console_Summary", "tags": tags, "responses": ok("ConsoleSummary")},
+        },
+        f"{base}/artifactSizes": {
+            "parameters": account,
+            "get": {"operationId": "Console_ArtifactSizes", "tags": tags,
+                    "parameters": [{"name": "sha256", "in": "query", "required": False, "type": "array",
+                                    "items": {"type": "string", "pattern": whole("[0-9a-f]{64}")},
+                                    "collectionFormat": "multi", "maxItems": 1000}],
+                    "responses": ok("ArtifactSizes")},
+        },
+        f"{base}/images/{{id}}/labels": {
+            "parameters": [*account, {"name": "id", "in": "path", "required": True, "type": "string"}],
+            "get": {"operationId": "Console_ImageLabels", "tags": tags, "responses": ok("ImageLabels")},
         },
     }
 

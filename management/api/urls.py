@@ -9,7 +9,8 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
-from ..artifacts import SCHEME as ARTIFACT, parse_url
+from ..artifacts import SCHEME as ARTIFACT
+from ..artifacts import parse_url
 from ..errors import Detail, ValidationFailed
 from .extensions import get_store
 from .request_context import current_account, settings

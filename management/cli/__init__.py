@@ -59,8 +59,8 @@ def cli(ctx: click.Context, url: str, token: str | None, subscription: str | Non
     Build an image from a manifest file, with no server:
       moma build examples/iris/manifest.yml --name iris --tag 1
     """
-    ctx.obj = CliContext(url=url, token=resolve_token(token), scope=resolve_scope(subscription, resource_group, account),
-                         output=output)
+    ctx.obj = CliContext(url=url, token=resolve_token(token),
+                         scope=resolve_scope(subscription, resource_group, account), output=output)
 
 
 def main() -> None:

@@ -25,10 +25,12 @@ from builder.manifest import load_manifest
 @click.option("--dest", type=click.Path(path_type=Path),
               help="Where --output tar|context writes. Default: NAME-TAG.tar / NAME-context.")
 @click.option("--push", metavar="REGISTRY", help="Also push to this registry, e.g. 127.0.0.1:5000.")
-@click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--allow-root", "allow_roots", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A directory file:// asset URLs may read from (repeatable). "
                    "The manifest's own directory is always allowed; see also MOMA_FILE_ROOTS.")
-@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", callback=lambda ctx, param, value: _labels(value),
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              callback=lambda ctx, param, value: _labels(value),
               help="An extra image label (repeatable); part of the image's identity.")
 @click.option("--no-cache", is_flag=True, help="Build every layer again, even if an identical image exists.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the result, not the build log.")

@@ -8,7 +8,8 @@ import logging
 import click
 
 from ..config import Settings
-from ..server import run_worker, serve as run_server
+from ..server import run_worker
+from ..server import serve as run_server
 
 
 @click.command()

@@ -19,10 +19,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from builder.engine import DockerEngine
 from builder.errors import BuilderError
 
+from ..api.extensions import get_store
 from ..api.request_context import current_account, current_token, is_admin, settings
 from ..engines.deadline import Deadline
 from ..errors import BadRequest, NotFound, ServiceUnavailable
-from ..api.extensions import get_store
 from . import queries
 
 blueprint = Blueprint("console_api", __name__, url_prefix="/api/console")

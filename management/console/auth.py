@@ -16,8 +16,7 @@ import secrets
 import urllib.parse
 from typing import Any
 
-from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
 from .api_client import Api, ApiError, Scope
 from .sessions import LIFETIME_SECONDS, Session, Sessions

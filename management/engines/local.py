@@ -33,8 +33,19 @@ import docker.errors
 
 from runtime import contract
 
-from . import (LABEL_GENERATION, LABEL_IMAGE, LABEL_INSTALLATION, LABEL_ROLE, LABEL_SERVICE, Endpoint, EngineError,
-               EngineStatus, Limits, Workload, keys_dir)
+from . import (
+    LABEL_GENERATION,
+    LABEL_IMAGE,
+    LABEL_INSTALLATION,
+    LABEL_ROLE,
+    LABEL_SERVICE,
+    Endpoint,
+    EngineError,
+    EngineStatus,
+    Limits,
+    Workload,
+    keys_dir,
+)
 from .clients import WORKER_TIMEOUT
 from .docker_errors import docker_errors, explain
 from .docker_host import MIGRATE_SYSCTL, STOP_SECONDS, TMP_BYTES, connect, readyz, sysctl

@@ -16,8 +16,8 @@ from .computes import Compute, Computes
 from .database import create_engine
 from .images import Images
 from .leases import Leases
-from .meta import Meta
 from .manifests import Manifests
+from .meta import Meta
 from .migrations import upgrade
 from .models import Models
 from .operations import Operation, Operations

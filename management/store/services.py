@@ -1,6 +1,6 @@
 """Services and their deployments. The row holds the desired state (``settings``, in
 the column ``spec``; image, ``generation``); the worker makes the engine match it and
-records the outcome. Keys are stored encrypted (the caller encrypts; see ``management/secrets.py``)."""
+records the outcome. Keys are stored encrypted (the caller encrypts; see ``management/service_keys.py``)."""
 
 from __future__ import annotations
 

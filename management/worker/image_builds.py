@@ -42,8 +42,9 @@ class ImageBuilds:
         try:
             result = self.builder.build(self._spec(account, image["manifest"]), self._options(account, image))
         except BuilderError as exc:
-            self._failed(operation, worker, image, "ImageBuildFailed", (str(exc).splitlines() or [type(exc).__name__])[0])
-        except Exception as exc:  # noqa: BLE001 - the operation must end, whatever went wrong
+            first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self._failed(operation, worker, image, "ImageBuildFailed", first_line)
+        except Exception as exc:  # the operation must end, whatever went wrong
             log.exception("image build %s failed unexpectedly", image["id"])
             self._failed(operation, worker, image, "InternalServerError", f"internal error: {exc}")
         else:

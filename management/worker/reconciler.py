@@ -129,7 +129,7 @@ class Reconciler:
             if reraise is not None and isinstance(exc, reraise):
                 raise
             log.warning("service %s: %s", service.id, exc.message)
-        except Exception as exc:  # noqa: BLE001 - a bug: its traceback once, then a line per pass
+        except Exception as exc:  # a bug: its traceback once, then a line per pass
             first = self._broken.get(service.id) != repr(exc)
             self._broken[service.id] = repr(exc)
             log.error("service %s: reconciling it failed: %r", service.id, exc, exc_info=first)
@@ -229,7 +229,7 @@ class Lanes:
     def _run(self, key: Hashable, job: Callable[[], None]) -> None:
         try:
             job()
-        except Exception:  # noqa: BLE001 - logged; the lane stays usable
+        except Exception:  # logged; the lane stays usable
             log.exception("reconciler: %s failed", key)
         finally:
             with self._lock:

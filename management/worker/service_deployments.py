@@ -8,14 +8,14 @@ import logging
 import threading
 from typing import Any
 
-from ..config import Settings
 from ..collection_storage import CollectionStorage, StorageError
+from ..config import Settings
 from ..data_collection import collection_url, local_data_dir, open_storage
 from ..engines import EngineError, Workload
 from ..engines.environment import service_environment
 from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
-from ..secrets import KeyCipher, key_hash
+from ..service_keys import KeyCipher, key_hash
 from ..service_settings import replicas_of
 from ..store import Operation, Service, Store
 from ..store.database import writing

@@ -132,7 +132,7 @@ class _SinkState:
             except SinkError as exc:
                 self._failed(now, exc)
                 return False
-            except Exception as exc:  # noqa: BLE001 - a sink bug must not stop the drainer
+            except Exception as exc:  # a sink bug must not stop the drainer
                 recorder.dc_sink_error(sink.name)
                 log.error("data collection: the %s sink raised; %d rows dropped", sink.name,
                           write.rows, exc_info=exc)
@@ -162,7 +162,7 @@ class _SinkState:
     def close(self) -> None:
         try:
             self.sink.close()
-        except Exception:  # noqa: BLE001 - shutting down: report, never raise
+        except Exception:  # shutting down: report, never raise
             log.warning("data collection: closing the %s sink failed", self.sink.name,
                         exc_info=True)
 
@@ -245,7 +245,7 @@ class Drainer:
                 break
             try:
                 self._cycle()
-            except Exception:  # noqa: BLE001 - the drainer must outlive any bug
+            except Exception:  # the drainer must outlive any bug
                 log.exception("data collection: drainer cycle failed")
             with self._idle:
                 self._cycles += 1
@@ -262,7 +262,7 @@ class Drainer:
                 for state in self.sinks:
                     state.retry_at = 0.0
                     state.flush(time.monotonic())
-        except Exception:  # noqa: BLE001 - shutting down: report, never raise
+        except Exception:  # shutting down: report, never raise
             log.exception("data collection: final flush failed")
         lost = self.pending_rows()
         if lost:

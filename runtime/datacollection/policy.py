@@ -15,8 +15,7 @@ from typing import Any
 
 from .context import UNKNOWN, ModelContext, ModelRef
 from .items import Captured, Collected
-from .rows import (Encoder, InputShape, Names, Rows, Target, UnsupportedData, shape_prediction,
-                   shape_request)
+from .rows import Encoder, InputShape, Names, Rows, Target, UnsupportedData, shape_prediction, shape_request
 
 log = logging.getLogger("moma.runtime")
 

@@ -197,7 +197,7 @@ to_json = _ENCODER.encode  # one encoder: json.dumps() with options builds one p
 _decode = json.JSONDecoder().decode
 
 
-def from_json(raw: bytes | str) -> Any:
+def from_json(raw: bytes | bytearray | str) -> Any:
     """json.loads without its encoding detection (bodies are UTF-8: the app checked)."""
     return _decode(raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw)
 

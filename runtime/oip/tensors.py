@@ -147,19 +147,21 @@ def _check_values(name: str, datatype: str, values: list[Any]) -> None:
         if kinds <= _INT and (not values or low <= min(values) and max(values) <= high):
             return
         wanted = f"an integer from {low} to {high}"
-        good = (lambda v: type(v) is int and low <= v <= high)
+
+        def good(v: Any) -> bool:
+            return type(v) is int and low <= v <= high
     elif datatype in FLOATS:
         if kinds <= _NUMBER:
             return
-        wanted, good = "a number", (lambda v: type(v) is int or type(v) is float)
+        wanted, good = "a number", _is_number
     elif datatype == "BOOL":
         if kinds <= _BOOL:
             return
-        wanted, good = "true or false", (lambda v: type(v) is bool)
+        wanted, good = "true or false", _is_bool
     else:
         if kinds <= _TEXT:
             return
-        wanted, good = "a string", (lambda v: type(v) is str)
+        wanted, good = "a string", _is_text
     at = next(at for at, value in enumerate(values) if not good(value))
     raise BadInput(f"input {name!r}: value {at} ({json.dumps(values[at])[:50]}) is not "
                    f"{datatype}: {wanted} is needed")
@@ -309,3 +311,15 @@ def _is_dataframe(value: Any) -> bool:
 def _is_series(value: Any) -> bool:
     return type(value).__module__.startswith("pandas") and hasattr(value, "to_numpy") \
         and not hasattr(value, "columns")
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) is int or type(v) is float
+
+
+def _is_bool(v: Any) -> bool:
+    return type(v) is bool
+
+
+def _is_text(v: Any) -> bool:
+    return type(v) is str

@@ -81,7 +81,7 @@ class JsonLogger(Logger):
     a query, but a careless client may put its key there (``?key=...``), and ``/score``'s
     query arguments are the scoring input. A line says how long the query was."""
 
-    def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
+    def setup(self, cfg) -> None:
         super().setup(cfg)
         formatter = JsonFormatter()
         for handler in self.error_log.handlers:
@@ -97,7 +97,7 @@ class JsonLogger(Logger):
         if self._access is not None:
             self._access.flush()
 
-    def access(self, resp, req, environ, request_time) -> None:  # type: ignore[no-untyped-def]
+    def access(self, resp, req, environ, request_time) -> None:
         out = self._access
         if out is None:
             if self.access_log_enabled:  # logconfig/syslog set up by the user: use logging
@@ -123,7 +123,7 @@ class JsonLogger(Logger):
         except Exception:  # noqa: BLE001 - a log line must never fail a request
             self.error_log.exception("cannot write access log line")
 
-    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+    def atoms(self, resp, req, environ, request_time):
         """gunicorn's format atoms (a user's logconfig or syslog) without the query:
         the request line (``%(r)s``) and ``%(q)s`` lose it, the key header and the raw
         URI are left out."""

@@ -172,6 +172,7 @@ class ScoringWorker(ThreadWorker):
         self._streak_lock = threading.Lock()
         self._inline: TConn | None = None  # the connection whose request the loop runs
         self._stopped = threading.Event()
+        # set by init_process before the first connection: the union-attr ignores below
         self.channels: Channels | None = None
         # Told of every client dropped for being slow or sending too much (gunicorn_conf
         # points it at the app's metrics once the app is loaded).
@@ -381,7 +382,7 @@ class ScoringWorker(ThreadWorker):
         """gthread's, timed for the fast streak, writing through a ResponseSocket."""
         sock = conn.sock
         channel: Channel = conn.moma
-        writer = conn.sock = ResponseSocket(  # type: ignore[assignment]
+        writer = conn.sock = ResponseSocket(
             sock, None if self.cfg.is_ssl else channel.pending, coalesce=self._one_write,
             skip_continue=channel.continued)
         started = time.perf_counter()

@@ -13,8 +13,8 @@
   ``compat.WRITTEN_FOR``) or ``sync`` (one request per worker at a time, no keep-alive,
   no protection against slow clients).
 - ``WORKERS`` defaults to the container's CPU quota (cgroup v2/v1, else the CPUs this
-  process may run on), rounded up (SparkPython: 1, a JVM using every core); ``THREADS`` defaults to enough threads per worker
-  for every admitted and queued request plus two for health checks (at least 4).
+  process may run on), rounded up (SparkPython: 1, a JVM using every core); ``THREADS``
+  defaults to enough threads per worker for every admitted and queued request plus two for health checks (at least 4).
 - Before forking, the master creates the shared memory (admission semaphores, who holds
   what, connection counts, metric cells); ``child_exit`` gives back what a dead worker
   held.
@@ -109,7 +109,7 @@ proc_name = "moma-runtime"
 _BOOT_BEAT_S = 5.0
 
 
-def on_starting(server) -> None:  # type: ignore[no-untyped-def]
+def on_starting(server) -> None:
     """Master, before any fork: the memory every worker shares."""
     server.log.info("instance %s answers /readyz and /livez as %s", _settings.instance,
                     _settings.instance_id)
@@ -121,7 +121,7 @@ def on_starting(server) -> None:  # type: ignore[no-untyped-def]
         server.LISTENERS = [_reuse_port_listener(server)]
 
 
-def _reuse_port_listener(server):  # type: ignore[no-untyped-def]
+def _reuse_port_listener(server):
     """The one listening socket of this container's workers, bound with SO_REUSEPORT so
     that another container in the same network namespace can listen on the port too
     (the next generation during a local update; swarm replicas without IPVS)."""
@@ -140,7 +140,7 @@ def _reuse_port_listener(server):  # type: ignore[no-untyped-def]
     return kind((_host, _port), server.cfg, server.log, fd=raw.detach())
 
 
-def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
+def post_fork(server, worker) -> None:
     """Worker, just forked: keep the master's timeout at bay while init() runs."""
     stop = threading.Event()
 
@@ -152,7 +152,7 @@ def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
     worker._moma_boot_stop = stop
 
 
-def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
+def post_worker_init(worker) -> None:
     """Worker, app loaded (init() ran): stop the boot heartbeat, freeze what init() made,
     count dropped clients in the app's metrics, drain on SIGTERM."""
     stop = getattr(worker, "_moma_boot_stop", None)
@@ -168,14 +168,14 @@ def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
     if runtime is None or not callable(previous):
         return
 
-    def on_sigterm(signum, frame) -> None:  # type: ignore[no-untyped-def]
+    def on_sigterm(signum, frame) -> None:
         runtime.lifecycle.drain()
         previous(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
-def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
+def child_exit(server, worker) -> None:
     """Master, a worker exited: its admission slots and queue places are free again."""
     memory = _shared_memory.inherited()
     if memory is not None:
@@ -185,7 +185,7 @@ def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
                                worker.pid, freed)
 
 
-def worker_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
+def worker_exit(server, worker) -> None:
     """Worker, leaving: write the data collection rows and access lines it still holds."""
     _datacollection.shutdown()
     flush = getattr(worker.log, "flush_access", None)
@@ -193,7 +193,7 @@ def worker_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
         flush()
 
 
-def on_exit(server) -> None:  # type: ignore[no-untyped-def]
+def on_exit(server) -> None:
     memory = _shared_memory.inherited()
     if memory is not None:
         memory.close()

@@ -16,7 +16,8 @@ CONTEXT = DockerfileContext(
     base_image="python:3.11-slim",
     uv_wheel="uv-0.13.8-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
     driver="score.py",
-    labels=(("moma.models", '[{"id": "cc6a", "name": "iris", "version": 1}]'), ("org.opencontainers.image.title", "iris")),
+    labels=(("moma.models", '[{"id": "cc6a", "name": "iris", "version": 1}]'),
+            ("org.opencontainers.image.title", "iris")),
 )
 
 
@@ -31,7 +32,8 @@ def test_python_dockerfile_matches_golden_file():
 def test_layers_are_ordered_by_how_often_they_change():
     lines = [line for line in render_dockerfile(CONTEXT).splitlines() if line.startswith(("FROM", "COPY", "RUN"))]
     final_stage = lines[lines.index("FROM python:3.11-slim") :]
-    order = [line.split()[0] + " " + (line.split()[2] if line.startswith("COPY --from") else line.split()[1]) for line in final_stage]
+    order = [line.split()[0] + " " + (line.split()[2] if line.startswith("COPY --from") else line.split()[1])
+             for line in final_stage]
     assert order == [
         "FROM python:3.11-slim",
         'COPY ["/opt/moma/venv",',
@@ -98,7 +100,8 @@ def test_bad_base_image_references_are_refused(base):
 
 
 @pytest.mark.parametrize(
-    "base", ["python:3.11-slim", "127.0.0.1:5000/team/python:3.11", "python@sha256:" + "a" * 64, "registry.example.org/x"]
+    "base", ["python:3.11-slim", "127.0.0.1:5000/team/python:3.11", "python@sha256:" + "a" * 64,
+             "registry.example.org/x"]
 )
 def test_good_base_image_references(base):
     assert f"FROM {base}\n" in render_dockerfile(replace(CONTEXT, base_image=base))
@@ -149,7 +152,8 @@ def test_undefined_values_fail_loudly():
 
 
 def test_spark_python_dockerfile_matches_golden_file():
-    rendered = render_dockerfile(replace(CONTEXT, runtime_type="SparkPython", base_image="moma/spark-python:3.11-java17"))
+    spark = replace(CONTEXT, runtime_type="SparkPython", base_image="moma/spark-python:3.11-java17")
+    rendered = render_dockerfile(spark)
     golden = GOLDEN / "SparkPython.Dockerfile"
     if os.environ.get("MOMA_UPDATE_GOLDEN"):
         golden.write_text(rendered)

@@ -9,92 +9,24 @@ import io
 import logging
 import os
 import socket
-import threading
 import traceback
 from collections import Counter
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import urllib3.util.connection
 
 import builder.fetch as fetch_module
 from builder.errors import AssetNotAllowed, AssetTooLarge, DigestMismatch, DownloadFailed
-from builder.fetch import FetchPolicy, Fetcher, asset_filename, fetch, redact, register_scheme
+from builder.fetch import Fetcher, FetchPolicy, asset_filename, fetch, redact, register_scheme
+from tests.builder.asset_server import Handler, Route, Server, listing
 
 MB = 1024 * 1024
 SECRET = "SECRETsig0123"
 SAS = f"sv=2023-01-03&se=2030-01-01&sr=b&sp=r&sig={SECRET}"
 
 
-# --- the server ------------------------------------------------------------------------
-
-Route = Callable[["Handler", int], None]  # (handler, 1-based attempt count for the path)
-
-
-@dataclass
-class Server:
-    port: int = 0
-    routes: dict[str, Route] = field(default_factory=dict)
-    hits: Counter[str] = field(default_factory=Counter)
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path with query, headers)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    """HTTP/1.0: every response ends the connection, so a short body is a truncated one."""
-
-    server: ThreadingHTTPServer
-
-    def do_GET(self) -> None:
-        state: Server = self.server.state  # type: ignore[attr-defined]
-        path = self.path.split("?", 1)[0]
-        with state.lock:
-            state.hits[path] += 1
-            attempt = state.hits[path]
-            state.requests.append((self.path, dict(self.headers)))
-        route = state.routes.get(path)
-        try:
-            if route is None:
-                self.respond(404, b"no such route")
-            else:
-                route(self, attempt)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client stopped reading, as it should for an oversized body
-
-    def respond(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-                content_length: int | None = -1) -> None:
-        """Send a response; content_length -1 means the true length, None means no header."""
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if content_length is not None:
-            self.send_header("Content-Length", str(len(body) if content_length == -1 else content_length))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    state = Server()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.state = state  # type: ignore[attr-defined]
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
-
+# --- routes ----------------------------------------------------------------------------
 
 def serve(body: bytes, headers: dict[str, str] | None = None) -> Route:
     return lambda handler, attempt: handler.respond(200, body, headers)
@@ -132,13 +64,6 @@ def policy() -> FetchPolicy:
 
 
 @pytest.fixture
-def out(tmp_path: Path) -> Path:
-    directory = tmp_path / "out"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """Every (host, port) urllib3 opens a connection to; the connection itself is real."""
     seen: list[tuple[str, int]] = []
@@ -154,10 +79,6 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def listing(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir())
 
 
 def full_text(exc: BaseException) -> str:

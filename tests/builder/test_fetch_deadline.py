@@ -14,9 +14,9 @@ import pytest
 from builder.assets import fetch_manifest
 from builder.config import BuilderConfig
 from builder.errors import DownloadFailed
-from builder.fetch import FetchPolicy, Fetcher
+from builder.fetch import Fetcher, FetchPolicy
 from builder.manifest import parse_manifest
-from tests.builder.test_fetch import Handler, Route, Server, listing, out, server  # noqa: F401 (fixtures)
+from tests.builder.asset_server import Handler, Route, Server, listing
 
 BODY_SIZE = 1024 * 1024
 

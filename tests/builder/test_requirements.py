@@ -1,7 +1,7 @@
 import pytest
 
-from builder.errors import RequirementsError
 from builder.conda import parse_conda_env
+from builder.errors import RequirementsError
 from builder.requirements import parse_pip_requirements, pip_dependencies
 
 

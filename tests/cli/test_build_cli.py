@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -53,7 +52,8 @@ def test_usage_errors_exit_2(tmp_path: Path, project: Path):
     "edit, message",
     [
         (("driverProgram: driver", "driverProgram: score"), "driverProgram: 'score' is not the id of an asset"),
-        (("url: score.py", "url: /etc/passwd"), "assets[0] (driver): /etc/passwd: /etc/passwd is outside the allowed file roots"),
+        (("url: score.py", "url: /etc/passwd"),
+         "assets[0] (driver): /etc/passwd: /etc/passwd is outside the allowed file roots"),
         (("url: model.pkl", "url: missing.pkl"), "models[0] (iris):"),
         (("runtimeType: Python", "runtimeType: RPython"), "targetRuntime.runtimeType: 'RPython' is not one of"),
     ],

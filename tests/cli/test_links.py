@@ -32,7 +32,7 @@ class Stub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 stub.requests.append((self.path, self.headers.get("Authorization")))
                 body = json.dumps(answer(self.path)).encode()
                 self.send_response(200)

@@ -61,10 +61,12 @@ def test_a_2017_project_in_one_command_then_updated_then_again(docker_client, cl
     assert "model iris-model version 1: registered (" in created.stderr
     assert "manifest iris2017 version 1: created (" in created.stderr
     assert "service iris2017: Succeeded" in created.stderr
-    service_id = re.search(r"^ID:\s+(\S+)$", created.stdout, re.MULTILINE)[1]  # type: ignore[index]
+    found = re.search(r"^ID:\s+(\S+)$", created.stdout, re.MULTILINE)
+    assert found, created.stdout
+    service_id = found[1]
     service = cli.json("service", "show", "-i", service_id)
-    assert "Step 1/" in created.stderr and f"Successfully tagged {service['image']['imageLocation']}" in created.stderr, \
-        "the build log streams"
+    tagged = f"Successfully tagged {service['image']['imageLocation']}"
+    assert "Step 1/" in created.stderr and tagged in created.stderr, "the build log streams"
     assert f"Scoring URL: {service['scoringUri']}" in created.stdout
     keys = cli.json("service", "keys", "-i", service_id)
     sample = curl_request(created.stdout)

@@ -21,13 +21,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bench.api_flow import upload
+from bench.moma_server import MomaServer
 from management.api import create_app
 from management.client import Scope
 from management.config import Settings
 from management.server import prepare
-from bench.api_flow import upload
 from tests.conftest import TEST_RUN_LABEL
-from bench.moma_server import MomaServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -11,8 +11,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from management.client import ServerError
 from bench.moma_server import free_port
+from management.client import ServerError
 
 from .conftest import Browser, browsing
 
@@ -116,7 +116,7 @@ def attacker_site() -> Iterator[dict[str, Any]]:
     pages: dict[str, str] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:  # the stdlib's name
             body = pages.get(self.path, "").encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html")

@@ -30,6 +30,7 @@ from management.engines.local import LocalEngine
 from management.engines.swarm import SwarmEngine
 from management.engines.swarm.publishing import kernel_has_ipvs
 from tests.conftest import TEST_RUN_LABEL
+from tests.waiting import wait_for
 
 DRIVER = Path(__file__).parent / "driver"
 PRIMARY, SECONDARY = f"primary-{uuid.uuid4().hex}", f"secondary-{uuid.uuid4().hex}"
@@ -38,16 +39,6 @@ PRIMARY, SECONDARY = f"primary-{uuid.uuid4().hex}", f"secondary-{uuid.uuid4().he
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or check}")
-        time.sleep(interval)
 
 
 def score(url: str, key: str | None = None, timeout: float = 10) -> requests.Response:

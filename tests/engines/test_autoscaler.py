@@ -10,8 +10,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from management.engines import Endpoint, EngineError, EngineStatus
-from management.worker.autoscaler import (Autoscaler, InstanceLoad, MetricsSampler, Policy, decide, parse_metrics,
-                                          total_load)
+from management.worker.autoscaler import (
+    Autoscaler,
+    InstanceLoad,
+    MetricsSampler,
+    Policy,
+    decide,
+    parse_metrics,
+    total_load,
+)
 
 POLICY = Policy(min_replicas=1, max_replicas=3, target_utilization=70, capacity=1, refresh_seconds=1)
 
@@ -82,8 +89,9 @@ def test_parse_metrics_reads_the_instance_and_its_load():
 
 def test_parse_metrics_reads_what_the_runtime_renders():
     pytest.importorskip("prometheus_client")
-    from runtime.metrics import _Collector
     from prometheus_client import CollectorRegistry, generate_latest
+
+    from runtime.metrics import _Collector
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector([0.0] * 4096, 3, 2, instance="c0ffee"))

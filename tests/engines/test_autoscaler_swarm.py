@@ -9,8 +9,9 @@ import pytest
 import requests
 
 from management.worker.autoscaler import Autoscaler
+from tests.waiting import wait_for
 
-from .conftest import PRIMARY, wait_for
+from .conftest import PRIMARY
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -14,8 +14,9 @@ import requests
 from management.engines import LABEL_SERVICE, EngineError, Limits, keys_dir
 from management.engines.local import LocalEngine
 from management.engines.swarm import SwarmEngine
+from tests.waiting import wait_for
 
-from .conftest import PRIMARY, SECONDARY, Scorer, key_hash, score, wait_for
+from .conftest import PRIMARY, SECONDARY, Scorer, key_hash, score
 
 MiB = 1024 * 1024
 KEYS_NOTICED_S = 2.0  # the runtime's promise: every worker goes by a changed key file by then

@@ -15,8 +15,8 @@ from management.config import Settings
 from management.engines import EngineError, EngineTimeout, Limits
 from management.engines.factory import Engines, container_limits
 from management.store import Compute
+from tests.waiting import wait_for
 
-from .conftest import wait_for
 from .docker_proxy import DockerProxy
 
 

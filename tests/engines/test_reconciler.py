@@ -14,8 +14,8 @@ import pytest
 from management.engines import LABEL_SERVICE
 from management.store.operations import FAILED, SUCCEEDED
 from tests.conftest import TEST_RUN_LABEL
+from tests.waiting import wait_for
 
-from .conftest import wait_for
 from .docker_proxy import DockerProxy
 from .worker_world import WorkerWorld
 
@@ -36,7 +36,8 @@ def proxy() -> Iterator[DockerProxy]:
 
 
 def containers_of(docker_client, service_id: str) -> list:
-    return docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"{LABEL_SERVICE}={service_id}"})
+    return docker_client.containers.list(ignore_removed=True, all=True,
+                                         filters={"label": f"{LABEL_SERVICE}={service_id}"})
 
 
 def remove_containers(docker_client, service_id: str) -> None:

@@ -12,8 +12,9 @@ from management.engines import LABEL_SERVICE, EngineUnavailable
 from management.engines.swarm import SwarmEngine
 from management.engines.swarm.key_secrets import secret_name
 from runtime.contract import KEYS_FILE
+from tests.waiting import wait_for
 
-from .conftest import PRIMARY, instances, score, wait_for
+from .conftest import PRIMARY, instances, score
 
 
 @pytest.fixture

@@ -9,8 +9,15 @@ from dataclasses import replace
 import pytest
 
 from management.engines import LABEL_SERVICE, Limits, Workload
-from management.engines.swarm.definition import (LABEL_DEFINITION_HASH, LABEL_REVISION, Definition, KeysSecret,
-                                                 SwarmSettings, definition_hash, service_definition)
+from management.engines.swarm.definition import (
+    LABEL_DEFINITION_HASH,
+    LABEL_REVISION,
+    Definition,
+    KeysSecret,
+    SwarmSettings,
+    definition_hash,
+    service_definition,
+)
 from management.engines.swarm.key_secrets import secret_labels, secret_name
 from management.engines.swarm.publishing import bind_address, kernel_has_ipvs
 from runtime import contract

@@ -12,7 +12,7 @@ from typing import Any
 from management.config import Settings
 from management.engines import EngineError
 from management.engines.factory import Engines
-from management.secrets import KeyCipher, new_service_key
+from management.service_keys import KeyCipher, new_service_key
 from management.store import Compute, Service, Store
 from management.store.computes import LOCAL
 from management.worker import Worker

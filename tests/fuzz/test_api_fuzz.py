@@ -15,9 +15,9 @@ from typing import Any, Iterator
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from management.api import create_app, swagger
 from management.store import Store

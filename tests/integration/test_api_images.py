@@ -15,7 +15,7 @@ import requests
 from bench.api_flow import create_image, register_iris, upload, wait_operation
 from bench.moma_server import MomaServer
 from tests.conftest import TEST_RUN_LABEL
-from tests.services_flow import create_service, score, wait_until_it_scores
+from tests.services_flow import create_service, score, service_containers, wait_until_it_scores
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -125,7 +125,7 @@ def test_images_whose_names_differ_by_case_keep_their_own_code_through_a_redeplo
         assert score(service["scoringUri"], key, {}).json() == "upper"
 
         lower = build(client, tmp_path / "lower", "rt-case", "lower")
-        for container in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"}):
+        for container in service_containers(docker_client, service['id']):
             container.remove(force=True)
         assert wait_until_it_scores(client, service, key, {}).json() == "upper", "the redeploy runs its own image"
 

@@ -15,7 +15,8 @@ def test_present_base_image_is_used(docker_client):
 
 
 def test_a_python_without_recipe_or_registry_is_a_clear_error(docker_client, tmp_path):
-    config = BuilderConfig.from_env({"MOMA_HOME": str(tmp_path), "MOMA_BASE_IMAGE_TEMPLATE": "moma-test-missing/python:{version}"})
+    config = BuilderConfig.from_env({"MOMA_HOME": str(tmp_path),
+                                     "MOMA_BASE_IMAGE_TEMPLATE": "moma-test-missing/python:{version}"})
     with pytest.raises(BaseImageError) as caught:
         base_image_id(DockerEngine(docker_client), config, "3.6", lambda line: None)
     message = str(caught.value)

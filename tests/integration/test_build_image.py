@@ -126,7 +126,8 @@ def test_unsafe_model_archive_fails_before_building(builder, options, iris_proje
         member = tarfile.TarInfo("../../escape.pkl")
         member.size = 3
         archive.addfile(member, io.BytesIO(b"abc"))
-    manifest = (iris_project / "manifest.yml").read_text().replace("url: model.pkl", "url: model.tar.gz\n    unpack: true")
+    manifest = (iris_project / "manifest.yml").read_text().replace("url: model.pkl",
+                                                                   "url: model.tar.gz\n    unpack: true")
     (iris_project / "manifest.yml").write_text(manifest)
     before = {image.id for image in docker_client.images.list()}
 
@@ -140,11 +141,13 @@ def test_archive_bomb_model_fails_before_building(builder, options, iris_project
     from tests.builder.test_unpack_bombs import tar_gz_of_zeros
 
     tar_gz_of_zeros(iris_project / "model.tar.gz", "model.pkl", 1024)
-    manifest = (iris_project / "manifest.yml").read_text().replace("url: model.pkl", "url: model.tar.gz\n    unpack: true")
+    manifest = (iris_project / "manifest.yml").read_text().replace("url: model.pkl",
+                                                                   "url: model.tar.gz\n    unpack: true")
     (iris_project / "manifest.yml").write_text(manifest)
     before = {image.id for image in docker_client.images.list()}
 
-    with pytest.raises(UnpackError, match=r"model.tar.gz: the compressed stream inflates \d+ bytes to \d+, more than 100:1"):
+    inflates = r"model.tar.gz: the compressed stream inflates \d+ bytes to \d+, more than 100:1"
+    with pytest.raises(UnpackError, match=inflates):
         builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-bomb", tag="1"))
     assert {image.id for image in docker_client.images.list()} == before
 

@@ -28,6 +28,7 @@ from bench.moma_server import MOMA, MomaServer
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
 from tests.services_flow import create_service
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -95,14 +96,6 @@ def table(text: str) -> tuple[list[str], list[list[str]]]:
     return (rows[0], rows[1:]) if rows else ([], [])
 
 
-def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.5)
-
 
 def start_service(server: MomaServer, image_id: str, name: str) -> tuple[dict[str, Any], str]:
     client = server.client()
@@ -122,7 +115,7 @@ def test_local_sink_rows_through_the_api_and_the_cli(moma: Moma, image: dict[str
         return table(client.call("GET", f"/services/{service['id']}/data/rows",
                                  params={"identifier": identifier}).text)
 
-    assert wait_for(lambda: all(len(rows(name)[1]) == BURST for name in ("inputs", "prediction", "features",
+    assert wait_until(lambda: all(len(rows(name)[1]) == BURST for name in ("inputs", "prediction", "features",
                                                                           "species"))), \
         client.call("GET", f"/services/{service['id']}/data").json()
 
@@ -254,7 +247,7 @@ def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any],
             list(ContainerClient.from_container_url(credential).list_blobs())  # it cannot even list its own
 
         answers = burst(service["scoringUri"], key)
-        assert wait_for(lambda: len(blob("inputs")[1]) == BURST and len(blob("features")[1]) == BURST), \
+        assert wait_until(lambda: len(blob("inputs")[1]) == BURST and len(blob("features")[1]) == BURST), \
             [b.name for b in container.list_blobs()]
         header, inputs = blob("inputs")
         assert header == ["$Timestamp", "$CorrelationId", "$RequestId", "data"]
@@ -268,16 +261,16 @@ def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any],
         assert {(row[2], row[1]) for row in table(rows)[1]} == set(answers)
 
         expires = sas_expiry(credential)
-        renewed = wait_for(lambda: scoring_container(docker_client, service["id"]).id != first.id
+        renewed = wait_until(lambda: scoring_container(docker_client, service["id"]).id != first.id
                            and client.call("GET", f"/services/{service['id']}").json()["state"] == "Succeeded",
                            timeout=expires - time.time())
         assert renewed, "no new credential before the first one ran out"
         second = scoring_container(docker_client, service["id"])
         renewal = dict(item.split("=", 1) for item in second.attrs["Config"]["Env"])["AML_MODEL_DC_STORAGE"]
         assert sas_expiry(renewal) > expires
-        assert wait_for(lambda: time.time() > expires + 2, timeout=60)
+        assert wait_until(lambda: time.time() > expires + 2, timeout=60)
         later = burst(service["scoringUri"], key)  # written after the first credential ran out
-        assert wait_for(lambda: len(blob("inputs")[1]) == 2 * BURST, timeout=60), len(blob("inputs")[1])
+        assert wait_until(lambda: len(blob("inputs")[1]) == 2 * BURST, timeout=60), len(blob("inputs")[1])
         assert set(later) <= {(row[2], row[1]) for row in blob("inputs")[1]}
     finally:
         azurite.stop()

@@ -59,7 +59,8 @@ def registry(tmp_path_factory) -> Iterator[str]:
 
 
 def test_push_to_a_registry(builder, options, iris_project: Path, registry: str, docker_client, labels):
-    result = builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-pushed", tag="3", push=registry))
+    result = builder.build(load_manifest(iris_project / "manifest.yml"),
+                           options(name="iris-pushed", tag="3", push=registry))
 
     assert result.location == f"{registry}/iris-pushed:3"
     tags = requests.get(f"http://{registry}/v2/iris-pushed/tags/list", timeout=5).json()

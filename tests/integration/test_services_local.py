@@ -14,7 +14,14 @@ from bench.api_flow import create_image, register_iris, wait_operation
 from bench.moma_server import MomaServer
 from management.client import ServerError
 from tests.conftest import TEST_RUN_LABEL
-from tests.services_flow import ContinuousClient, create_service, operation_id, score, wait_until_it_scores
+from tests.services_flow import (
+    ContinuousClient,
+    create_service,
+    operation_id,
+    score,
+    service_containers,
+    wait_until_it_scores,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -31,8 +38,9 @@ def server(tmp_path_factory, test_run_id: str, docker_client) -> Iterator[MomaSe
 @pytest.fixture(scope="module")
 def images(server: MomaServer, tmp_path_factory) -> dict[str, str]:
     """Two images of the iris example (models trained differently) and a broken one."""
-    from tests.integration.conftest import EXAMPLE, train
     import shutil
+
+    from tests.integration.conftest import EXAMPLE, train
 
     client, built = server.client(), {}
     for name, c in (("iris-a", 1.0), ("iris-b", 0.05)):
@@ -78,7 +86,7 @@ def test_minimal_create_scores_with_a_key(server, images, docker_client):
     assert score(service["scoringUri"], keys["primaryKey"]).json() == ["setosa"]
     assert score(service["scoringUri"], keys["secondaryKey"]).json() == ["setosa"]
 
-    container = next(c for c in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"})
+    container = next(c for c in service_containers(docker_client, service['id'])
                      if c.labels["moma.role"] == "scoring")
     host_config = container.attrs["HostConfig"]
     assert host_config["ReadonlyRootfs"] and host_config["CapDrop"] == ["ALL"]
@@ -86,7 +94,7 @@ def test_minimal_create_scores_with_a_key(server, images, docker_client):
     assert "no-new-privileges" in host_config["SecurityOpt"]
     assert host_config["RestartPolicy"]["Name"] == "unless-stopped"
     assert container.attrs["Config"]["User"] == "10001:10001"
-    holder = next(c for c in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"})
+    holder = next(c for c in service_containers(docker_client, service['id'])
                   if c.labels["moma.role"] == "port-holder")
     assert holder.attrs["HostConfig"]["PortBindings"]["5001/tcp"][0]["HostIp"] == "127.0.0.1"
 
@@ -112,7 +120,7 @@ def test_reservations_become_limits(server, images, docker_client):
     operation = create_service(server.client(), images["iris-a"], "limited",
                                containerResourceReservation={"cpu": "500m", "memory": "512Mi"})
     service = service_of(server, operation)
-    container = next(c for c in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"})
+    container = next(c for c in service_containers(docker_client, service['id'])
                      if c.labels["moma.role"] == "scoring")
     assert container.attrs["HostConfig"]["NanoCpus"] == 500_000_000
     assert container.attrs["HostConfig"]["Memory"] == 512 * 2**20
@@ -176,7 +184,7 @@ def test_container_removed_behind_our_back_comes_back(server, images, docker_cli
     client = server.client()
     service = service_of(server, create_service(client, images["iris-a"], "resilient"))
     key = client.call("GET", f"/services/{service['id']}/keys").json()["primaryKey"]
-    for container in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={service['id']}"}):
+    for container in service_containers(docker_client, service['id']):
         container.remove(force=True)
     wait_until_it_scores(client, service, key)
     assert client.call("GET", f"/services/{service['id']}").json()["scoringUri"] == service["scoringUri"]
@@ -222,7 +230,7 @@ def test_delete_leaves_nothing(server, images, docker_client):
         client.call("GET", f"/services/{service['id']}")
     assert gone.value.status == 404
     deadline = time.monotonic() + 30
-    while docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"moma.service-id={service['id']}"}):
+    while service_containers(docker_client, service['id'], stopped=True):
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert not (server.home / "services" / service["id"]).exists()

@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 import requests
@@ -24,7 +24,15 @@ from tests.conftest import TEST_RUN_LABEL
 from tests.engines.conftest import swarm  # noqa: F401  (the fixture)
 from tests.engines.docker_proxy import DockerProxy
 from tests.integration.conftest import EXAMPLE, train
-from tests.services_flow import ContinuousClient, create_service, operation_id, score, wait_until_it_scores
+from tests.services_flow import (
+    ContinuousClient,
+    create_service,
+    operation_id,
+    score,
+    service_containers,
+    wait_until_it_scores,
+)
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -80,13 +88,6 @@ def service_of(client: ApiClient, operation: dict[str, Any]) -> dict[str, Any]:
     assert operation["state"] == "Succeeded", operation
     return client.call("GET", f"/services/{operation['resourceLocation'].rsplit('/', 1)[-1]}").json()
 
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.5)
-    return value
 
 
 def swarm_replicas(docker_client, service_id: str) -> tuple[int, int]:
@@ -203,7 +204,7 @@ def test_a_hanging_docker_host_slows_only_its_own_services(server, images, docke
         assert all(status == 504 and code == "EngineTimeout" and seconds < DEADLINE_S + 1.5
                    for status, code, seconds in stalled_answers), stalled_answers
 
-        for container in docker_client.containers.list(ignore_removed=True, filters={"label": f"moma.service-id={local['id']}"}):
+        for container in service_containers(docker_client, local['id']):
             container.remove(force=True)
         wait_until_it_scores(client, local, key)
 

@@ -61,8 +61,9 @@ def spark_project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def spark_service(builder, labels, spark_project: Path, docker_client) -> Iterator[SparkService]:
-    from builder.build import BuildOptions
     from testcontainers.core.container import DockerContainer
+
+    from builder.build import BuildOptions
 
     result = builder.build(load_manifest(spark_project / "manifest.yml"),
                            BuildOptions(labels=labels, name="spark-iris-test", tag="1"))

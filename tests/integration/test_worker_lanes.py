@@ -19,8 +19,8 @@ from bench.moma_server import MomaServer
 from management.client import ApiClient, Scope
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
-from tests.integration.test_datacollection_services import wait_for
 from tests.services_flow import create_service
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ class EndlessDownload:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+            def do_GET(self) -> None:  # the http.server interface
                 self.send_response(200)
                 self.send_header("Content-Length", str(1 << 30))
                 self.send_header("Content-Type", "application/octet-stream")
@@ -108,7 +108,7 @@ def test_stuck_builds_of_one_account_leave_room_for_the_others(tmp_path: Path, p
     try:
         slow, other, third = (account(server, name) for name in ("slow", "other", "third"))
         stuck = [stuck_build(slow, project, endless.url, f"stuck{i}") for i in range(3)]
-        assert wait_for(lambda: endless.open == 1, timeout=60), "the first stuck build never started its download"
+        assert wait_until(lambda: endless.open == 1, timeout=60), "the first stuck build never started its download"
 
         built = wait_operation(other, create_image(other, register_iris(other, project)["manifest"]["id"]),
                                timeout=300)
@@ -116,7 +116,7 @@ def test_stuck_builds_of_one_account_leave_room_for_the_others(tmp_path: Path, p
         assert states(slow, stuck) == ["NotStarted", "NotStarted", "Running"]
 
         also_stuck = stuck_build(third, project, endless.url, "stuck")
-        assert wait_for(lambda: endless.open == 2, timeout=60), "the second build slot stayed free"
+        assert wait_until(lambda: endless.open == 2, timeout=60), "the second build slot stayed free"
         deployed = create_service(other, built["resourceLocation"].rsplit("/", 1)[-1], "lanes")
         assert deployed["state"] == "Succeeded", deployed
         assert endless.open == 2, "both build slots were held by stuck builds all along"

@@ -14,7 +14,6 @@ import copy
 import json
 import re
 import threading
-import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -201,14 +200,6 @@ def service_id_of(api: Api, response: TestResponse) -> str:
     operation = api.ok("GET", "/operations/" + response.headers["Operation-Location"].rsplit("/", 1)[-1])
     return operation["resourceLocation"].rsplit("/", 1)[-1]
 
-
-def wait_until(predicate: Callable[[], Any], timeout: float) -> Any:
-    """The first true value of ``predicate()``, asked every 0.1 s; its last value once
-    ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
 
 
 def run_in_threads(count: int, work: Callable[[], list[Any]]) -> list[Any]:

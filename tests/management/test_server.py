@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.moma_server import MomaServer
-
-from .helpers import wait_until
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -27,11 +27,19 @@ from runtime.datacollection.context import ModelContext, ModelRef, segment
 from runtime.datacollection.hub import Hub
 from runtime.datacollection.items import Captured
 from runtime.datacollection.policy import CapturePolicy
-from runtime.datacollection.rows import (Encoder, InputShape, Target, UnsupportedData, shape,
-                                         shape_prediction, shape_request)
+from runtime.datacollection.rows import (
+    Encoder,
+    InputShape,
+    Target,
+    UnsupportedData,
+    shape,
+    shape_prediction,
+    shape_request,
+)
 from runtime.datacollection.settings import CollectionSettings
 from runtime.datacollection.sinks import LocalSink, SinkError
 from runtime.errors import ConfigError
+from tests.waiting import wait_for
 
 from .conftest import REPO, absolute_imports, prometheus_value
 
@@ -46,16 +54,6 @@ TARGET = Target("p", "inputs", "m1", "iris", "3", "img-1")
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {predicate}")
-        time.sleep(interval)
-
 
 def day_files(root: Path, identifier: str, prefix: str = PREFIX, name: str = "data.csv") -> list[Path]:
     return sorted((root / "modeldata" / prefix / identifier).glob(f"*/*/*/{name}"))

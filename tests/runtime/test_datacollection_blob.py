@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
 import signal
@@ -19,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from runtime.datacollection.sinks import BlobSink, SinkError
+from tests.waiting import wait_for
 
 from .conftest import REPO, free_port, prometheus_value
-from .test_datacollection import MODEL_MAP, PREFIX, burst, dc_env, rows_in, wait_for
+from .test_datacollection import MODEL_MAP, PREFIX, burst, dc_env, rows_in
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,10 @@ import requests
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from tests.waiting import wait_for
+
 from .conftest import REPO, key_hash, prometheus_value
-from .test_datacollection import MODEL_MAP, PREFIX, dc_env, read_csv, day_files, rows_in, wait_for
+from .test_datacollection import MODEL_MAP, PREFIX, day_files, dc_env, read_csv, rows_in
 
 IRIS_EXAMPLE = REPO / "examples" / "iris"
 ROWS = [[5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]
@@ -116,9 +118,9 @@ def test_a_numpy_schema_driver(numpy_driver):
 
 @pytest.fixture(scope="module")
 def pandas_driver(serve_shared, tmp_path_factory):
+    import joblib
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
-    import joblib
 
     frame = load_iris(as_frame=True)
     path = tmp_path_factory.mktemp("frame-model") / "model.pkl"

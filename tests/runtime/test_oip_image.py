@@ -11,9 +11,9 @@ import requests
 import tritonclient.http as triton
 
 from builder.manifest import load_manifest
+
 # the fixtures of tests/integration, used here by name
-from tests.integration.conftest import (builder, builder_config, iris_project, labels,  # noqa: F401
-                                        moma_home, options, run_image)
+from tests.integration.conftest import builder, builder_config, iris_project, labels, moma_home, options, run_image  # noqa: F401
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import ConfigError
 from runtime.cgroups import cgroup_memory_limit, parse_memory_limit
+from runtime.errors import ConfigError
 from runtime.spark_resources import SparkResources, plan, resources
 
 GiB = 1024**3

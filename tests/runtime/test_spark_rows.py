@@ -23,7 +23,7 @@ with warnings.catch_warnings():  # pyspark warns that it does not know pandas 3 
     from runtime import encoding, spark_encoding
     from runtime.spark import build_session
     from runtime.spark_resources import SparkResources
-    from runtime.spark_rows import (SparkInput, data_type_from_swagger, struct_from_swagger)
+    from runtime.spark_rows import SparkInput, data_type_from_swagger, struct_from_swagger
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning"),
               pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]

@@ -21,11 +21,11 @@ from runtime.app import error_parts
 from runtime.config import Settings
 from runtime.driver import Driver, Lifecycle, State
 from runtime.encoding import encode_output
-from runtime.errors import (BadInput, BadOutput, ConfigError, NotReady, Overloaded,
-                            SchemaError, Unauthorized)
+from runtime.errors import BadInput, BadOutput, ConfigError, NotReady, Overloaded, SchemaError, Unauthorized
 from runtime.keys import KeyRing, bearer_token, hash_key, parse_key_hashes
 from runtime.metrics import LAYOUT, ROUTE_INDEX, Metrics, new_shared_memory
 from runtime.schema import load_schema, parse_schema, swagger_dtype
+from tests.waiting import wait_for
 
 from .conftest import absolute_imports
 
@@ -251,13 +251,14 @@ def test_admission_limits_queues_and_refuses(tmp_path):
     results: list[object] = []
     waiter = threading.Thread(target=lambda: results.append(admission.acquire()))
     waiter.start()
-    time.sleep(0.1)
+    wait_for(lambda: memory.admission.totals()[1] == 1, timeout=5, interval=0.005,
+             what="the waiter to take the queue's one place")
     with pytest.raises(Overloaded) as full:
         admission.acquire()
     assert full.value.reason == "queue_full" and full.value.status == 429
     admission.release()
     waiter.join(2)
-    assert isinstance(results[0], float) and 0.05 < results[0] < 0.3
+    assert isinstance(results[0], float) and 0.0 < results[0] < 0.3  # queued, then admitted by the release
     started = time.monotonic()
     with pytest.raises(Overloaded) as late:
         admission.acquire()

@@ -14,7 +14,6 @@ from management.engines.environment import service_environment
 from management.store import Service
 
 
-
 def service(enabled: bool) -> Service:
     return Service(id="5f0c", account_id=1, name="iris", image_id="img-9", compute="local",
                    settings={"dataCollection": {"storageEnabled": enabled, "eventHubEnabled": False}}, state="Running",

@@ -19,8 +19,9 @@ def test_bad_cpu_quantities(text):
         parse_cpu(text)
 
 
-@pytest.mark.parametrize("text, size", [("1G", 10**9), ("512Mi", 512 * 2**20), ("1e9", 10**9), ("2048000000", 2048000000),
-                                        ("1.5Gi", 3 * 2**29), ("64M", 64 * 10**6), ("1Ti", 2**40)])
+@pytest.mark.parametrize("text, size", [("1G", 10**9), ("512Mi", 512 * 2**20), ("1e9", 10**9),
+                                        ("2048000000", 2048000000), ("1.5Gi", 3 * 2**29),
+                                        ("64M", 64 * 10**6), ("1Ti", 2**40)])
 def test_memory_quantities_are_exact(text, size):
     assert parse_memory(text) == size
 

@@ -16,13 +16,28 @@ from typing import Any, Callable, Mapping
 import docker
 import docker.errors
 
-from .. import (LABEL_INSTALLATION, LABEL_SERVICE, Endpoint, EngineError, EngineStatus, EngineUnavailable, Limits,
-               Workload)
+from .. import (
+    LABEL_INSTALLATION,
+    LABEL_SERVICE,
+    Endpoint,
+    EngineError,
+    EngineStatus,
+    EngineUnavailable,
+    Limits,
+    Workload,
+)
 from ..clients import WORKER_TIMEOUT
 from ..docker_errors import docker_errors, explain
 from ..docker_host import STOP_SECONDS, connect, readyz
-from .definition import (PUBLISH_HOST, PUBLISH_INGRESS, Definition, KeysSecret, SwarmSettings, service_definition,
-                         workload_labels)
+from .definition import (
+    PUBLISH_HOST,
+    PUBLISH_INGRESS,
+    Definition,
+    KeysSecret,
+    SwarmSettings,
+    service_definition,
+    workload_labels,
+)
 from .key_secrets import KeySecrets, secret_name
 from .models import SwarmService, Task, newest_first
 from .publishing import AUTO, bind_address, choose_publish, free_port, port_free

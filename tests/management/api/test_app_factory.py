@@ -13,7 +13,7 @@ from management.api.extensions import get_artifacts, get_cipher, get_engines, ge
 from management.artifacts import ArtifactStore
 from management.config import Settings
 from management.engines.factory import Engines
-from management.secrets import KeyCipher
+from management.service_keys import KeyCipher
 from management.store import Store
 
 from ..helpers import Api, model_body

@@ -133,7 +133,8 @@ def test_swarm_services_collect_only_to_blob_storage(api: Api, store: Store, mak
     on_swarm = {"computeResource": {"id": "cluster", "type": "Cluster"}, "dataCollection": {"storageEnabled": True}}
     response = create_service(api, image["id"], name="swarmdc", **on_swarm)
     assert response.status_code == 400 and "MOMA_DATA_COLLECTION_STORAGE" in check_error(response)["message"]
-    plain = service_id_of(api, create_service(api, image["id"], name="swarmplain", computeResource=on_swarm["computeResource"]))
+    plain = service_id_of(api, create_service(api, image["id"], name="swarmplain",
+                                              computeResource=on_swarm["computeResource"]))
     response = api.call("PUT", f"/services/{plain}", json={"dataCollection": {"storageEnabled": True}})
     assert response.status_code == 400
     blob = Api(make_app(data_collection_storage="UseDevelopmentStorage=true").test_client(), admin_token)

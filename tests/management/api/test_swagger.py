@@ -4,6 +4,7 @@ we implement. (Every response of these tests is checked against it by ``Api``.)"
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -22,6 +23,10 @@ FILTERS = {"/models": {"name", "tag"}, "/manifests": {"modelId", "manifestName"}
            "/images": {"manifestId", "manifestName"}}
 ADMIN_ROUTES = {"/api/admin/accounts": {"get", "post"}, "/api/admin/tokens": {"get", "post"},
                 "/api/admin/tokens/{tokenId}": {"delete"}}
+# the API's route variables and the document's path parameters
+PATH_NAMES = {"sub": "subscriptionId", "rg": "resourceGroupName", "account": "accountName", "token_id": "tokenId",
+              "model_id": "id", "manifest_id": "id", "image_id": "id", "operation_id": "id", "service_id": "id",
+              "deployment_id": "id"}
 SPEC_DEFINITIONS = {"Asset", "AsyncOperationState", "AsyncOperationStatus", "ErrorDetail", "ErrorResponse", "Image",
                     "ImageRequest", "ImageType", "Manifest", "Model", "PaginatedImageList", "PaginatedManifestList",
                     "PaginatedModelList", "TargetRuntime"}
@@ -109,3 +114,18 @@ def test_every_link_names_an_operation_and_its_parameters(document: dict[str, An
                 for parameter in link.get("parameters", {}):
                     assert parameter.split(".", 1)[1] in takes, (name, parameter)
     assert found >= 15
+
+
+def test_it_lists_every_route_the_api_serves(api: Api, document: dict[str, Any]) -> None:
+    """Extensions included (the console's reads, artifacts, computes, logs): a route added
+    without its document entry fails here."""
+    assert len(list(api.client.application.url_map.iter_rules())) > 30
+    served = {}
+    for rule in api.client.application.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.rule.endswith("/swagger.json"):  # the document itself
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{" + PATH_NAMES.get(m[1], m[1]) + "}", rule.rule)
+        served.setdefault(path, set()).update(method.lower() for method in rule.methods - {"HEAD", "OPTIONS"})
+    for path, methods in served.items():
+        assert path in document["paths"], path
+        assert methods <= set(document["paths"][path]), path

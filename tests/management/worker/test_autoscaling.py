@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from management.engines import EngineError
-from management.secrets import KeyCipher
+from management.service_keys import KeyCipher
 from management.store import Service, Store
 from management.store.operations import SUCCEEDED
 from management.worker.autoscaling import ServiceAutoscaling

@@ -59,7 +59,8 @@ def service_of(api: Api, response) -> str:  # type: ignore[no-untyped-def]
 
 def test_renewed_before_it_runs_out_and_retried_after_a_failure(api: Api, store: Store, settings: Settings):
     image = succeeded_image(api, store)
-    service_id = service_of(api, create_service(api, image["id"], name="collects", dataCollection={"storageEnabled": True}))
+    service_id = service_of(api, create_service(api, image["id"], name="collects",
+                                                dataCollection={"storageEnabled": True}))
     create_service(api, image["id"], name="quiet")  # collects nothing: never renewed
     [first] = deployments(api, service_id)
     made_ago(store, first, 50)
@@ -98,7 +99,8 @@ def test_nothing_to_renew_without_blob_storage(api: Api, store: Store, home):
 
 def test_a_deleted_service_is_not_renewed(api: Api, store: Store, settings: Settings):
     image = succeeded_image(api, store)
-    service_id = service_of(api, create_service(api, image["id"], name="collects", dataCollection={"storageEnabled": True}))
+    service_id = service_of(api, create_service(api, image["id"], name="collects",
+                                                dataCollection={"storageEnabled": True}))
     finish(store, "Succeeded")
     made_ago(store, deployments(api, service_id)[0], 3600)
     assert api.call("DELETE", f"/services/{service_id}").status_code == 200

@@ -18,8 +18,9 @@ from management.store.common import now_ms
 from management.store.database import reading, writing
 from management.store.tables import operations
 from management.worker import Worker
+from tests.waiting import wait_until
 
-from ..helpers import Api, create_service, image_id_of, run_in_threads, succeeded_image, wait_until
+from ..helpers import Api, create_service, image_id_of, run_in_threads, succeeded_image
 
 
 @pytest.fixture
@@ -238,7 +239,8 @@ def test_lanes_take_only_their_operation_types(api: Api, store: Store) -> None:
 def test_operations_of_one_service_run_one_after_the_other(api: Api, store: Store) -> None:
 
     first, second = succeeded_image(api, store, "imagea"), succeeded_image(api, store, "imageb")
-    created = api.ok("GET", "/operations/" + create_service(api, first["id"]).headers["Operation-Location"].rsplit("/", 1)[-1])
+    location = create_service(api, first["id"]).headers["Operation-Location"]
+    created = api.ok("GET", "/operations/" + location.rsplit("/", 1)[-1])
     service_id = created["resourceLocation"].rsplit("/", 1)[-1]
     assert api.call("PUT", f"/services/{service_id}", json={"imageId": second["id"]}).status_code == 202
     deploy = store.operations.claim("w1", 300, 3, ("Service",))

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from management.secrets import KeyCipher
+from management.service_keys import KeyCipher
 
 _PROBE = """
 import sys
 from pathlib import Path
-from management.secrets import KeyCipher
+from management.service_keys import KeyCipher
 print("ready", flush=True)
 sys.stdin.read(1)
 print(KeyCipher(Path(sys.argv[1])).encrypt("secret", "context"), flush=True)
