@@ -192,7 +192,8 @@ def _environment() -> jinja2.Environment:
             keep_trailing_newline=True,
             finalize=_finalize,
         )
-        env.filters.update(image_ref=image_ref, image_id=image_id, json=json_string, shell_word=shell_word, env_value=env_value,
+        env.filters.update(image_ref=image_ref, image_id=image_id, json=json_string, shell_word=shell_word,
+                           env_value=env_value,
                            env_name=env_name, path=path, label_key=label_key)
         env.globals["fragment"] = fragment
         _ENV = env

@@ -48,9 +48,9 @@ def locked_files(lock_text: str, tags: Sequence[Tag]) -> list[LockedFile]:
 
 def _package_file(package: dict[str, Any], rank: dict[Tag, int]) -> LockedFile:
     label = f"{package.get('name')}=={package.get('version')}"
-    wheels = [wheel for wheel in package.get("wheels", []) if _best_rank(wheel, rank) is not None]
-    if wheels:
-        return _entry(label, min(wheels, key=lambda wheel: _best_rank(wheel, rank)))
+    ranked = [(found, wheel) for wheel in package.get("wheels", []) if (found := _best_rank(wheel, rank)) is not None]
+    if ranked:
+        return _entry(label, min(ranked, key=lambda item: item[0])[1])
     if "archive" in package:
         return _entry(label, package["archive"])
     if "sdist" in package:

@@ -7,8 +7,9 @@ builds with the same requirements reuse it without touching the network, which a
 what an unpinned requirement resolved to.
 
 uv resolves (``uv pip compile`` to a PEP 751 lock, for the image's Python and platform);
-the locked files are then fetched, each checked against the sha256 of the lock (:mod:`builder.locked_files`, :mod:`builder.fetch`), and a package that has only a
-source archive is built into a wheel by ``uv build`` (only for the host's own Python:
+the locked files are then fetched, each checked against the sha256 of the lock
+(:mod:`builder.locked_files`, :mod:`builder.fetch`), and a package that has only a source
+archive is built into a wheel by ``uv build`` (only for the host's own Python:
 for another one only wheels can be chosen). See :mod:`builder.uv_tool` for how uv runs.
 
 Besides requirements, a resolution takes local wheel files (the manifest's ``.whl``

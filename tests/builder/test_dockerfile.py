@@ -52,7 +52,8 @@ def test_an_image_starts_from_its_python_packages_image_in_the_same_order():
         f"FROM {deps}", "RUN groupadd", 'COPY ["runtime/",', 'COPY ["app/",', 'COPY ["models/",']
 
 
-@pytest.mark.parametrize("deps", ["python:3.11-slim", "sha256:" + "D" * 64, "sha256:abc", "sha256:" + "d" * 64 + "\nRUN x"])
+@pytest.mark.parametrize("deps", ["python:3.11-slim", "sha256:" + "D" * 64, "sha256:abc",
+                                  "sha256:" + "d" * 64 + "\nRUN x"])
 def test_a_python_packages_image_is_named_by_its_id_only(deps):
     with pytest.raises(TemplateError, match="is not an image id"):
         render_dockerfile(replace(CONTEXT, deps_image=deps))

@@ -33,7 +33,8 @@ def test_key_covers_binary_only_names_and_wheel_files_by_content():
 def stand_in_uv(directory: Path, exit_code: int = 3) -> Path:
     """An executable in uv's place that prints its arguments, its input and its environment."""
     script = directory / "uv"
-    script.write_text(f"#!/bin/sh\nfor a in \"$@\"; do echo \"arg: $a\"; done\nwhile read -r line; do echo \"in: $line\"; done\n"
+    script.write_text("#!/bin/sh\nfor a in \"$@\"; do echo \"arg: $a\"; done\n"
+                      "while read -r line; do echo \"in: $line\"; done\n"
                       f"env | sed 's/^/env: /'\nexit {exit_code}\n")
     script.chmod(0o755)
     return script
@@ -79,7 +80,8 @@ def test_pins_use_canonical_names(tmp_path: Path):
     [
         (["error: No solution found when resolving dependencies",
           "  cause: Because you require six==1.16.0 and six==1.15.0, we can conclude that your requirements are "
-          "unsatisfiable."], "the requirements conflict with each other or with the runtime's pins:\nerror: No solution"),
+          "unsatisfiable."],
+         "the requirements conflict with each other or with the runtime's pins:\nerror: No solution"),
         (["something else broke"], "resolving Python packages failed:\nsomething else broke"),
     ],
 )
