@@ -38,8 +38,8 @@ test: setup lint ## the lint, then every test, slow and Docker ones included
 test-fast: venv ## unit tests only (no Docker engine needed)
 	$(BIN)/pytest -m 'not docker and not slow'
 
-bench-build: setup ## builder timings on the iris example
-	$(BIN)/python bench/bench_build.py
+bench-build: setup ## builder timings on the iris example (BEFORE=<another moma> compares it with this one)
+	$(BIN)/python bench/bench_build.py $(if $(BEFORE),--moma before=$(BEFORE) --moma after=$(BIN)/moma)
 
 bench-runtime: venv ## scoring runtime vs bare Flask, azureml-inference-server-http, MLflow, BentoML (needs wrk)
 	$(BIN)/python bench/bench_runtime.py --duration 10 --rounds 3

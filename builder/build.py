@@ -20,11 +20,13 @@ from . import dockerfile as dockerfiles
 from .assets import FetchedManifest, fetch_manifest
 from .base_images import base_image_id
 from .config import BuilderConfig
+from .content_hash import LABEL as CONTENT_HASH_LABEL
 from .content_hash import content_hash, tree_digest
 from .context import AccountContext, assemble_context
 from .engine import DockerEngine, split_reference
 from .errors import BuilderError, BuildError, ManifestError
 from .manifest import NAME_PATTERN, ManifestSpec
+from .python_deps import find_python_deps, make_python_deps, python_deps_key
 from .requirements import parse_pip_requirements, requirement_name
 from .scratch import scratch_directory
 from .unpack import UnpackLimits
@@ -33,7 +35,6 @@ from .wheelhouse import LocalWheel, Wheelhouse, WheelSet
 LineSink = Callable[[str], None]
 OUTPUTS = ("image", "tar", "context")
 LABEL_PREFIX = "moma."
-CONTENT_HASH_LABEL = "moma.content-hash"
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _REGISTRY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
@@ -77,19 +78,71 @@ class _Outcome:
 
 @dataclass(frozen=True)
 class _ContextParts:
-    """Everything the build context is made of, ready to be written out."""
+    """Everything the build context is made of, ready to be written out. ``wheels`` and
+    ``installer`` only when the Dockerfile installs the Python packages itself."""
 
     manifest: FetchedManifest
     dockerfile: str
-    wheels: WheelSet
-    installer: Path
     account: AccountContext
     limits: UnpackLimits
+    wheels: WheelSet | None = None
+    installer: Path | None = None
 
     def assemble(self, directory: Path) -> None:
         assemble_context(directory, dockerfile=self.dockerfile, manifest=self.manifest, wheels=self.wheels,
                          installer=self.installer, runtime_source=runtime_source(), account=self.account,
                          limits=self.limits)
+
+
+@dataclass(frozen=True)
+class _Renderer:
+    """The Dockerfile of one image, for a deps image id ('' installs in a stage of its own)."""
+
+    runtime_type: str
+    base_reference: str
+    uv_wheel: str
+    driver: str
+    labels: dict[str, str]
+
+    def __call__(self, deps_image: str | None) -> str:
+        return dockerfiles.render_dockerfile(dockerfiles.DockerfileContext(
+            moma_version=moma_version(), runtime_type=self.runtime_type, base_image=self.base_reference,
+            uv_wheel=self.uv_wheel, driver=self.driver, labels=tuple(sorted(self.labels.items())),
+            deps_image=deps_image or ""))
+
+    def python_packages(self) -> str:
+        return dockerfiles.render_python_packages(self.runtime_type, self.uv_wheel)
+
+
+class _Deps:
+    """The image with this build's Python packages installed (builder/python_deps.py)."""
+
+    def __init__(self, engine: DockerEngine, base_reference: str, base_id: str, wheels: WheelSet,
+                 script: str) -> None:
+        self.engine = engine
+        self.base_reference = base_reference
+        self.base_id = base_id
+        self.key = python_deps_key(base_id, script, wheels)
+        self.image_id: str | None = None
+
+    def find(self, log: LineSink) -> bool:
+        self.image_id = find_python_deps(self.engine, self.key, self.base_id)
+        if self.image_id is not None:
+            log(f"Python packages: reusing the installed layer {self.key[:12]} ({self.image_id[:19]})")
+        return self.image_id is not None
+
+    def make(self, script: str, wheels: WheelSet, installer: Path, work: Path, log: LineSink) -> None:
+        self.image_id = make_python_deps(self.engine, base_reference=self.base_id, key=self.key,
+                                         script=script, wheels=wheels, uv_wheel=installer, work=work, log=log)
+
+    def vanished(self, log: LineSink) -> bool:
+        """Whether the deps image went (removed with the last image built from it by
+        another party while this build started from it): then it is made again."""
+        if self.image_id is None or self.engine.image_id(self.image_id) is not None:
+            return False
+        log(f"the Python packages layer {self.key[:12]} was removed meanwhile: installing it again")
+        self.image_id = None
+        return True
 
 
 class Builder:
@@ -143,25 +196,46 @@ class Builder:
             origins=dict(dependencies.origins))
         base_reference = self.config.base_image(python_version, spec.runtime_type)
         labels = image_labels(manifest, base_reference, wheels) | options.labels
-        dockerfile = dockerfiles.render_dockerfile(dockerfiles.DockerfileContext(
-            moma_version=moma_version(), runtime_type=spec.runtime_type, base_image=base_reference,
-            pip_wheel=installer.name, driver=manifest.driver.filename, labels=tuple(sorted(labels.items())),
-        ))
-        context = _ContextParts(manifest, dockerfile, wheels, installer, options.account, self._unpack_limits())
+        render = _Renderer(spec.runtime_type, base_reference, installer.name, manifest.driver.filename,
+                           labels)
         if options.output == "context":
+            context = _ContextParts(manifest, render(""), options.account, self._unpack_limits(), wheels, installer)
             return self._write_context(context, options, name, labels, log)
 
         base_id = base_image_id(self.engine, self.config, python_version, log, spec.runtime_type)
-        digest = content_hash(dockerfile=dockerfile, base_image_id=base_id, manifest=manifest,
-                              runtime_digest=tree_digest(runtime_source()), account=options.account.as_json())
         reference = f"{name}:{options.tag}"
-        image_id = None if options.no_cache else self._reuse(digest, reference, log)
-        reused = image_id is not None
-        if image_id is None:
-            context.assemble(work / "context")
+        deps = _Deps(self.engine, base_reference, base_id, wheels, render.python_packages())
+        if not options.no_cache and deps.find(log):
+            digest = self._digest(render(deps.image_id), base_id, manifest, options)
+            existing = self._reuse(digest, reference, log)
+            if existing is not None:
+                return self._outcome(existing, name, reference, digest, True, labels, options, log)
+
+        def build_once() -> tuple[str, str]:
+            if deps.image_id is None:
+                deps.make(render.python_packages(), wheels, installer, work, log)
+            dockerfile = render(deps.image_id)
+            digest = self._digest(dockerfile, base_id, manifest, options)
+            shutil.rmtree(work / "context", ignore_errors=True)
+            _ContextParts(manifest, dockerfile, options.account, self._unpack_limits()).assemble(work / "context")
             log(f"building {reference} on the Docker engine")
-            image_id = self.engine.build(work / "context", tag=reference, labels={CONTENT_HASH_LABEL: digest},
-                                         on_line=log, no_cache=options.no_cache)
+            return self.engine.build(work / "context", tag=reference, labels={CONTENT_HASH_LABEL: digest},
+                                     on_line=log, no_cache=options.no_cache), digest
+
+        try:
+            image_id, digest = build_once()
+        except BuildError:
+            if not deps.vanished(log):
+                raise
+            image_id, digest = build_once()
+        return self._outcome(image_id, name, reference, digest, False, labels, options, log)
+
+    def _digest(self, dockerfile: str, base_id: str, manifest: FetchedManifest, options: BuildOptions) -> str:
+        return content_hash(dockerfile=dockerfile, base_image_id=base_id, manifest=manifest,
+                            runtime_digest=tree_digest(runtime_source()), account=options.account.as_json())
+
+    def _outcome(self, image_id: str, name: str, reference: str, digest: str, reused: bool, labels: dict[str, str],
+                 options: BuildOptions, log: LineSink) -> "_Outcome":
         location = self._output(image_id, name, options, log) or reference
         return _Outcome(reference=reference, location=location, image_id=image_id, content_hash=digest,
                         reused=reused, labels=labels | {CONTENT_HASH_LABEL: digest})

@@ -4,9 +4,9 @@ Two requests with the same hash would build the same image, so the second one re
 the first instead of building. The hash covers the rendered Dockerfile (template
 version, base reference, driver name), the base image id, the Python requirements,
 the runtime's files, and each asset's and model's digest and placement. The
-Dockerfile carries the labels that describe the content, the installer wheel and the
-resolved Python packages, so those are covered too and labels are always true of the
-image they are on.
+Dockerfile carries the labels that describe the content, and names the image with the
+Python packages installed (builder/python_deps.py), so those are covered too and labels
+are always true of the image they are on.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Mapping
 from .assets import FetchedManifest
 
 FORMAT = 1
+LABEL = "moma.content-hash"  # on every image moma builds
 
 
 def tree_digest(root: Path) -> str:

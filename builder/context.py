@@ -2,7 +2,8 @@
 
 Layout (each directory feeds one layer of the Dockerfile):
   Dockerfile
-  pip/<installer wheel>      wheels/<*.whl>        (python-deps stage)
+  uv/<installer wheel>       wheels/<*.whl>        (python-deps stage; only when the
+                                                    Dockerfile installs the packages itself)
   runtime/                   the scoring runtime package
   app/                       driver and other assets, unpacked where asked
   models/                    models, unpacked where asked, and model_config_map.json
@@ -52,15 +53,16 @@ def assemble_context(
     *,
     dockerfile: str,
     manifest: FetchedManifest,
-    wheels: WheelSet,
-    installer: Path,
+    wheels: WheelSet | None,
+    installer: Path | None,
     runtime_source: Path,
     account: AccountContext,
     limits: UnpackLimits,
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    _link_or_copy_files([wheels.directory / name for name in wheels.wheels], directory / "wheels")
-    _link_or_copy_files([installer], directory / "pip")
+    if wheels is not None and installer is not None:
+        _link_or_copy_files([wheels.directory / name for name in wheels.wheels], directory / "wheels")
+        _link_or_copy_files([installer], directory / "uv")
     shutil.copytree(runtime_source, directory / "runtime", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     app_files = _place(manifest.app_files, directory / "app", limits)
     model_files = _place(manifest.models, directory / "models", limits)

@@ -25,6 +25,8 @@ from runtime import contract
 from .errors import TemplateError, UnsupportedRuntime
 
 TEMPLATES = {"Python": "Python.Dockerfile.j2", "SparkPython": "SparkPython.Dockerfile.j2"}
+PYTHON_PACKAGES = {"Python": "python-packages.sh.j2", "SparkPython": "SparkPython.python-packages.sh.j2"}
+UV_DIRECTORY = "/tmp/moma-uv"  # where uv's wheel is put, in the python-deps stage or container
 NOT_YET_SUPPORTED: dict[str, str] = {}
 
 _IMAGE_REF = re.compile(
@@ -34,6 +36,7 @@ _IMAGE_REF = re.compile(
 )
 LABEL_KEY_PATTERN = r"[a-z0-9](?:[a-z0-9._-]{0,126}[a-z0-9])?"  # whole value: re.fullmatch
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PATH = re.compile(r"(?:/[A-Za-z0-9._-]+)+")
@@ -50,7 +53,7 @@ class DockerfileContext:
     moma_version: str
     runtime_type: str
     base_image: str
-    pip_wheel: str
+    uv_wheel: str  # the file name of uv's wheel
     driver: str
     labels: tuple[tuple[str, str], ...] = ()
     uid: int = contract.UID
@@ -65,15 +68,29 @@ class DockerfileContext:
     health_timeout_s: int = contract.IMAGE_HEALTHCHECK.timeout_s
     health_start_period_s: int = contract.IMAGE_HEALTHCHECK.start_period_s
     health_retries: int = contract.IMAGE_HEALTHCHECK.retries
+    # The image (id) with the Python packages installed, which the image starts FROM;
+    # '' installs them in a stage of the Dockerfile itself (a context to build elsewhere).
+    deps_image: str = ""
 
 
 def render_dockerfile(context: DockerfileContext) -> str:
-    template_name = TEMPLATES.get(context.runtime_type)
-    if template_name is None:
-        reason = NOT_YET_SUPPORTED.get(context.runtime_type, f"unknown runtimeType {context.runtime_type!r}")
-        raise UnsupportedRuntime(reason)
+    check_runtime_supported(context.runtime_type)
+    script = render_python_packages(context.runtime_type, context.uv_wheel)
+    return _render(TEMPLATES[context.runtime_type], **asdict(context), python_packages=Escaped(script))
+
+
+def render_python_packages(runtime_type: str, uv_wheel: str) -> str:
+    """The sh commands that install the wheel set into the image's venv
+    (``templates/python-packages.sh.j2``, a variant per runtime type)."""
+    check_runtime_supported(runtime_type)
+    unpacked = f"{UV_DIRECTORY}/unpacked/{'-'.join(uv_wheel.split('-')[:2])}.data/scripts/uv"
+    script = _render(PYTHON_PACKAGES[runtime_type], uv_wheel_path=f"{UV_DIRECTORY}/{uv_wheel}", uv_binary=unpacked)
+    return script.strip("\n")
+
+
+def _render(template_name: str, **values: Any) -> str:
     try:
-        return _environment().get_template(template_name).render(**asdict(context))
+        return _environment().get_template(template_name).render(**values)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"cannot render {template_name}: {exc}") from exc
 
@@ -98,6 +115,13 @@ def json_string(value: Any) -> Escaped:
     if "$" in text:
         raise TemplateError(f"{text!r}: '$' cannot appear in a JSON-form instruction")
     return Escaped(json.dumps(text))
+
+
+def image_id(value: str) -> Escaped:
+    """An image id, ``sha256:`` and 64 hex digits."""
+    if not isinstance(value, str) or not _IMAGE_ID.fullmatch(value):
+        raise TemplateError(f"{value!r} is not an image id")
+    return Escaped(value)
 
 
 def label_key(value: str) -> Escaped:
@@ -154,7 +178,7 @@ def _finalize(value: Any) -> Any:
         return value
     raise TemplateError(
         f"template printed {value!r} without an escaping filter "
-        "(image_ref, json, shell_word, env_value, env_name, path, label_key)"
+        "(image_ref, image_id, json, shell_word, env_value, env_name, path, label_key)"
     )
 
 
@@ -168,7 +192,8 @@ def _environment() -> jinja2.Environment:
             keep_trailing_newline=True,
             finalize=_finalize,
         )
-        env.filters.update(image_ref=image_ref, json=json_string, shell_word=shell_word, env_value=env_value,
+        env.filters.update(image_ref=image_ref, image_id=image_id, json=json_string, shell_word=shell_word,
+                           env_value=env_value,
                            env_name=env_name, path=path, label_key=label_key)
         env.globals["fragment"] = fragment
         _ENV = env

@@ -4,6 +4,7 @@ talks to the engine, and the place where ``docker.errors`` become builder errors
 from __future__ import annotations
 
 import collections
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -53,6 +54,47 @@ class DockerEngine:
     def find_image_by_label(self, key: str, value: str) -> str | None:
         images = self.client.images.list(filters={"label": f"{key}={value}"})
         return str(images[0].id) if images else None
+
+    def images_labelled(self, key: str, value: str) -> list[tuple[str, str]]:
+        """(id, parent id) of every image with that label, newest first, intermediate images
+        (untagged parents of others) included: one listing, no inspection per image."""
+        try:
+            images = self.client.api.images(all=True, filters={"label": f"{key}={value}"})
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            raise BuildError(f"cannot list images: {_explain(exc)}") from exc
+        images.sort(key=lambda image: int(image.get("Created") or 0), reverse=True)
+        return [(str(image["Id"]), str(image.get("ParentId") or "")) for image in images]
+
+    def run_and_commit(self, base: str, script: str, archive: Path, *, labels: dict[str, str],
+                       on_line: LineSink) -> str:
+        """Run ``script`` with ``/bin/sh`` as root in a new container of ``base`` that has no
+        network and no capabilities, with the tar ``archive`` unpacked into ``/tmp`` first;
+        commit its file system as an image with ``labels`` (and the base's command) and
+        return the image id. The container is removed however this ends."""
+        tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        try:
+            base_command = (self.client.images.get(base).attrs.get("Config") or {}).get("Cmd")
+            container = self.client.containers.create(
+                base, command=["/bin/sh", "-c", script], user="0:0", working_dir="/", labels=labels,
+                network_mode="none", cap_drop=["ALL"], security_opt=["no-new-privileges"])
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            raise BuildError(f"cannot start installing the Python packages: {_explain(exc)}") from exc
+        try:
+            with archive.open("rb") as data:
+                container.put_archive("/tmp", data)
+            container.start()
+            for line in _lines_of(container.logs(stream=True, follow=True)):
+                tail.append(line)
+                on_line(line)
+            code = container.wait().get("StatusCode")
+            if code != 0:
+                raise BuildError(f"installing the Python packages failed (exit status {code})", list(tail))
+            changes = [f"CMD {json.dumps(base_command)}"] if base_command else []
+            return str(container.commit(changes=changes).id)
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            raise BuildError(f"installing the Python packages failed: {_explain(exc)}", list(tail)) from exc
+        finally:
+            _remove_quietly(container)
 
     def tag(self, image_id: str, repository: str, tag: str) -> None:
         try:
@@ -151,6 +193,24 @@ def split_reference(reference: str) -> tuple[str, str]:
     repository, _, last = reference.rpartition("/")
     name, _, tag = last.partition(":")
     return (f"{repository}/{name}" if repository else name), (tag or "latest")
+
+
+def _lines_of(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Lines of a byte stream that arrives in chunks of any size."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            yield from _lines(raw.decode(errors="replace"))
+    yield from _lines(pending.decode(errors="replace"))
+
+
+def _remove_quietly(container: Any) -> None:
+    try:
+        container.remove(force=True)
+    except (docker.errors.APIError, requests.RequestException):  # gone already, or the engine went away
+        pass
 
 
 def _lines(text: str) -> Iterator[str]:

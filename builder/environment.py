@@ -1,18 +1,20 @@
-"""The environment of the host tools a build runs (pip for the wheelhouse, debootstrap, tar).
+"""The environment of the host tools a build runs (uv for the wheelhouse, debootstrap, tar).
 
 Never the server's own: it holds the operator's secrets (``MOMA_DATABASE_URL``, storage
 connection strings), and tools read their environment in ways a tenant can steer and
-print what they read into the tenant-readable build log (pip expands ``${VAR}`` in a
-requirements file, for one). So a tool gets an explicit allowlist:
+print what they read into the tenant-readable build log (uv expands ``${VAR}`` in the
+URLs and paths of requirements, on its command line as in files). So a tool gets an
+explicit allowlist:
 
 - ``PATH`` and ``TMPDIR`` as the server has them; ``LANG`` / ``LC_ALL`` fixed to C.UTF-8;
-- ``HOME`` a fresh empty directory, removed afterwards: nothing of the operator's home
-  (``~/.netrc``, tool credentials) is read;
+- ``HOME`` a fresh empty directory, removed afterwards, and the tool's working
+  directory: nothing of the operator's home (``~/.netrc``, tool credentials) is read;
 - what the operator configured for fetching packages: proxies (``HTTP(S)_PROXY``,
   ``NO_PROXY``, ``ALL_PROXY``, either case), certificates (``SSL_CERT_FILE``,
-  ``SSL_CERT_DIR``, ``REQUESTS_CA_BUNDLE``), every ``PIP_*`` setting, and the operator's
-  user-level pip config file, handed over as ``PIP_CONFIG_FILE`` since ``HOME`` moved.
-  Site-wide pip config (``/etc/pip.conf``, ``/etc/xdg/pip/pip.conf``) applies as usual.
+  ``SSL_CERT_DIR``, ``REQUESTS_CA_BUNDLE``), every ``UV_*`` setting, and the operator's
+  ``uv.toml`` (the user-level one, else the system one), handed over as
+  ``UV_CONFIG_FILE`` since ``HOME`` moved. uv runs with ``--no-config``, which skips
+  every file it would discover walking up from its working directory but not that one.
 """
 
 from __future__ import annotations
@@ -27,16 +29,17 @@ from .scratch import scratch_directory
 PASSED = ("PATH", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
           *(f"{name}_proxy" for name in ("http", "https", "no", "all")),
           *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "NO", "ALL")))
-PASSED_PREFIXES = ("PIP_",)
+PASSED_PREFIXES = ("UV_",)
 FIXED = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SYSTEM_UV_CONFIG = Path("/etc/uv/uv.toml")
 
 
 @contextlib.contextmanager
 def tool_environment(source: Mapping[str, str] | None = None,
                      defaults: Mapping[str, str] | None = None) -> Iterator[dict[str, str]]:
     """The allowlisted environment, with ``HOME`` an empty directory that lives as long as
-    the ``with`` block. ``defaults`` fill in what the operator did not set (a pip cache
+    the ``with`` block. ``defaults`` fill in what the operator did not set (a cache
     directory, say)."""
     source = os.environ if source is None else source
     with scratch_directory("moma-tool-home-") as home:
@@ -44,18 +47,20 @@ def tool_environment(source: Mapping[str, str] | None = None,
         environment.update({name: value for name, value in source.items()
                             if name in PASSED or name.startswith(PASSED_PREFIXES)})
         environment.setdefault("PATH", DEFAULT_PATH)
-        pip_config = _user_pip_config(source)
-        if pip_config is not None:
-            environment.setdefault("PIP_CONFIG_FILE", str(pip_config))
+        uv_config = _uv_config(source)
+        if uv_config is not None:
+            environment.setdefault("UV_CONFIG_FILE", str(uv_config))
         environment.update(FIXED, HOME=str(home))
         yield environment
 
 
-def _user_pip_config(source: Mapping[str, str]) -> Path | None:
-    """The operator's user-level pip config, where pip itself would look for it."""
+def _uv_config(source: Mapping[str, str]) -> Path | None:
+    """The operator's ``uv.toml``, where uv itself would look for it: user level first."""
     home = Path(source.get("HOME") or Path.home())
     config_home = Path(source.get("XDG_CONFIG_HOME") or home / ".config")
-    for candidate in (config_home / "pip" / "pip.conf", home / ".pip" / "pip.conf"):
+    system_homes = [Path(part) for part in (source.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":") if part]
+    for candidate in (config_home / "uv" / "uv.toml", *(d / "uv" / "uv.toml" for d in system_homes),
+                      SYSTEM_UV_CONFIG):
         if candidate.is_file():
             return candidate
     return None

@@ -23,6 +23,7 @@ A stalled server is thus given up within the deadline plus at most one window.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import logging
@@ -137,25 +138,27 @@ class Fetcher:
         self._openers[scheme] = opener
 
     def fetch(self, url: str, dest: Path, *, policy: FetchPolicy, base_dir: Path | None = None,
-              sha256: str | None = None) -> Fetched:
+              sha256: str | None = None, session: requests.Session | None = None) -> Fetched:
         """Copy the asset at ``url`` to ``dest``, checking it against ``policy`` and ``sha256``.
 
         The scheme, the allowed roots and the digest's format are checked before a
-        temporary file is created.
+        temporary file is created. ``session`` keeps connections open across fetches
+        (one connection and one name lookup for many files); the caller closes it.
         """
         expected = _expected_digest(sha256)
-        fill = self._source(url, policy, base_dir)
+        fill = self._source(url, policy, base_dir, session)
         dest = Path(dest)
         with _Staging(dest, policy.max_bytes, redact(url)) as staging:
             fill(staging)
             staging.commit(expected)
         return Fetched(path=dest, sha256=staging.sha256, size=staging.size)
 
-    def _source(self, url: str, policy: FetchPolicy, base_dir: Path | None) -> Callable[[_Staging], None]:
+    def _source(self, url: str, policy: FetchPolicy, base_dir: Path | None,
+                session: requests.Session | None) -> Callable[[_Staging], None]:
         parts = _split(url)
         scheme = parts.scheme.lower()
         if scheme in _HTTP_SCHEMES:
-            return partial(self._fetch_http, url, policy)
+            return partial(self._fetch_http, url, policy, session)
         if scheme == "file" or not scheme:
             return partial(_copy_file, _local_path(url, parts, policy, base_dir))
         if scheme in self._openers:
@@ -164,10 +167,10 @@ class Fetcher:
         raise AssetNotAllowed(f"{redact(url)}: unsupported scheme {scheme!r}; supported are {supported} "
                               "and paths relative to the manifest")
 
-    def _fetch_http(self, url: str, policy: FetchPolicy, staging: _Staging) -> None:
+    def _fetch_http(self, url: str, policy: FetchPolicy, shared: requests.Session | None, staging: _Staging) -> None:
         attempts = max(policy.retries, 0) + 1
         deadline = time.monotonic() + policy.deadline_seconds
-        with requests.Session() as session:
+        with contextlib.nullcontext(shared) if shared is not None else requests.Session() as session:
             for attempt in range(1, attempts + 1):
                 try:
                     _download(session, url, policy, staging, deadline)
@@ -189,9 +192,9 @@ _default = Fetcher()
 
 
 def fetch(url: str, dest: Path, *, policy: FetchPolicy, base_dir: Path | None = None,
-          sha256: str | None = None) -> Fetched:
+          sha256: str | None = None, session: requests.Session | None = None) -> Fetched:
     """:meth:`Fetcher.fetch` on the default fetcher."""
-    return _default.fetch(url, dest, policy=policy, base_dir=base_dir, sha256=sha256)
+    return _default.fetch(url, dest, policy=policy, base_dir=base_dir, sha256=sha256, session=session)
 
 
 def register_scheme(scheme: str, opener: Opener) -> None:

@@ -2,14 +2,19 @@
 downloaded (or built) on the host, so ``docker build`` needs no network.
 
 A wheel set is resolved once per distinct requirement list and kept under
-``$MOMA_HOME/wheelhouse/sets/<key>``; later builds with the same requirements reuse it
-without touching the network, which also pins what an unpinned requirement resolved to.
-pip runs in the stripped :func:`~builder.environment.tool_environment`, with its cache
-under ``$MOMA_HOME/wheelhouse/pip-cache`` unless the operator set ``PIP_CACHE_DIR``.
+``$MOMA_HOME/wheelhouse/sets/<key>``, with uv's lock of it (``pylock.toml``); later
+builds with the same requirements reuse it without touching the network, which also pins
+what an unpinned requirement resolved to.
+
+uv resolves (``uv pip compile`` to a PEP 751 lock, for the image's Python and platform);
+the locked files are then fetched, each checked against the sha256 of the lock
+(:mod:`builder.locked_files`, :mod:`builder.fetch`), and a package that has only a source
+archive is built into a wheel by ``uv build`` (only for the host's own Python:
+for another one only wheels can be chosen). See :mod:`builder.uv_tool` for how uv runs.
 
 Besides requirements, a resolution takes local wheel files (the manifest's ``.whl``
-assets, installed as they are, their dependencies from the index) and names pip may take
-only as wheels (the conda packages). When pip finds nothing for a requirement, the error
+assets, installed as they are, their dependencies from the index) and names that may be
+taken only as wheels (the conda packages). When nothing fits a requirement, the error
 says whether the index has no such package or only no version that fits the image's
 Python, and then the newest version that would install.
 """
@@ -21,27 +26,37 @@ import json
 import os
 import re
 import shutil
+import ssl
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import requests
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.tags import Tag, compatible_tags, cpython_tags, sys_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .errors import RequirementsError
-from .processes import run_streaming
+from .fetch import FetchPolicy, fetch
+from .locked_files import LockedFile, locked_files
+from .uv_tool import UvTool, uv_version
 
 LineSink = Callable[[str], None]
-INSTALLER = "pip==26.3"
+OTHER_PLATFORM = "x86_64-manylinux_2_28"  # uv's name for what another Python's wheels may need
+_OTHER_PLATFORM_TAGS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)), "manylinux2014_x86_64",
+                        "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
-_NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
-_NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (?P<requirement>.+?)"
-                         r"(?: \(from [^()]*\))? \(from versions: (?P<versions>[^()]*)\)")
-_UNFIT_WHEEL = re.compile(r"(?P<wheel>\S+\.whl) is not a supported wheel on this platform")
+_NOT_FOUND = re.compile(r"Because (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
+_NO_FILE = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:[<>=!~][^ ]*)? ha(?:s|ve) no (?:usable wheels|wheels "
+                      r"with a matching|source distribution)")
 _COMPLETE = ".complete"
+LOCK_FILE = "pylock.toml"
+# The lock's files are on the index uv was configured with, or are direct references uv
+# fetched itself to resolve them: the address checks of assets add nothing here, and a
+# name lookup per file costs time. file:// URLs come from the operator's find-links.
+LOCKED_FILES = FetchPolicy(allow_link_local=True, allowed_roots=(Path("/"),))
 
 
 @dataclass(frozen=True)
@@ -67,10 +82,33 @@ class WheelSet:
         return sorted(pins)
 
 
+@dataclass(frozen=True)
+class _Target:
+    """The Python an image gets, as uv options and as wheel tags in order of preference."""
+
+    python_version: str
+    options: tuple[str, ...]
+    tags: tuple[Tag, ...]
+    host: bool
+
+    def description(self) -> str:
+        return f"Python {self.python_version} on Linux x86_64"
+
+
 class Wheelhouse:
-    def __init__(self, root: Path, python: str = sys.executable) -> None:
+    def __init__(self, root: Path, python: str = sys.executable, uv: str | None = None) -> None:
+        """``python`` is the host's interpreter (the one moma runs on), ``uv`` the uv
+        executable (default: the one installed with moma)."""
         self.root = root
         self.python = python
+        self._uv_binary = uv
+        self._uv: UvTool | None = None
+
+    @property
+    def uv(self) -> UvTool:
+        if self._uv is None:
+            self._uv = UvTool(self.root / "uv-cache", self._uv_binary)
+        return self._uv
 
     def wheels_for(self, requirements: Sequence[str], python_version: str, log: LineSink, *,
                    binary_only: Sequence[str] = (), local_wheels: Sequence[LocalWheel] = (),
@@ -87,96 +125,117 @@ class Wheelhouse:
         return WheelSet(target, _wheel_files(target), key)
 
     def installer(self, log: LineSink) -> Path:
-        """The pip wheel that installs the wheel set inside the image."""
+        """The uv wheel (the version the builder runs) that installs the wheel set inside the image."""
+        version = uv_version()
         directory = self.root / "installer"
-        found = sorted(directory.glob("pip-*.whl")) if directory.exists() else []
+        found = sorted(directory.glob(f"uv-{version}-*.whl")) if directory.exists() else []
         if found:
             return found[-1]
+        log(f"fetching installer uv=={version}")
         directory.mkdir(parents=True, exist_ok=True)
-        log(f"fetching installer {INSTALLER}")
-        self._pip(["download", "--no-deps", "--only-binary=:all:", "--dest", str(directory), INSTALLER], log)
-        found = sorted(directory.glob("pip-*.whl"))
-        if not found:
-            raise RequirementsError(f"could not fetch {INSTALLER}")
-        return found[-1]
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".fetching-") as work:
+            target = _target(_host_python())  # any Python's: uv's wheel is for every one
+            lock = Path(work) / LOCK_FILE
+            code, output = self._compile([f"uv=={version}"], target, (":all:",), lock, log)
+            if code != 0:
+                raise RequirementsError(_uv_failure(output))
+            (item,) = locked_files(lock.read_text(encoding="utf-8"), target.tags)
+            with _index_session() as session:
+                self._fetch(item, directory, session)
+        return self.installer(log)
 
-    def _resolve(self, request: "_Request", target: Path, log: LineSink) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".resolving-"))
+    def _resolve(self, request: "_Request", target_dir: Path, log: LineSink) -> None:
+        target_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=".resolving-"))
         try:
             wheels = work / "wheels"
+            wheels.mkdir()
             extra = f" and {len(request.local_wheels)} wheel files" if request.local_wheels else ""
             log(f"Python packages: resolving {len(request.requirements)} requirements{extra} on the host")
-            code, output = self._run_pip(self._wheel_command(request, wheels), log)
+            target = _target(request.python_version, self.python if request.python_version == _host_python() else None)
+            for wheel in request.local_wheels:
+                _check_fits(wheel.path.name, target)
+            lock = wheels / LOCK_FILE
+            binary = request.binary_only if target.host else (":all:",)
+            code, output = self._compile([*request.requirements, *(str(w.path) for w in request.local_wheels)],
+                                         target, binary, lock, log)
             if code != 0:
-                raise RequirementsError(self._explain_failure(output, request))
+                raise RequirementsError(self._explain_failure(output, request, target))
+            self._fetch_locked(locked_files(lock.read_text(encoding="utf-8"), target.tags), wheels, work, log)
             (wheels / "requirements.txt").write_text("".join(f"{line}\n" for line in request.requirements),
                                                      encoding="utf-8")
             (wheels / _COMPLETE).write_text(json.dumps(request.description()), encoding="utf-8")
             try:
-                os.rename(wheels, target)
+                os.rename(wheels, target_dir)
             except OSError:
-                if not (target / _COMPLETE).exists():
+                if not (target_dir / _COMPLETE).exists():
                     raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _wheel_command(self, request: "_Request", wheels: Path) -> list[str]:
-        """Requirements go on the command line, never in a file: pip expands ``${VAR}``
-        in requirement files (and only there)."""
-        packages = ["--", *(str(wheel.path) for wheel in request.local_wheels), *request.requirements]
-        if request.python_version == _host_python():
-            binary = [f"--only-binary={','.join(request.binary_only)}"] if request.binary_only else []
-            return ["wheel", "--prefer-binary", *binary, "--wheel-dir", str(wheels), *packages]
-        # Another interpreter in the image: only binary wheels can be chosen for it here.
-        return ["download", "--only-binary=:all:", *_target_options(request.python_version),
-                "--dest", str(wheels), *packages]
+    def _compile(self, lines: Sequence[str], target: _Target, binary_only: Sequence[str], lock: Path,
+                 log: LineSink) -> tuple[int, list[str]]:
+        """``uv pip compile`` of ``lines`` (read from its input) into a PEP 751 lock."""
+        binary = [option for name in binary_only for option in ("--only-binary", name)]
+        return self.uv.run(["pip", "compile", "-", "--format", "pylock.toml", "--output-file", str(lock),
+                            "--no-header", "--quiet", *target.options, *binary], log, input_lines=lines)
 
-    def _pip(self, arguments: list[str], log: LineSink) -> None:
-        code, output = self._run_pip(arguments, log)
-        if code != 0:
-            raise RequirementsError(_pip_failure(output))
+    def _fetch_locked(self, files: list[LockedFile], wheels: Path, work: Path, log: LineSink) -> None:
+        """Every locked file into ``wheels``, one after the other over one kept-alive
+        connection (faster than opening many, and one name lookup); source archives are
+        built into wheels afterwards."""
+        sources = work / "sources"
+        sources.mkdir()
+        log(f"  fetching {len(files)} files")
+        with _index_session() as session:
+            for item in files:
+                self._fetch(item, wheels if item.is_wheel else sources, session)
+        for source in sorted(sources.iterdir()):
+            log(f"  building a wheel of {source.name}")
+            code, output = self.uv.run(["build", "--wheel", "--python", self.python, "--out-dir", str(wheels),
+                                        str(source)], log)
+            if code != 0:
+                raise RequirementsError(f"building a wheel of {source.name} failed:\n" + "\n".join(output[-15:]))
 
-    def _run_pip(self, arguments: list[str], log: LineSink) -> tuple[int, list[str]]:
-        subcommand, *options = arguments
-        progress = ["--progress-bar", "off"] if subcommand in ("download", "wheel") else []
-        command = [self.python, "-m", "pip", subcommand, "--disable-pip-version-check", "--no-input", *progress,
-                   *options]
-        return run_streaming(command, log, hide=_pip_noise, indent="  ",
-                             defaults={"PIP_CACHE_DIR": str(self.root / "pip-cache")})
+    def _fetch(self, item: LockedFile, directory: Path, session: requests.Session) -> None:
+        destination = directory / item.filename
+        if item.path is not None:
+            shutil.copyfile(item.path, destination)
+            return
+        assert item.url is not None
+        fetch(item.url, destination, policy=LOCKED_FILES, sha256=item.sha256, session=session)
 
-    def _explain_failure(self, output: list[str], request: "_Request") -> str:
-        """What pip's failure means for this request, in one message."""
+    def _explain_failure(self, output: list[str], request: "_Request", target: _Target) -> str:
+        """What uv's failure means for this request, in one message."""
         text = "\n".join(output)
-        unfit = _UNFIT_WHEEL.search(text)
-        if unfit:
-            return (f"the wheel asset {Path(unfit['wheel']).name} does not fit the image: it is not for "
-                    f"{_target(request)}")
-        not_found = [match for line in output if (match := _NO_VERSION.search(line))]
-        if not not_found:
-            return _pip_failure(output)
-        requirement, versions = not_found[0]["requirement"].strip(), not_found[0]["versions"].strip()
-        origin = request.origins.get(requirement)
-        shown = f"{requirement} (conda '{origin}')" if origin and origin != requirement else requirement
-        name = _project(requirement)
-        newest = _newest(versions.split(", ")) if versions != "none" else None
+        missing = _NOT_FOUND.search(text)
+        if missing:
+            name = canonicalize_name(missing["name"])
+            return (f"{_shown(request, name)}: no distribution found: the package index has no package named "
+                    f"{name!r} (or only files of it for other Pythons and platforms than {target.description()})")
+        unfit = _NO_FILE.search(text)
+        if not unfit:
+            return _uv_failure(output)
+        name = canonicalize_name(unfit["name"])
+        newest = self._newest_installable(name, request, target)
         if newest is not None:
-            return (f"{shown}: no version of {name} that matches has a file for {_target(request)}; the newest "
-                    f"that would install is {newest}: pin that one, or leave the version out")
-        if not self._on_index(name):
-            return (f"{shown}: no distribution found: the package index has no package named {name!r} (or only "
-                    f"files of it for other Pythons and platforms than {_target(request)})")
-        return f"{shown}: the package index has {name!r}, but no file of it for {_target(request)}"
+            return (f"{_shown(request, name)}: no version of {name} that matches has a file for "
+                    f"{target.description()}; the newest that would install is {newest}: pin that one, or leave "
+                    "the version out")
+        return f"{_shown(request, name)}: the package index has {name!r}, but no file of it for {target.description()}"
 
-    def _on_index(self, name: str) -> bool:
-        """Whether the index has any version of the project that this host could install,
-        source archives and pre-releases included (``pip index versions``)."""
-        code, _ = self._run_pip(["index", "versions", "--pre", "--", name], lambda line: None)
-        return code == 0
-
-
-def _pip_noise(line: str) -> bool:
-    return "is ignored: it is neither a file nor a directory" in line
+    def _newest_installable(self, name: str, request: "_Request", target: _Target) -> str | None:
+        """The version of ``name`` that would install alone, on the same terms."""
+        binary = ((name,) if name in {canonicalize_name(n) for n in request.binary_only} else ()) \
+            if target.host else (":all:",)
+        with tempfile.TemporaryDirectory(prefix="moma-newest-") as work:
+            lock = Path(work) / LOCK_FILE
+            code, _ = self._compile([name], target, binary, lock, lambda line: None)
+            if code != 0:
+                return None
+            versions = [item.package.split("==", 1)[1] for item in locked_files(lock.read_text(), target.tags)
+                        if canonicalize_name(item.package.split("==", 1)[0]) == name]
+        return versions[0] if versions else None
 
 
 @dataclass(frozen=True)
@@ -202,37 +261,56 @@ def _key(requirements: Sequence[str], python_version: str, binary_only: Sequence
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _index_session() -> requests.Session:
+    """A session that trusts the platform's certificate store, as uv does (``--system-certs``)
+    and pip did: a package index behind the operator's own CA works for both.
+    ``REQUESTS_CA_BUNDLE``, when the operator set it, still wins."""
+    session = requests.Session()
+    system_bundle = ssl.get_default_verify_paths().cafile
+    if system_bundle is not None:
+        session.verify = system_bundle
+    return session
+
+
 def _host_python() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _target_options(python_version: str) -> list[str]:
-    return ["--python-version", python_version, "--implementation", "cp", "--platform", "manylinux2014_x86_64",
-            "--platform", "manylinux_2_28_x86_64", "--platform", "linux_x86_64"]
+def _target(python_version: str, host_python: str | None = None) -> _Target:
+    """The host's own interpreter when it is the image's Python (``host_python``), so
+    its tags are the image's and source archives can be built; else only wheels for
+    Linux x86_64 that Python can take."""
+    if host_python is not None:
+        return _Target(python_version, ("--python", host_python), tuple(sys_tags()), True)
+    version = tuple(int(part) for part in python_version.split("."))
+    interpreter = f"cp{version[0]}{version[1]}"
+    tags = (*cpython_tags(version, platforms=_OTHER_PLATFORM_TAGS),
+            *compatible_tags(version, interpreter, platforms=_OTHER_PLATFORM_TAGS))
+    return _Target(python_version, ("--python-version", python_version, "--python-platform", OTHER_PLATFORM), tags,
+                   False)
 
 
-def _target(request: _Request) -> str:
-    return f"Python {request.python_version} on Linux x86_64"
+def _check_fits(wheel: str, target: _Target) -> None:
+    _, _, _, tags = parse_wheel_filename(wheel)
+    if not set(tags) & set(target.tags):
+        raise RequirementsError(f"the wheel asset {wheel} does not fit the image: it is not for "
+                                f"{target.description()}")
 
 
-def _newest(versions: list[str]) -> str | None:
-    """The newest final release, else the newest of any kind."""
-    parsed = []
-    for text in versions:
-        try:
-            parsed.append(Version(text))
-        except InvalidVersion:
-            continue
-    finals = [version for version in parsed if not version.is_prerelease]
-    chosen = max(finals or parsed, default=None)
-    return str(chosen) if chosen is not None else None
+def _shown(request: _Request, name: str) -> str:
+    """The requirement naming ``name`` as the request has it, with the conda spec it came from."""
+    for requirement in request.requirements:
+        if _project(requirement) == name:
+            origin = request.origins.get(requirement)
+            return f"{requirement} (conda '{origin}')" if origin and origin != requirement else requirement
+    return name
 
 
 def _project(requirement: str) -> str:
     try:
-        return Requirement(requirement).name
+        return canonicalize_name(Requirement(requirement).name)
     except InvalidRequirement:
-        return requirement.split(";")[0].strip()
+        return canonicalize_name(requirement.split(";")[0].strip())
 
 
 def _wheel_files(directory: Path) -> tuple[str, ...]:
@@ -243,13 +321,8 @@ def _wheel_files(directory: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _pip_failure(output: list[str]) -> str:
-    text = "\n".join(output)
-    missing = _NO_MATCH.findall(text)
-    if missing:
-        return f"no distribution found on the package index for: {', '.join(dict.fromkeys(missing))}"
-    if "ResolutionImpossible" in text or "conflict" in text.lower():
-        tail = "\n".join(output[-15:])
-        return f"the requirements conflict with each other or with the runtime's pins:\n{tail}"
+def _uv_failure(output: list[str]) -> str:
     tail = "\n".join(output[-15:])
+    if "requirements are unsatisfiable" in "\n".join(output):
+        return f"the requirements conflict with each other or with the runtime's pins:\n{tail}"
     return f"resolving Python packages failed:\n{tail}"

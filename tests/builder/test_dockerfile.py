@@ -14,7 +14,7 @@ CONTEXT = DockerfileContext(
     moma_version="0.1.0",
     runtime_type="Python",
     base_image="python:3.11-slim",
-    pip_wheel="pip-26.3-py3-none-any.whl",
+    uv_wheel="uv-0.13.8-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
     driver="score.py",
     labels=(("moma.models", '[{"id": "cc6a", "name": "iris", "version": 1}]'),
             ("org.opencontainers.image.title", "iris")),
@@ -36,12 +36,35 @@ def test_layers_are_ordered_by_how_often_they_change():
              for line in final_stage]
     assert order == [
         "FROM python:3.11-slim",
-        "RUN groupadd",
         'COPY ["/opt/moma/venv",',
+        "RUN groupadd",
         'COPY ["runtime/",',
         'COPY ["app/",',
         'COPY ["models/",',
     ]
+
+
+def test_an_image_starts_from_its_python_packages_image_in_the_same_order():
+    deps = "sha256:" + "d" * 64
+    lines = [line for line in render_dockerfile(replace(CONTEXT, deps_image=deps)).splitlines()
+             if line.startswith(("FROM", "COPY", "RUN"))]
+    assert [" ".join(line.split()[:2]) for line in lines] == [
+        f"FROM {deps}", "RUN groupadd", 'COPY ["runtime/",', 'COPY ["app/",', 'COPY ["models/",']
+
+
+@pytest.mark.parametrize("deps", ["python:3.11-slim", "sha256:" + "D" * 64, "sha256:abc",
+                                  "sha256:" + "d" * 64 + "\nRUN x"])
+def test_a_python_packages_image_is_named_by_its_id_only(deps):
+    with pytest.raises(TemplateError, match="is not an image id"):
+        render_dockerfile(replace(CONTEXT, deps_image=deps))
+
+
+def test_the_python_packages_script_is_the_stage_s_run_line():
+    script = dockerfile.render_python_packages("Python", CONTEXT.uv_wheel)
+    assert f"RUN {script}\n" in render_dockerfile(CONTEXT)
+    assert script.startswith("python3 -m zipfile -e /tmp/moma-uv/uv-0.13.8-py3-none-manylinux_2_17_x86_64.")
+    assert " && /tmp/moma-uv/unpacked/uv-0.13.8.data/scripts/uv --no-config pip check " in script
+    assert script.endswith(" && rm -rf /tmp/moma-uv /tmp/moma-wheels")
 
 
 def test_runs_as_non_root_and_exposes_5001():
@@ -101,9 +124,9 @@ def test_label_values_with_newlines_are_refused():
         render_dockerfile(replace(CONTEXT, labels=(("moma.description", "a\nRUN touch /p"),)))
 
 
-def test_pip_wheel_name_is_one_shell_word():
-    text = render_dockerfile(replace(CONTEXT, pip_wheel="pip x;rm -rf /.whl"))
-    assert "'/tmp/moma-pip/pip x;rm -rf /.whl/pip' install" in text
+def test_uv_wheel_name_is_one_shell_word():
+    text = render_dockerfile(replace(CONTEXT, uv_wheel="uv-1;rm -rf /.whl"))
+    assert "python3 -m zipfile -e '/tmp/moma-uv/uv-1;rm -rf /.whl' /tmp/moma-uv/unpacked" in text
 
 
 def test_json_filter_refuses_dollar():
@@ -138,14 +161,16 @@ def test_spark_python_dockerfile_matches_golden_file():
     assert rendered == golden.read_text()
 
 
-def test_spark_python_overrides_only_its_environment():
+def test_spark_python_overrides_only_its_environment_and_adds_a_step_to_the_packages():
     python = render_dockerfile(CONTEXT).splitlines()
     spark = render_dockerfile(replace(CONTEXT, runtime_type="SparkPython")).splitlines()
-    added = [line for line in spark if line not in python and not line.startswith(("#", "RUN mkdir", " && "))]
+    added = [line for line in spark if line not in python and not line.startswith(("#", " && "))]
     assert added == ['    MOMA_RUNTIME_TYPE="SparkPython"',
                      "ENV SPARK_LOCAL_DIRS=/tmp \\", "    HOME=/tmp \\",
                      "    PYSPARK_PYTHON=/opt/moma/venv/bin/python \\", "    JAVA_HOME=/usr/lib/jvm/default-java \\",
                      "    MOMA_SNAPPY_LIB=/opt/moma/venv/native/libsnappyjava.so"]
+    steps = [line for line in spark if line.startswith(" && ") and line not in python]
+    assert [step.split()[1:3] for step in steps] == [["mkdir", "-p"], ["/opt/moma/venv/bin/python", "-c"]]
 
 
 def test_unknown_runtime_types_are_refused():

@@ -13,7 +13,7 @@ from builder.errors import TemplateError
 from runtime import contract
 
 CONTEXT = DockerfileContext(moma_version="0.1.0", runtime_type="Python", base_image="python:3.11-slim",
-                            pip_wheel="pip-26.3-py3-none-any.whl", driver="score.py")
+                            uv_wheel="uv-0.13.8-py3-none-manylinux_2_17_x86_64.whl", driver="score.py")
 OTHER = replace(CONTEXT, uid=20002, port=6000, app_root="/srv/app", app_root_variable="APP_HOME",
                 runtime_type_variable="KIND", driver_variable="ENTRY", command=("serve", "--now"),
                 healthcheck=("probe", "-q"), health_interval_s=7, health_timeout_s=4, health_start_period_s=9,

@@ -81,7 +81,7 @@ def test_build_options_without_the_newline_pass():
 
 
 CONTEXT = DockerfileContext(moma_version="0.1.0", runtime_type="Python", base_image="python:3.11-slim",
-                            pip_wheel="pip-26.3-py3-none-any.whl", driver="score.py")
+                            uv_wheel="uv-0.13.8-py3-none-manylinux_2_17_x86_64.whl", driver="score.py")
 
 
 def test_image_references_with_a_trailing_newline_are_refused():

@@ -1,9 +1,10 @@
+import sys
 from pathlib import Path
 
 import pytest
 
 from builder.errors import RequirementsError
-from builder.wheelhouse import LocalWheel, Wheelhouse, WheelSet, _key, _pip_failure
+from builder.wheelhouse import LocalWheel, Wheelhouse, WheelSet, _key, _uv_failure
 
 from .fixture_wheels import make_wheel
 
@@ -29,16 +30,43 @@ def test_key_covers_binary_only_names_and_wheel_files_by_content():
     assert _key(["a"], "3.11", local_wheels=[one]) != _key(["a"], "3.11", local_wheels=[changed])
 
 
-def test_conda_packages_are_resolved_as_wheels_only(tmp_path: Path):
-    from builder.wheelhouse import _host_python, _Request
+def stand_in_uv(directory: Path, exit_code: int = 3) -> Path:
+    """An executable in uv's place that prints its arguments, its input and its environment."""
+    script = directory / "uv"
+    script.write_text("#!/bin/sh\nfor a in \"$@\"; do echo \"arg: $a\"; done\n"
+                      "while read -r line; do echo \"in: $line\"; done\n"
+                      f"env | sed 's/^/env: /'\nexit {exit_code}\n")
+    script.chmod(0o755)
+    return script
 
-    wheel = LocalWheel(tmp_path / "w-1.0-py3-none-any.whl", "1" * 64)
-    request = _Request(("numpy==1.11.*", "joblib"), _host_python(), ("numpy",), (wheel,), {})
-    command = Wheelhouse(tmp_path)._wheel_command(request, tmp_path / "out")
-    assert command[:3] == ["wheel", "--prefer-binary", "--only-binary=numpy"]
-    assert command[-4:] == ["--", str(wheel.path), "numpy==1.11.*", "joblib"]
-    other = Wheelhouse(tmp_path)._wheel_command(_Request(("joblib",), "3.12", (), (), {}), tmp_path / "out")
-    assert other[:2] == ["download", "--only-binary=:all:"] and other[-2:] == ["--", "joblib"]
+
+def test_conda_packages_are_resolved_as_wheels_only(tmp_path: Path):
+    wheel = make_wheel(tmp_path, "w", "1.0", {"w.py": ""})
+    lines: list[str] = []
+    with pytest.raises(RequirementsError):
+        Wheelhouse(tmp_path / "house", uv=str(stand_in_uv(tmp_path))).wheels_for(
+            ["numpy==1.11.*", "joblib"], _host(), lines.append, binary_only=["numpy"],
+            local_wheels=[LocalWheel(wheel, "1" * 64)])
+    arguments = [line.strip()[5:] for line in lines if line.strip().startswith("arg: ")]
+    assert arguments[:7] == ["--no-config", "--system-certs", "--color", "never", "--no-progress", "pip", "compile"]
+    assert arguments[arguments.index("--only-binary") + 1] == "numpy" and arguments.count("--only-binary") == 1
+    assert "--python" in arguments and "--python-platform" not in arguments
+    assert [line.strip()[4:] for line in lines if line.strip().startswith("in: ")] == [
+        "numpy==1.11.*", "joblib", str(wheel)], "requirements and wheel files on its input, one a line"
+
+
+def test_another_python_gets_only_wheels_for_its_platform(tmp_path: Path):
+    lines: list[str] = []
+    with pytest.raises(RequirementsError):
+        Wheelhouse(tmp_path / "house", uv=str(stand_in_uv(tmp_path))).wheels_for(["joblib"], "3.12", lines.append)
+    arguments = " ".join(line.strip()[5:] for line in lines if line.strip().startswith("arg: "))
+    assert "--python-version 3.12 --python-platform x86_64-manylinux_2_28 --only-binary :all:" in arguments
+
+
+def _host() -> str:
+    import sys
+
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def test_pins_use_canonical_names(tmp_path: Path):
@@ -50,14 +78,15 @@ def test_pins_use_canonical_names(tmp_path: Path):
 @pytest.mark.parametrize(
     "output, expected",
     [
-        (["ERROR: Could not find a version", "ERROR: No matching distribution found for nosuchpkg==1"],
-         "no distribution found on the package index for: nosuchpkg==1"),
-        (["x", "ERROR: ResolutionImpossible: ..."], "conflict"),
+        (["error: No solution found when resolving dependencies",
+          "  cause: Because you require six==1.16.0 and six==1.15.0, we can conclude that your requirements are "
+          "unsatisfiable."],
+         "the requirements conflict with each other or with the runtime's pins:\nerror: No solution"),
         (["something else broke"], "resolving Python packages failed:\nsomething else broke"),
     ],
 )
-def test_pip_failures_are_explained(output, expected):
-    assert expected in _pip_failure(output)
+def test_uv_failures_are_explained(output, expected):
+    assert _uv_failure(output).startswith(expected)
 
 
 @pytest.mark.slow
@@ -133,6 +162,15 @@ def test_a_wheel_set_is_resolved_once_then_reused(tmp_path: Path):
     assert lines == [f"Python packages: reusing wheel set {first.key[:12]} (1 requirements)"]
 
 
+@pytest.mark.slow
+def test_a_package_with_only_a_source_archive_is_built_into_a_wheel_on_the_host(tmp_path: Path):
+    lines: list[str] = []
+    wheels = Wheelhouse(tmp_path).wheels_for(["docopt==0.6.2"], _host(), lines.append)
+    assert wheels.wheels == ("docopt-0.6.2-py2.py3-none-any.whl",)
+    assert "  building a wheel of docopt-0.6.2.tar.gz" in lines
+    assert (wheels.directory / "pylock.toml").read_text().count("[[packages]]") == 1, "the lock is kept"
+
+
 SECRET = "s3cr3t-operator-value-7d1f"
 
 
@@ -140,42 +178,77 @@ SECRET = "s3cr3t-operator-value-7d1f"
 @pytest.mark.parametrize(
     "requirement",
     [
+        "six @ https://127.0.0.1:9/${UV_TEST_SECRET}/six-1.16.0-py2.py3-none-any.whl",
+        'six==1.16.0; python_version == "${UV_TEST_SECRET}"',
+        "six==${UV_TEST_SECRET}",
+        "six @ https://127.0.0.1:9/$UV_TEST_SECRET/six-1.16.0-py2.py3-none-any.whl",
         "six @ https://127.0.0.1:9/${MOMA_TEST_SECRET}/six-1.16.0-py2.py3-none-any.whl",
-        'six==1.16.0; python_version == "${MOMA_TEST_SECRET}"',
-        "six==${MOMA_TEST_SECRET}",
     ],
-    ids=["direct-reference", "marker", "version"],
+    ids=["direct-reference", "marker", "version", "bare-variable", "server-variable"],
 )
 def test_the_real_resolver_never_expands_the_environment(requirement: str, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch):
-    """Past the parser (which refuses '$'), pip itself must not see the server's environment
-    nor read the requirements from a file it would expand."""
+    """Past the parser (which refuses '$'), uv itself must not expand a variable: not the
+    server's (stripped from its environment), and not the operator's uv settings, which it
+    gets (an index URL with a token in it, say) and would expand in a requirement even on
+    its command line (next test)."""
     monkeypatch.setenv("MOMA_TEST_SECRET", SECRET)
+    monkeypatch.setenv("UV_TEST_SECRET", SECRET)
     lines: list[str] = []
     try:
         Wheelhouse(tmp_path).wheels_for([requirement], "3.11", lines.append)
     except RequirementsError as exc:
         lines.append(str(exc))
-    assert lines, "pip said nothing"
+    assert lines, "uv said nothing"
     assert not [line for line in lines if SECRET in line]
+
+
+@pytest.mark.slow
+def test_uv_expands_the_environment_in_requirements_on_its_command_line(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch):
+    """Why no '$' may reach uv in any form: a direct reference given as an argument is
+    fetched from the URL with the variable's value in it."""
+    import subprocess
+
+    from builder.uv_tool import uv_binary
+
+    monkeypatch.setenv("MOMA_TEST_SECRET", SECRET)
+    result = subprocess.run(
+        [uv_binary(), "--no-config", "pip", "install", "--dry-run", "--python", sys.executable, "--cache-dir",
+         str(tmp_path / "cache"), "six @ file:///nonexistent/${MOMA_TEST_SECRET}/six-1.16.0-py2.py3-none-any.whl"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and f"/nonexistent/{SECRET}/six" in result.stderr, result.stderr
 
 
 def test_host_tools_get_only_the_allowed_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The wheelhouse runs its python with the tool environment: a stand-in that prints it."""
+    """The wheelhouse runs uv with the tool environment: a stand-in that prints it."""
     monkeypatch.setenv("MOMA_TEST_SECRET", SECRET)
     monkeypatch.setenv("MOMA_DATABASE_URL", f"postgresql://moma:{SECRET}@db/moma")
-    monkeypatch.setenv("PIP_INDEX_URL", "https://index.example.org/simple")
+    monkeypatch.setenv("UV_INDEX_URL", "https://index.example.org/simple")
+    monkeypatch.setenv("PIP_INDEX_URL", "https://pip.example.org/simple")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
-    printer = tmp_path / "python"
-    printer.write_text("#!/bin/sh\nenv\nexit 3\n")
-    printer.chmod(0o755)
     lines: list[str] = []
     with pytest.raises(RequirementsError):
-        Wheelhouse(tmp_path / "house", python=str(printer)).wheels_for(["six==1.16.0"], "3.11", lines.append)
-    environment = dict(line.strip().split("=", 1) for line in lines if "=" in line and not line.startswith("Python"))
+        Wheelhouse(tmp_path / "house", uv=str(stand_in_uv(tmp_path))).wheels_for(["six==1.16.0"], "3.11",
+                                                                                 lines.append)
+    environment = dict(line.strip()[5:].split("=", 1) for line in lines if line.strip().startswith("env: "))
     assert not [line for line in lines if SECRET in line]
-    assert environment["PIP_INDEX_URL"] == "https://index.example.org/simple"
+    assert environment["UV_INDEX_URL"] == "https://index.example.org/simple"
+    assert environment["UV_CACHE_DIR"] == str(tmp_path / "house" / "uv-cache")
     assert environment["HTTPS_PROXY"] == "http://proxy.example.org:3128"
     assert environment["PATH"]
     assert environment["HOME"] != str(Path.home()) and not Path(environment["HOME"]).exists()
     assert "MOMA_DATABASE_URL" not in environment and "MOMA_TEST_SECRET" not in environment
+    assert "PIP_INDEX_URL" not in environment, "pip is not run any more: its settings stay behind"
+
+
+def test_the_operators_uv_config_is_handed_over_and_nothing_else_is_discovered(tmp_path: Path):
+    from builder.environment import tool_environment
+
+    home = tmp_path / "home"
+    (home / ".config" / "uv").mkdir(parents=True)
+    (home / ".config" / "uv" / "uv.toml").write_text('index-url = "https://index.example.org/simple"\n')
+    with tool_environment({"HOME": str(home), "PATH": "/usr/bin"}) as environment:
+        assert environment["UV_CONFIG_FILE"] == str(home / ".config" / "uv" / "uv.toml")
+    with tool_environment({"HOME": str(home), "UV_CONFIG_FILE": "/srv/uv.toml"}) as environment:
+        assert environment["UV_CONFIG_FILE"] == "/srv/uv.toml"

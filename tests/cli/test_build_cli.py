@@ -147,15 +147,15 @@ def scratch(tmp: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-@pytest.mark.parametrize("stage", ["download", "pip"])
+@pytest.mark.parametrize("stage", ["download", "uv"])
 def test_a_signalled_build_leaves_no_scratch_directory(signum: int, stage: str, tmp_path: Path, project: Path,
                                                        stall: Stall):
-    """Stopped while fetching an asset from a server that never answers, or while pip waits
-    on a package index that never answers: the build's directories go, and so does pip."""
+    """Stopped while fetching an asset from a server that never answers, or while uv waits
+    on a package index that never answers: the build's directories go, and so does uv."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {"MOMA_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp), "HOME": str(tmp_path),
-           "PIP_INDEX_URL": f"{stall.url}/simple", "PIP_DEFAULT_TIMEOUT": "600", "PIP_FIND_LINKS": ""}
+           "UV_DEFAULT_INDEX": f"{stall.url}/simple", "UV_HTTP_TIMEOUT": "600"}
     if stage == "download":
         manifest = project / "manifest.yml"
         manifest.write_text(manifest.read_text().replace("url: model.pkl", f"url: {stall.url}/model.pkl"))
@@ -166,7 +166,7 @@ def test_a_signalled_build_leaves_no_scratch_directory(signum: int, stage: str, 
         assert stall.requested.wait(120), "the build never reached the stalling server"
         assert scratch(tmp) and scratch(tmp)[0].startswith("moma-build-")
         helpers = children(build.pid)
-        assert bool(helpers) == (stage == "pip")
+        assert bool(helpers) == (stage == "uv")
         build.send_signal(signum)
         output, _ = build.communicate(timeout=60)
     finally:
@@ -174,5 +174,5 @@ def test_a_signalled_build_leaves_no_scratch_directory(signum: int, stage: str, 
     assert build.returncode != 0, output
     assert "Traceback" not in output
     assert scratch(tmp) == [], output
-    assert [pid for pid in helpers if Path(f"/proc/{pid}").exists()] == [], "pip outlived the build"
+    assert [pid for pid in helpers if Path(f"/proc/{pid}").exists()] == [], "uv outlived the build"
     assert not [path for path in (tmp_path / "home").rglob(".resolving-*")]

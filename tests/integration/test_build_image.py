@@ -76,7 +76,31 @@ def test_new_model_version_rebuilds_only_the_model_layer(builder, options, iris_
     assert before[:-1] == after[:-1], "only the models layer may change"
     assert before[-1] != after[-1]
     built_steps = [line for line in lines if "Using cache" not in line and line.startswith(" --->") is False]
-    assert sum("Using cache" in line for line in lines) >= 6, "\n".join(built_steps)
+    steps = [line for line in lines if line.startswith("Step ")]
+    before_models = next(index for index, line in enumerate(steps) if '"models/"' in line) - 1  # not FROM
+    assert sum("Using cache" in line for line in lines) >= before_models >= 3, "\n".join(built_steps)
+
+
+def test_images_with_the_same_packages_share_one_packages_layer(builder, options, iris_project: Path, docker_client):
+    """The second image starts from the packages layer the first one made (not from one of
+    the first build's intermediate images, which carry the same label), and that layer has
+    byte-compiled packages without their tests."""
+    builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-shared", tag="1"))
+    (iris_project / "score.py").write_text((iris_project / "score.py").read_text() + "\n# another driver\n")
+    lines: list[str] = []
+    builder.build(load_manifest(iris_project / "manifest.yml"), options(name="iris-shared", tag="2"),
+                  on_log=lines.append)
+
+    assert any("reusing the installed layer" in line for line in lines), "\n".join(lines)
+    first, second = layers(docker_client, "iris-shared:1"), layers(docker_client, "iris-shared:2")
+    base = len(docker_client.images.get(docker_client.images.get("iris-shared:1").labels[
+        "org.opencontainers.image.base.name"]).attrs["RootFS"]["Layers"])
+    assert first[:base + 1] == second[:base + 1]
+    found = docker_client.containers.run(
+        "iris-shared:2", ["sh", "-c", "cd /opt/moma/venv/lib/python3*/site-packages && "
+                          "ls -d sklearn/tests scipy/linalg/tests 2>/dev/null; ls sklearn/__pycache__ | head -1"],
+        remove=True, network_mode="none").decode().split()
+    assert len(found) == 1 and found[0].endswith(".pyc"), found
 
 
 def test_driver_whose_init_raises_reports_it(builder, options, iris_project: Path, run_image):

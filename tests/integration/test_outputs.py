@@ -91,7 +91,7 @@ def test_context_output_builds_with_plain_docker(builder, options, iris_project:
     result = builder.build(load_manifest(iris_project / "manifest.yml"), options(output="context", dest=dest))
 
     assert result.location == str(dest) and result.image_id is None
-    assert sorted(p.name for p in dest.iterdir()) == ["Dockerfile", "app", "models", "pip", "runtime", "wheels"]
+    assert sorted(p.name for p in dest.iterdir()) == ["Dockerfile", "app", "models", "runtime", "uv", "wheels"]
     assert (dest / "models" / "model.pkl").exists() and (dest / "app" / "score.py").exists()
     image, _ = docker_client.images.build(path=str(dest), tag="iris-from-context:1", labels=labels, rm=True)
     assert image.labels["moma.manifest.name"] == "iris", "the labels travel in the Dockerfile"
