@@ -9,7 +9,9 @@ Per worker (``SparkRuntime.start``, before the driver is imported):
   1. a SparkSession ``local[N]`` with N and the driver heap from the container's CPU
      quota and memory limit (``spark_resources.py``), UI off, scratch space and
      warehouse under the temp dir (the root file system may be read-only), bound to
-     127.0.0.1 (local mode needs no network);
+     127.0.0.1 (local mode needs no network), the codecs' native libraries from the
+     image (``spark_natives.py``); fitted stages keep their parameters on the JVM
+     between transforms (``spark_params.py``);
   2. the driver module gets the globals ``spark`` and ``sc`` before its first line runs;
   3. after ``init()`` and before readiness, a warm-up: a small Spark job, a DataFrame
      of each Spark input, and ``run()`` with the schema's example when there is one
@@ -28,7 +30,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from . import encoding, spark_encoding, spark_resources
+from . import encoding, spark_encoding, spark_natives, spark_params, spark_resources
 from .datacollection import register_spark
 from .driver import Driver
 from .errors import ConfigError
@@ -59,6 +61,7 @@ class SparkRuntime:
         log.info("Spark %s session %s started in %.1f s (driver memory %s, pid %d)",
                  session.version, plan.master, time.perf_counter() - started,
                  plan.driver_memory or "default", os.getpid())
+        spark_params.install()
         encoding.register_prepare(spark_encoding.to_plain)
         register_spark(spark_encoding.shape_rows)
         return cls(session, warmup)
@@ -117,11 +120,8 @@ def build_session(plan: spark_resources.SparkResources) -> SparkSession:
                .config("spark.sql.shuffle.partitions", str(_cores(plan.master))))
     if plan.driver_memory:
         builder = builder.config("spark.driver.memory", plan.driver_memory)
-    snappy = os.environ.get("MOMA_SNAPPY_LIB")
-    if snappy and os.path.isfile(snappy):  # the image's copy: /tmp is noexec in services
-        builder = builder.config("spark.driver.extraJavaOptions",
-                                 f"-Dorg.xerial.snappy.lib.path={os.path.dirname(snappy)} "
-                                 f"-Dorg.xerial.snappy.lib.name={os.path.basename(snappy)}")
+    for key, value in spark_natives.options(os.environ.get("MOMA_SPARK_NATIVE_DIR")).items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel((os.environ.get("SPARK_LOG_LEVEL") or "WARN").upper())
     return session

@@ -298,7 +298,7 @@ class SparkInput:
                            for field in struct.fields]
         self._jsonable = jsonable_for(struct)
         self._dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=True).encode
-        self._parse: Any = None  # the from_json column, made with the session
+        self._plan: _LocalPlan | None = None
 
     def rows(self, value: Any) -> list[tuple[Any, ...]]:
         """Converted and verified rows; BadInput naming the row and field otherwise."""
@@ -328,16 +328,34 @@ class SparkInput:
 
     def local_frame(self, rows: list[tuple[Any, ...]]) -> DataFrame:
         session = self.session()
+        plan = self._local_plan(session)
+        jsonable, dumps = self._jsonable, self._dumps
+        lines = [dumps(jsonable(row)) for row in rows]
+        dataset = session._jsparkSession.createDataset(lines, plan.encoder)
+        return DataFrame(dataset.select(plan.columns), session)
+
+    def _local_plan(self, session: SparkSession) -> "_LocalPlan":
+        """The JVM objects every local frame of this input uses, made once per session:
+        each costs py4j round trips (class lookups, conversions) that requests need not pay."""
+        plan = self._plan
+        if plan is None or plan.session is not session:
+            plan = self._plan = _LocalPlan(session, self.struct)
+        return plan
+
+
+class _LocalPlan:
+    """The string encoder and the columns of a local frame, on the JVM: each field of
+    ``from_json(value)`` (FAILFAST: rows were verified already, a row Spark still cannot
+    parse is an error, not nulls) under its name, in one projection."""
+
+    def __init__(self, session: SparkSession, struct: T.StructType) -> None:
         jvm = session._jvm
         if jvm is None:
             raise RuntimeError("the Spark session has no JVM gateway")
-        jsonable, dumps = self._jsonable, self._dumps
-        lines = [dumps(jsonable(row)) for row in rows]
-        dataset = session._jsparkSession.createDataset(lines, jvm.org.apache.spark.sql.Encoders.STRING())
-        if self._parse is None:
-            # FAILFAST: rows were verified already; a row Spark still cannot parse is an error, not nulls
-            self._parse = F.from_json("value", self.struct, {"mode": "FAILFAST"}).alias("row")
-        return DataFrame(dataset.toDF(), session).select(self._parse).select("row.*")
+        self.session = session
+        self.encoder = jvm.org.apache.spark.sql.Encoders.STRING()
+        parse = F.from_json("value", struct, {"mode": "FAILFAST"})
+        self.columns = jvm.PythonUtils.toSeq([parse.getField(name).alias(name)._jc for name in struct.names])
 
 
 def _verifier_message(exc: BaseException, field: str) -> str:

@@ -168,7 +168,7 @@ def test_spark_python_overrides_only_its_environment_and_adds_a_step_to_the_pack
     assert added == ['    MOMA_RUNTIME_TYPE="SparkPython"',
                      "ENV SPARK_LOCAL_DIRS=/tmp \\", "    HOME=/tmp \\",
                      "    PYSPARK_PYTHON=/opt/moma/venv/bin/python \\", "    JAVA_HOME=/usr/lib/jvm/default-java \\",
-                     "    MOMA_SNAPPY_LIB=/opt/moma/venv/native/libsnappyjava.so"]
+                     "    MOMA_SPARK_NATIVE_DIR=/opt/moma/venv/native"]
     steps = [line for line in spark if line.startswith(" && ") and line not in python]
     assert [step.split()[1:3] for step in steps] == [["mkdir", "-p"], ["/opt/moma/venv/bin/python", "-c"]]
 

@@ -33,6 +33,36 @@ def init():
     assert spark.sparkContext is sc and sc.master.startswith("local[")
     _original_init()
 '''
+# Run inside the image, as the services run it (read-only root, tmpfs /tmp): the example's
+# pipeline saved again with each Parquet codec, loaded back and scored; which native
+# codec libraries the JVM loaded (lz4-java falls back to Java code silently).
+CODECS_ON_NOEXEC_TMP = '''
+import json, os
+from pyspark.ml import PipelineModel
+from runtime.spark import build_session
+from runtime.spark_resources import SparkResources
+
+spark = build_session(SparkResources("local[1]", "512m"))
+row = spark.createDataFrame([(5.1, 3.5, 1.4, 0.2)], ["sepal_length", "sepal_width", "petal_length", "petal_width"])
+model = PipelineModel.load("iris_pipeline")
+expected = model.transform(row).select("probability").first()[0]
+scored, files = {}, {}
+for codec in ("snappy", "zstd", "lz4"):
+    spark.conf.set("spark.sql.parquet.compression.codec", codec)
+    model.write().save(f"/tmp/saved-{codec}")
+    loaded = PipelineModel.load(f"/tmp/saved-{codec}")
+    scored[codec] = loaded.transform(row).select("probability").first()[0] == expected
+    files[codec] = sorted(name for _, _, names in os.walk(f"/tmp/saved-{codec}") for name in names
+                          if name.endswith(".parquet"))
+jvm = spark._jvm
+print(json.dumps({
+    "tmp": [line.split()[3] for line in open("/proc/mounts") if line.split()[1] == "/tmp"],
+    "scored": scored, "files": files,
+    "lz4": str(jvm.net.jpountz.lz4.LZ4Factory.fastestInstance()),
+    "zstd": jvm.com.github.luben.zstd.util.Native.isLoaded(),
+    "snappy": jvm.org.xerial.snappy.Snappy.getNativeLibraryVersion(),
+}))
+'''
 
 
 class SparkService:
@@ -149,3 +179,17 @@ def test_spark_sizes_itself_from_the_container(spark_service: SparkService):
 
 def test_the_image_shows_its_spark_version(spark_service: SparkService):
     assert spark_service.image.labels["moma.spark-version"] == "4.3.0"
+
+
+def test_models_saved_with_every_codec_load_on_a_noexec_tmp(spark_service: SparkService, docker_client, labels):
+    output = docker_client.containers.run(
+        spark_service.image.id, ["python", "-c", CODECS_ON_NOEXEC_TMP], labels=labels, remove=True,
+        read_only=True, tmpfs={"/tmp": "rw,size=256m"}, mem_limit="2g", nano_cpus=2_000_000_000,
+        stderr=False).decode()
+    result = json.loads(output.strip().splitlines()[-1])
+
+    assert ["noexec" in options.split(",") for options in result["tmp"]] == [True], result["tmp"]
+    assert result["scored"] == {"snappy": True, "zstd": True, "lz4": True}, result
+    for codec, names in result["files"].items():
+        assert names and all(f".{codec}" in name for name in names), (codec, names)
+    assert result["lz4"] == "LZ4Factory:JNI" and result["zstd"] is True and result["snappy"], result

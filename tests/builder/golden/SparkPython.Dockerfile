@@ -14,7 +14,7 @@ RUN python3 -m zipfile -e /tmp/moma-uv/uv-0.13.8-py3-none-manylinux_2_17_x86_64.
  && { /opt/moma/venv/bin/python -m compileall -q -j 0 /opt/moma/venv/lib/python3*/site-packages || true; } \
  && /tmp/moma-uv/unpacked/uv-0.13.8.data/scripts/uv --no-config pip check --python /opt/moma/venv/bin/python --offline \
  && mkdir -p /opt/moma/venv/native \
- && /opt/moma/venv/bin/python -c "import glob, platform, zipfile; jar = glob.glob('/opt/moma/venv/lib/python3*/site-packages/pyspark/jars/snappy-java-*.jar')[0]; arch = {'x86_64': 'x86_64', 'aarch64': 'aarch64'}[platform.machine()]; open('/opt/moma/venv/native/libsnappyjava.so', 'wb').write(zipfile.ZipFile(jar).read('org/xerial/snappy/native/Linux/' + arch + '/libsnappyjava.so'))" \
+ && /opt/moma/venv/bin/python -c "import glob, os, platform, re, zipfile; arch = {'x86_64': '(x86_64|amd64)', 'aarch64': 'aarch64'}[platform.machine()]; jars = [zipfile.ZipFile(jar) for jar in glob.glob('/opt/moma/venv/lib/python3*/site-packages/pyspark/jars/*.jar') if re.match('(snappy-java|zstd-jni|lz4-java)-[0-9]', os.path.basename(jar))]; found = [(jar, name) for jar in jars for name in jar.namelist() if re.fullmatch('(.*/)?[Ll]inux/' + arch + '/[^/]+[.]so', name)]; assert len(jars) == len(found) == 3, found; [open('/opt/moma/venv/native/' + os.path.basename(name), 'wb').write(jar.read(name)) for jar, name in found]" \
  && rm -rf /tmp/moma-uv /tmp/moma-wheels
 
 FROM moma/spark-python:3.11-java17
@@ -35,7 +35,7 @@ ENV SPARK_LOCAL_DIRS=/tmp \
     HOME=/tmp \
     PYSPARK_PYTHON=/opt/moma/venv/bin/python \
     JAVA_HOME=/usr/lib/jvm/default-java \
-    MOMA_SNAPPY_LIB=/opt/moma/venv/native/libsnappyjava.so
+    MOMA_SPARK_NATIVE_DIR=/opt/moma/venv/native
 
 # Scoring runtime: changes with moma releases only.
 COPY ["runtime/", "/opt/moma/runtime/"]
