@@ -22,6 +22,9 @@ with ``wrk``. Cases:
                 it does not decode), OpenTelemetry's default batching
   ours-v2       "ours" called over the Open Inference Protocol: POST /v2/models/iris/infer,
                 the row as an FP64 tensor "data" of shape [1, 4], same driver
+  driver        no server: the driver's init(), then its run() called in a loop on one
+                thread with the request's body, for the duration (the floor: CPU per
+                call of the driver alone, against which the runtime's overhead is told)
   bare-gthread  bare Flask + gunicorn gthread (same threads as ours) calling predict
   bare-sync     bare Flask + gunicorn sync workers calling predict
   azureml       azureml-inference-server-http (azmlinfsrv --worker_count 2), same driver
@@ -32,7 +35,8 @@ with ``wrk``. Cases:
 
 Peers are installed on first run into virtualenvs under bench/.venvs/ (git-ignored by
 the .gitignore written there) with pip from PyPI; a peer that fails to install or start
-is reported and skipped. With ``--rounds N`` every case runs N times, interleaved, and
+is reported and skipped. With ``--rounds N`` every case runs N times, interleaved (each round starting one
+case later, so that no case always runs first), and
 medians are printed. ``--baseline [NAME=]DIR`` (repeatable) runs each of our cases again
 with the runtime of another checkout (``git worktree add DIR <commit>``), as
 ``<case>@NAME`` (``@base`` without a name), in the same rounds: before/after figures
@@ -82,8 +86,8 @@ PEERS = {  # venv name -> pip requirements (same scikit-learn/numpy as ours so t
 OURS_ENV: list[str] = []
 BASELINES: dict[str, Path] = {}  # --baseline: other checkouts whose runtime <case>@NAME runs
 VARIANTS: dict[str, dict[str, str]] = {}  # --variant: ours:NAME -> its extra environment
-CASES = ["ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "ours-otel", "bare-gthread",
-         "bare-sync", "azureml", "mlflow", "bentoml", "mlserver"]
+CASES = ["driver", "ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "ours-otel",
+         "bare-gthread", "bare-sync", "azureml", "mlflow", "bentoml", "mlserver"]
 OURS = ("ours", "ours-v2", "ours-gthread", "ours-sync", "ours-schema", "ours-dc", "ours-otel")
 OIP_BODY = json.dumps({"inputs": [{"name": "data", "shape": [1, 4], "datatype": "FP64",
                                    "data": ROW}]})
@@ -367,15 +371,19 @@ def telemetry_counters(port: int) -> dict:
                                   'moma_telemetry_dropped_total{reason="export_failed",signal="spans"}':
                                       "export_failed"})
     totals["receiver_requests"] = sum(receiver().requests.values())
+    totals["receiver_by_path"] = dict(receiver().requests)
     return totals
 
 
-def on_off(summary: dict, case: str, p99: bool) -> str:
-    """A feature's case against "ours": throughput (target >= 0.9), p99 (<= 1.1), CPU."""
-    on, off = summary[case], summary["ours"]
-    tail = f"p99 x{on['p99'] / off['p99']:.2f} (target <= 1.10), " if p99 else ""
-    return (f"throughput x{on['rps'] / off['rps']:.2f} (target >= 0.90), {tail}"
-            f"CPU per request x{on['cpu_us'] / off['cpu_us']:.2f}")
+def on_off(results: dict, case: str, p99: bool) -> str:
+    """A feature's case against "ours": throughput (target >= 0.9), p99 (<= 1.1), CPU, each
+    the median of the rounds' ratios (the two ran next to each other in every round, so
+    the machine's drift between rounds cancels out)."""
+    def ratio(key: str) -> float:
+        return statistics.median(on[key] / off[key] for on, off in zip(results[case], results["ours"]))
+    tail = f"p99 x{ratio('p99'):.2f} (target <= 1.10), " if p99 else ""
+    return (f"throughput x{ratio('rps'):.2f} (target >= 0.90), {tail}"
+            f"CPU per request x{ratio('cpu_us'):.2f} (medians of the rounds' ratios)")
 
 
 def collection_counters(port: int) -> dict:
@@ -390,7 +398,36 @@ def collection_counters(port: int) -> dict:
     return totals
 
 
+DRIVER_LOOP = """
+import json, sys, time
+import score
+score.init()
+body, seconds = sys.argv[1], float(sys.argv[2])
+for _ in range(200):
+    score.run(body)
+calls, cpu, ends = 0, time.process_time(), time.monotonic() + seconds
+while time.monotonic() < ends:
+    for _ in range(100):
+        score.run(body)
+    calls += 100
+print(json.dumps({"calls": calls, "cpu_s": time.process_time() - cpu}))
+"""
+
+
+def run_driver(args: argparse.Namespace) -> dict:
+    """The driver case: run() of the "ours" driver in a loop, no server."""
+    done = subprocess.run([str(BIN / "python"), "-c", DRIVER_LOOP, json.dumps({"data": [ROW]}),
+                           str(args.duration)], cwd=WORK / "ours", capture_output=True, text=True,
+                          check=True, env=dict(os.environ, PYTHONPATH=str(WORK / "ours")))
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"rps": counts["calls"] / args.duration, "p50": None, "p99": None, "non2xx": 0,
+            "requests": counts["calls"], "socket_errors": "",
+            "cpu_us": counts["cpu_s"] / counts["calls"] * 1e6}
+
+
 def run_case(case: str, args: argparse.Namespace) -> dict:
+    if case == "driver":
+        return run_driver(args)
     port = free_port()
     spec = case_spec(case, port, args.threads)
     logs = WORK / "logs"
@@ -444,7 +481,7 @@ def main() -> int:
         cases.insert(cases.index("ours") + 1 if "ours" in cases else 0, f"ours:{name}")
     for baseline in args.baseline:
         name, _, directory = baseline.rpartition("=")
-        if not (Path(directory) / "runtime" / "gunicorn_conf.py").is_file():
+        if not (Path(directory) / "runtime" / "wsgi.py").is_file():
             log(f"{directory} holds no runtime/")
             return 2
         BASELINES[name or "base"] = Path(directory).resolve()
@@ -460,7 +497,11 @@ def main() -> int:
     prepare_work()
     results: dict[str, list[dict]] = {c: [] for c in cases if c not in skipped}
     for round_no in range(args.rounds):
-        for case in list(results):
+        order = list(results)
+        shift = round_no % len(order) if order else 0
+        for case in order[shift:] + order[:shift]:
+            if case not in results:
+                continue
             log(f"round {round_no + 1}/{args.rounds}: {case} ...")
             try:
                 results[case].append(run_case(case, args))
@@ -474,16 +515,20 @@ def main() -> int:
           f"{'server CPU us/req':>19}"
           f"   (median of {args.rounds} run(s), {args.duration} s, {args.connections} conns)")
     for case, s in summary.items():
-        print(f"{case:<20}{s['rps']:>10.0f}{s['p50']:>10.2f}{s['p99']:>10.2f}{s['non2xx']:>10.0f}"
-              f"{s['cpu_us']:>19.0f}")
+        latency = "".join(f"{s[k]:>10.2f}" if s[k] is not None else f"{'-':>10}" for k in ("p50", "p99"))
+        print(f"{case:<20}{s['rps']:>10.0f}{latency}{s['non2xx']:>10.0f}{s['cpu_us']:>19.0f}")
+    if "driver" in summary and "ours" in summary:
+        floor, ours = summary["driver"]["cpu_us"], summary["ours"]["cpu_us"]
+        print(f"\nruntime overhead: ours {ours:.0f} - driver {floor:.0f} = {ours - floor:.0f} µs of CPU a "
+              f"request, x{(ours - floor) / floor:.2f} the driver's own (target <= 1.00)")
     if "ours-dc" in summary and "ours" in summary:
         counts = results["ours-dc"][-1]["collection"]
-        print(f"\ndata collection on / off: {on_off(summary, 'ours-dc', p99=False)}; "
+        print(f"\ndata collection on / off: {on_off(results, 'ours-dc', p99=False)}; "
               f"last run: {counts['collected']:.0f} rows collected, {counts['written']:.0f} "
               f"written, {counts['dropped']:.0f} dropped, {counts['in_files']} in the files")
     if "ours-otel" in summary and "ours" in summary:
         counts = results["ours-otel"][-1]["telemetry"]
-        print(f"\ntelemetry on / off: {on_off(summary, 'ours-otel', p99=True)}; "
+        print(f"\ntelemetry on / off: {on_off(results, 'ours-otel', p99=True)}; "
               f"last run: {counts['exported']:.0f} spans exported, {counts['queue_full']:.0f} "
               f"dropped (queue full), {counts['export_failed']:.0f} dropped (export failed), "
               f"{counts['receiver_requests']:.0f} OTLP requests received in the whole run")
@@ -495,7 +540,7 @@ def main() -> int:
     if "ours" in summary:
         print()
         for case, s in summary.items():
-            if case != "ours":
+            if case not in ("ours", "driver"):
                 print(f"ours / {case:<19} throughput x{summary['ours']['rps'] / s['rps']:.2f}"
                       f"   p99 {summary['ours']['p99']:.2f} vs {s['p99']:.2f} ms"
                       f"   CPU per request x{summary['ours']['cpu_us'] / s['cpu_us']:.2f}")

@@ -87,6 +87,9 @@ class Pipeline:
         self._lock = threading.Lock()
 
     # -- producers (any thread; never blocks) ---------------------------------------------
+    def has_room_for_a_span(self) -> bool:
+        return len(self._spans) < self.settings.span_queue
+
     def put_span(self, item: Any) -> None:
         self._put("spans", self._spans, self.settings.span_queue, self.settings.span_batch, item)
 
@@ -110,25 +113,49 @@ class Pipeline:
         settings = self.settings
         period = min(settings.span_delay_s, settings.log_delay_s)
         next_metrics = time.monotonic() + settings.metric_interval_s
+        next_whole = time.monotonic() + period
         while not self._stop.is_set():
-            self._wake.wait(min(period, max(0.0, next_metrics - time.monotonic())))
+            now = time.monotonic()
+            timeout = max(0.0, min(next_whole, next_metrics) - now)
+            backing_off = min((target.retry_at for target in self.targets), default=0.0) - now
+            if backing_off > 0:  # nothing can be sent before then: a put must not wake us
+                self._stop.wait(min(timeout, backing_off))
+            else:
+                self._wake.wait(timeout)
             self._wake.clear()
-            self.flush_queues()
+            whole = time.monotonic() >= next_whole  # else a full batch woke us
+            if whole:
+                next_whole = time.monotonic() + period
+            self._flush(whole)
             if time.monotonic() >= next_metrics:
                 next_metrics = time.monotonic() + settings.metric_interval_s
                 self.export_metrics()
 
     def flush_queues(self) -> None:
-        """Export everything queued now, batch by batch (the thread; shutdown)."""
-        with self._lock:
-            self._drain("spans", self._spans, self.settings.span_batch)
-            self._drain("logs", self._logs, self.settings.log_batch)
+        """Export everything queued now, batch by batch (shutdown)."""
+        self._flush(whole=True)
 
-    def _drain(self, signal: str, queue: deque[Any], size: int) -> None:
-        """While every exporter backs off, what is queued stays (up to the queue's bound)."""
-        while queue and any(target.ready(time.monotonic()) for target in self.targets):
-            batch = [queue.popleft() for _ in range(min(size, len(queue)))]
-            self._send(signal, batch, len(batch))
+    def _flush(self, whole: bool) -> None:
+        with self._lock:
+            self._drain("spans", self._spans, self.settings.span_batch, whole)
+            self._drain("logs", self._logs, self.settings.log_batch, whole)
+
+    def _drain(self, signal: str, queue: deque[Any], size: int, whole: bool) -> None:
+        """Full batches, while there are; with ``whole`` (the delay is up, or shutdown),
+        then what is left of the items queued when it began. Items that arrive while a
+        batch is sent wait for a full batch or the next delay: sending them at once would
+        keep the thread posting small batches back to back under load. While every
+        exporter backs off, what is queued stays (up to the queue's bound)."""
+        left = len(queue) if whole else 0
+        while any(target.ready(time.monotonic()) for target in self.targets):
+            count = min(size, len(queue))
+            if count < size:
+                count = min(count, left)
+                if not count:
+                    return
+            batch = [queue.popleft() for _ in range(count)]
+            left = max(0, left - count)
+            self._send(signal, batch, count)
 
     def export_metrics(self) -> None:
         if self.collect_metrics is None:

@@ -28,6 +28,7 @@ from .pipeline import Exporter, Pipeline, Recorder
 from .settings import TelemetrySettings
 from .spans import Route, SharedAttributes
 from .tracer import RequestTracer, ScoringObserver
+from .wire import SpanEncoder
 
 SCOPE = "moma.runtime"
 _CONTAINER_ID = re.compile(r"/(?:docker/containers|docker|containers)/([0-9a-f]{64})\b")
@@ -70,8 +71,8 @@ def start(settings: TelemetrySettings, environ: Mapping[str, Any], *, instance: 
     scope = InstrumentationScope(SCOPE, __version__)
     shared = SharedAttributes({"moma.service.id": service_id, "container.id": container},
                               _image_model(model_map))
-    pipeline = Pipeline(settings, _exporters(settings, resource, scope, shared), recorder,
-                        MetricsReader(cells, resource, scope))
+    exporters, encoder = _exporters(settings, resource, scope, shared)
+    pipeline = Pipeline(settings, exporters, recorder, MetricsReader(cells, resource, scope))
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(_QueueSpanProcessor(pipeline.put_span))
     trace.set_tracer_provider(tracer_provider)
@@ -80,23 +81,39 @@ def start(settings: TelemetrySettings, environ: Mapping[str, Any], *, instance: 
     set_logger_provider(logger_provider)
     undo = driver_logs.capture(logger_provider)
     pipeline.start()
-    tracer = RequestTracer(routes, names, pipeline.put_span, settings.request_body)
+    tracer = RequestTracer(routes, names, _queue_request_span(pipeline, encoder),
+                           settings.request_body)
     return Telemetry(tracer, pipeline, undo, (tracer_provider, logger_provider))
 
 
 def _exporters(settings: TelemetrySettings, resource: Resource, scope: InstrumentationScope,
-               shared: SharedAttributes) -> list[Exporter]:
+               shared: SharedAttributes) -> tuple[list[Exporter], SpanEncoder | None]:
+    """The exporters, and the OTLP span encoder when there is an OTLP exporter."""
     exporters: list[Exporter] = []
+    encoder = None
     if settings.otlp_endpoint is not None:
         from .otlp import OtlpExporter
-        from .wire import SpanEncoder
         encoder = SpanEncoder(dict(resource.attributes), scope.name, scope.version or "", shared)
         exporters.append(OtlpExporter(settings, encoder))
     if settings.connection_string is not None:
         from .azure import AzureMonitorExporter
         exporters.append(AzureMonitorExporter(settings.connection_string, settings.otlp_timeout_s,
                                               resource, scope, shared))
-    return exporters
+    return exporters, encoder
+
+
+def _queue_request_span(pipeline: Pipeline, encoder: SpanEncoder | None) -> Callable[[Any], None]:
+    """How a request span ends: queued, and encoded first for OTLP (``SpanEncoder.encode``)
+    unless the queue is full (a span about to be dropped is not worth encoding)."""
+    if encoder is None:
+        return pipeline.put_span
+    encode, put, has_room = encoder.encode, pipeline.put_span, pipeline.has_room_for_a_span
+
+    def queue(span: Any) -> None:
+        if has_room():
+            encode(span)
+        put(span)
+    return queue
 
 
 def _resource_attributes(environ: Mapping[str, Any], instance: str, model_map: ModelMap,

@@ -50,7 +50,7 @@ class RequestSpan:
     __slots__ = ("trace_id", "span_id", "parent_id", "trace_flags", "trace_state", "start_ns",
                  "end_ns", "route", "method", "path", "request_id", "status", "model",
                  "model_version", "queue_wait_s", "admission", "error_type", "error_message",
-                 "body", "tokens")
+                 "body", "tokens", "encoded")
     # set by the tracer once the request's ids and times are known
     trace_id: int
     span_id: int
@@ -74,6 +74,7 @@ class RequestSpan:
         self.error_type: str | None = None
         self.error_message: str | None = None
         self.body: bytes | None = None
+        self.encoded: bytes | None = None  # its OTLP bytes, written as the request ends
 
     @property
     def name(self) -> str:

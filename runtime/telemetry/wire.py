@@ -13,7 +13,6 @@ logs and metrics use OpenTelemetry's encoders (``otlp.py``).
 from __future__ import annotations
 
 import struct
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +24,6 @@ _FIXED32 = struct.Struct("<I").pack
 SPAN_KIND_SERVER = 2
 STATUS_ERROR = 2
 FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE = 0x100, 0x200
-YIELD_EVERY = 64  # spans encoded between two releases of the GIL (requests wait meanwhile)
 _SMALL = [bytes((value,)) for value in range(0x80)]
 _KEYS: dict[str, bytes] = {}
 
@@ -95,12 +93,16 @@ class SpanEncoder:
         self._shared: dict[tuple[str, str], bytes] = {}
 
     def request(self, spans: Iterable[RequestSpan]) -> bytes:
-        parts = []
-        for count, span in enumerate(spans, 1):
-            parts.append(field(2, self.span(span)))
-            if count % YIELD_EVERY == 0:
-                time.sleep(0)
+        """The request of ``spans``, each encoded as its request ended (:meth:`encode`)."""
+        parts = [span.encoded if span.encoded is not None else field(2, self.span(span)) for span in spans]
         return field(1, self.resource + field(2, self.scope + b"".join(parts)))
+
+    def encode(self, span: RequestSpan) -> None:
+        """Encode ``span`` now, on the request's thread, as it is queued. Its few
+        microseconds are paid by each request evenly; encoded on the exporter's thread, a
+        batch holds the GIL for milliseconds at a time, and the requests it delays make
+        the latency's tail."""
+        span.encoded = field(2, self.span(span))
 
     def span(self, span: RequestSpan) -> bytes:
         key = self.shared.key(span)
