@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MOMA_HOME ?= $(HOME)/.moma
 
-.PHONY: setup venv engine base-images demo demo-stop lint test test-fast bench-build bench-runtime bench-api bench-service bench-spark clean
+.PHONY: setup venv engine base-images demo demo-stop lint test test-fast bench-build bench-runtime bench-api bench-service bench-spark bench-scale clean
 
 setup: venv engine base-images ## virtualenv, a Docker engine that answers, base images
 
@@ -50,8 +50,11 @@ bench-service: setup ## time to first score and to a new image, on local and on 
 bench-api: venv ## register 100,000 models through the API, then page through them
 	$(BIN)/python bench/bench_api.py --models 100000
 
-bench-spark: setup ## SparkPython: cold build, start to ready, first request, one-row p50/p99, req/s (needs wrk)
-	$(BIN)/python bench/bench_spark.py
+bench-scale: setup ## scale-out: builds and service creations/min with 1 and 2 workers, API reads/s with 1 and 2 replicas behind HAProxy (DATABASE_URL=postgresql://… ARTIFACT_STORAGE=<connection string>)
+	$(BIN)/python bench/bench_scale.py --database-url "$(DATABASE_URL)" --artifact-storage "$(ARTIFACT_STORAGE)"
+
+bench-spark: setup ## SparkPython: cold build, start to ready, first request, one-row p50/p99, req/s (needs wrk; BASELINE=<another checkout> compares)
+	$(BIN)/python bench/bench_spark.py $(if $(BASELINE),--baseline $(BASELINE))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -25,8 +25,10 @@ def free_port() -> int:
 
 
 class MomaServer:
-    def __init__(self, home: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None, port: int | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.home = home
+        self.args = args
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "MOMA_HOME": str(home), **(env or {})}
@@ -36,8 +38,8 @@ class MomaServer:
     def start(self, timeout: float = 60) -> "MomaServer":
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([MOMA, "serve", "--port", str(self.port)], env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen([MOMA, "serve", "--port", str(self.port), *self.args], env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             try:  # the port takes connections before a gunicorn worker has loaded the app to answer them
@@ -90,3 +92,36 @@ class MomaServer:
                 os.killpg(self.process.pid, signum)
             except ProcessLookupError:
                 pass
+
+
+class MomaWorker:
+    """A `moma worker` in a session of its own, its output in ``$MOMA_HOME/worker.log``."""
+
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.env = {**os.environ, "MOMA_HOME": str(home), **(env or {})}
+        self.log = home / "worker.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "MomaWorker":
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([MOMA, "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        return self
+
+    def stop(self, seconds: float = 30) -> None:
+        """SIGTERM, SIGKILL after ``seconds``; nothing when it is gone already."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the worker's whole process group, as a host that dies."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)

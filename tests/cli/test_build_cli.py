@@ -6,13 +6,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from tests.held_http import HeldServer
 from tests.integration.conftest import EXAMPLE, train
 
 MOMA = str(Path(sys.executable).parent / "moma")
@@ -99,33 +98,7 @@ def test_a_label_key_with_a_trailing_newline_is_a_usage_error(tmp_path: Path, pr
     assert not (tmp_path / "ctx").exists()
 
 
-class Stall:
-    """An HTTP server on 127.0.0.1 that answers nothing: each request is noted, then held
-    until the test ends."""
-
-    def __init__(self) -> None:
-        self.requested, self.release = threading.Event(), threading.Event()
-        stall = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                stall.requested.set()
-                stall.release.wait(120)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+Stall = HeldServer  # answers nothing: each request is noted, then held until the test ends
 
 
 @pytest.fixture

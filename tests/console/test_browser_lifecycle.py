@@ -138,7 +138,8 @@ def test_the_keyboard_alone_signs_in_and_reaches_the_actions(chromium: Any, serv
                                                              console_service: dict[str, Any]):
     with browsing(chromium, server.url, None) as console:
         page = console.account(f"/services/{console_service['id']}")  # the sign-in page, then back here
-        page.keyboard.type(server.token)  # the token field has the focus
+        page.wait_for_function("() => document.activeElement && document.activeElement.id === 'token'")
+        page.keyboard.type(server.token)  # the token field has the focus (autofocus), no click needed
         page.keyboard.press("Enter")
         page.wait_for_url(f"{server.url}/ui/accounts/default/default/default/services/{console_service['id']}")
         focused = []

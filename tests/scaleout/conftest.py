@@ -37,3 +37,7 @@ def cluster() -> Iterator[Cluster]:
         yield made
     finally:
         netns_cluster.down(made.name)
+
+
+# PostgreSQL and Azurite (blob storage) of the session, for API replicas and workers
+from tests.management.conftest import azurite, postgres_admin_url, postgres_database  # noqa: E402, F401
