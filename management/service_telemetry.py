@@ -4,7 +4,7 @@
 The server's defaults (``MOMA_TELEMETRY_OTLP_ENDPOINT``, ``MOMA_TELEMETRY_OTLP_HEADERS``,
 ``MOMA_TELEMETRY_CONNECTION_STRING``) hold for every service that does not name a
 destination of its own in its ``telemetry`` object (a moma extension: ``otlpEndpoint``,
-``connectionString``, ``requestBody``). A service naming one replaces the server's
+``connectionString``, ``requestBody``, ``followCallerSampling``). A service naming one replaces the server's
 destinations: the server's OTLP headers (its collector's credentials) are never sent to
 an endpoint a service chose. Enabled with no destination at all is a 400 that says what
 to set, rather than a flag that exports nothing.
@@ -22,7 +22,7 @@ from .errors import BadRequest, Detail
 if TYPE_CHECKING:  # config.py checks the server's defaults with this module's checks
     from .config import Settings
 
-TELEMETRY_KEYS = ("otlpEndpoint", "connectionString", "requestBody")
+TELEMETRY_KEYS = ("otlpEndpoint", "connectionString", "requestBody", "followCallerSampling")
 _CONNECTION_PART = re.compile(r"([A-Za-z]+)=([^;=]*)")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token
@@ -38,6 +38,12 @@ class Destination:
     otlp_headers: str = ""
     connection_string: str = ""
     request_body: bool = False
+    follow_caller_sampling: bool = False  # else every request is recorded (always_on)
+
+    @property
+    def sampler(self) -> str:
+        """The containers' ``OTEL_TRACES_SAMPLER``."""
+        return "parentbased_always_on" if self.follow_caller_sampling else "always_on"
 
     @property
     def missing(self) -> bool:
@@ -102,12 +108,13 @@ def destination(service_settings: Mapping[str, Any], server: "Settings") -> Dest
     if not service_settings.get("appInsightsEnabled"):
         return None
     own = service_settings.get("telemetry") or {}
-    body = bool(own.get("requestBody"))
+    body, follow = bool(own.get("requestBody")), bool(own.get("followCallerSampling"))
     if own.get("otlpEndpoint") or own.get("connectionString"):
         return Destination(otlp_endpoint=own.get("otlpEndpoint", ""),
-                           connection_string=own.get("connectionString", ""), request_body=body)
+                           connection_string=own.get("connectionString", ""), request_body=body,
+                           follow_caller_sampling=follow)
     return Destination(server.telemetry_otlp_endpoint, server.telemetry_otlp_headers,
-                       server.telemetry_connection_string, body)
+                       server.telemetry_connection_string, body, follow)
 
 
 def check_destination(service_settings: Mapping[str, Any], server: "Settings") -> None:

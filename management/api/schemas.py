@@ -232,6 +232,12 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
                                                 "(InstrumentationKey=...;IngestionEndpoint=...)"},
             "requestBody": {"type": "boolean",
                             "description": "Put request bodies (their first 8 KiB) on the spans; off by default"},
+            "followCallerSampling": {
+                "type": "boolean",
+                "description": "Let a caller's W3C traceparent decide whether a request is recorded (a 'not "
+                               "sampled' caller goes unrecorded: OTEL_TRACES_SAMPLER=parentbased_always_on). Off by "
+                               "default: every request is recorded and the caller's trace continued, so no client "
+                               "can hide its requests"},
         },
     },
     "PaginatedServiceList": {

@@ -28,8 +28,13 @@ SERVICE_FIELDS = (("ID", "id"), ("Name", "name"), ("State", "state"), ("Image", 
                   ("Collect model data", "dataCollection.storageEnabled"), ("App insights", "appInsightsEnabled"),
                   ("Telemetry OTLP endpoint", "telemetry.otlpEndpoint"),
                   ("Telemetry connection string", "telemetry.connectionString"),
+                  ("Telemetry request bodies", "telemetry.requestBody"),
+                  ("Telemetry follows caller sampling", "telemetry.followCallerSampling"),
                   ("Scoring URI", "scoringUri"), ("Swagger URI", "swaggerUri"), ("Created", "createdAt"),
                   ("Updated", "updatedAt"), ("Error", "error.message"))
+TELEMETRY_FLAGS = (("telemetry_endpoint", "otlpEndpoint"), ("telemetry_connection_string", "connectionString"),
+                   ("telemetry_request_body", "requestBody"),
+                   ("telemetry_follow_caller_sampling", "followCallerSampling"))
 AUTOSCALER_FLAGS = (("autoscale_enabled", "autoscaleEnabled"), ("autoscale_min_replicas", "minReplicas"),
                     ("autoscale_max_replicas", "maxReplicas"), ("autoscale_target_utilization", "targetUtilization"),
                     ("autoscale_refresh_period_seconds", "refreshPeriodInSeconds"))
@@ -61,6 +66,11 @@ def service_settings(command: F) -> F:
         click.option("--telemetry-connection-string", metavar="TEXT",
                      help="This service's Azure Monitor (Application Insights connection string), instead of the "
                           "server's."),
+        click.option("--telemetry-request-body", type=click.BOOL, metavar="true|false",
+                     help="Put each request's body (its first 8 KiB) on its span (default false: never)."),
+        click.option("--telemetry-follow-caller-sampling", type=click.BOOL, metavar="true|false",
+                     help="Let a caller's traceparent 'not sampled' flag leave its request unrecorded (default "
+                          "false: every request is recorded, the caller's trace continued)."),
         click.option("--autoscale-enabled", type=click.BOOL, metavar="true|false",
                      help="Scale replicas with load, on a swarm compute only (there it is on unless -z is given)."),
         click.option("--autoscale-min-replicas", type=click.IntRange(0, 100), metavar="N",
@@ -99,9 +109,7 @@ def settings_body(settings: dict[str, Any], current: dict[str, Any] | None = Non
                       ("enable_app_insights", "appInsightsEnabled")):
         if settings.get(flag) is not None:
             body[key] = settings[flag]
-    telemetry = {key: settings[flag] for flag, key in (("telemetry_endpoint", "otlpEndpoint"),
-                                                       ("telemetry_connection_string", "connectionString"))
-                 if settings.get(flag) is not None}
+    telemetry = {key: settings[flag] for flag, key in TELEMETRY_FLAGS if settings.get(flag) is not None}
     if telemetry:
         body["telemetry"] = {**current.get("telemetry", {}), **telemetry}
     if settings.get("collect_model_data") is not None:

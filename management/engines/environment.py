@@ -52,6 +52,7 @@ def _telemetry_environment(telemetry: Destination, service_id: str | None) -> di
     values = {contract.ENV_OTLP_ENDPOINT: telemetry.otlp_endpoint, contract.ENV_OTLP_HEADERS: telemetry.otlp_headers,
               contract.ENV_APPINSIGHTS_CONNECTION_STRING: telemetry.connection_string,
               contract.ENV_TELEMETRY_REQUEST_BODY: "true" if telemetry.request_body else "",
+              contract.ENV_TRACES_SAMPLER: telemetry.sampler,
               contract.ENV_SERVICE_ID: service_id or ""}
     return {key: value for key, value in values.items() if value}
 

@@ -26,6 +26,8 @@ OTLP_HEADERS = contract.ENV_OTLP_HEADERS
 OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
 CONNECTION_STRING = contract.ENV_APPINSIGHTS_CONNECTION_STRING
 REQUEST_BODY = contract.ENV_TELEMETRY_REQUEST_BODY
+SAMPLER = contract.ENV_TRACES_SAMPLER
+SAMPLERS = {"always_on": False, "parentbased_always_on": True}  # → follow the caller's sampling
 BODY_LIMIT = 8192  # bytes of an opted-in request body put on its span
 
 
@@ -37,6 +39,7 @@ class TelemetrySettings:
     otlp_timeout_s: float = 10.0
     connection_string: str | None = None
     request_body: bool = False  # the user opted in: request bodies (up to BODY_LIMIT) on spans
+    follow_caller_sampling: bool = False  # parentbased_always_on: a caller's sampled=0 holds
     span_queue: int = 2048
     span_batch: int = 512
     span_delay_s: float = 5.0
@@ -62,6 +65,7 @@ class TelemetrySettings:
             otlp_timeout_s=_millis(environ, OTLP_TIMEOUT, 10000),
             connection_string=(environ.get(CONNECTION_STRING) or "").strip() or None,
             request_body=parse_bool(REQUEST_BODY, environ.get(REQUEST_BODY), False),
+            follow_caller_sampling=_sampler(environ),
             span_queue=span_queue,
             span_batch=min(span_queue, parse_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
                                                  environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"), 512, 1)),
@@ -108,6 +112,15 @@ def _check_endpoint(endpoint: str) -> None:
             or parts.query or parts.fragment or "@" in parts.netloc:
         raise ConfigError(f"{OTLP_ENDPOINT} must be an http(s)://host[:port][/path] URL, "
                           f"got {endpoint!r}")
+
+
+def _sampler(environ: Mapping[str, Any]) -> bool:
+    """``OTEL_TRACES_SAMPLER``: always_on (moma's default: every request, as Application
+    Insights had it) or parentbased_always_on (the caller's sampled flag decides)."""
+    name = (environ.get(SAMPLER) or "always_on").strip().lower()
+    if name not in SAMPLERS:
+        raise ConfigError(f"{SAMPLER} must be one of {', '.join(SAMPLERS)}, got {name!r}")
+    return SAMPLERS[name]
 
 
 def _millis(environ: Mapping[str, Any], name: str, default: int) -> float:

@@ -82,7 +82,7 @@ def start(settings: TelemetrySettings, environ: Mapping[str, Any], *, instance: 
     undo = driver_logs.capture(logger_provider)
     pipeline.start()
     tracer = RequestTracer(routes, names, _queue_request_span(pipeline, encoder),
-                           settings.request_body)
+                           settings.request_body, settings.follow_caller_sampling)
     return Telemetry(tracer, pipeline, undo, (tracer_provider, logger_provider))
 
 

@@ -19,6 +19,8 @@ from .settings import BODY_LIMIT
 # W3C Trace Context: version-traceid-parentid-flags; a later version may append fields.
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 SAMPLED = 0x01
+TRACESTATE_LIMIT = 512  # characters of a caller's tracestate kept (W3C: propagate at least 512)
+TRACESTATE_ENTRY_LIMIT = 128  # entries longer than this go first when it must be cut
 
 
 def parse_traceparent(header: str) -> tuple[int, int, int] | None:
@@ -33,6 +35,19 @@ def parse_traceparent(header: str) -> tuple[int, int, int] | None:
     if not trace or not parent:
         return None
     return trace, parent, int(flags, 16)
+
+
+def bounded_tracestate(header: str) -> str:
+    """The caller's ``tracestate``, cut to ``TRACESTATE_LIMIT`` characters the way W3C
+    Trace Context says to: whole entries, the longest (over 128 characters) first, then
+    from the right. A client must not make every one of its spans kilobytes long."""
+    entries = [entry.strip() for entry in header.split(",") if entry.strip()]
+    if len(",".join(entries)) <= TRACESTATE_LIMIT:
+        return ",".join(entries)
+    entries = [entry for entry in entries if len(entry) <= TRACESTATE_ENTRY_LIMIT]
+    while entries and len(",".join(entries)) > TRACESTATE_LIMIT:
+        entries.pop()
+    return ",".join(entries)
 
 
 class Route:

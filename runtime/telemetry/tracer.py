@@ -23,18 +23,21 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Trace
 from ..oip.names import ModelNames
 from ..oip.routes import Match
 from .settings import BODY_LIMIT
-from .spans import SAMPLED, RequestSpan, Route, parse_traceparent
+from .spans import SAMPLED, RequestSpan, Route, bounded_tracestate, parse_traceparent
 
 CURRENT: ContextVar[RequestSpan | None] = ContextVar("moma_request_span", default=None)
 
 
 class RequestTracer:
     def __init__(self, routes: dict[int, Route], names: ModelNames, put: Any,
-                 request_body: bool) -> None:
+                 request_body: bool, follow_caller_sampling: bool = False) -> None:
         self.routes = routes  # metric route index → traced route
         self.names = names
         self.put = put  # Pipeline.put_span
         self.request_body = request_body
+        # False (always_on): every request is recorded, a caller's "not sampled" too, so
+        # no client hides its requests; its trace is continued all the same.
+        self.follow_caller_sampling = follow_caller_sampling
 
     def begin(self, environ: dict[str, Any], route: int, request_id: str,
               oip: Match | None) -> RequestSpan | None:
@@ -49,10 +52,11 @@ class RequestTracer:
         if parent is None:
             span.trace_id, span.trace_flags = getrandbits(128) or 1, SAMPLED
         else:
-            span.trace_id, span.parent_id, span.trace_flags = parent
+            span.trace_id, span.parent_id, flags = parent
+            span.trace_flags = flags if self.follow_caller_sampling else flags | SAMPLED
             tracestate = environ.get("HTTP_TRACESTATE")
             if tracestate:
-                state = TraceState.from_header([tracestate])
+                state = TraceState.from_header([bounded_tracestate(tracestate)])
                 span.trace_state = state.to_header()
         span.span_id = getrandbits(64) or 1
         if oip is not None and oip.name is not None:
@@ -74,7 +78,7 @@ class RequestTracer:
         CURRENT.reset(current_token)
         otel_context.detach(context_token)
         span.tokens = None
-        if span.trace_flags & SAMPLED:  # the caller's sampling decision holds (parent-based)
+        if span.trace_flags & SAMPLED:
             self.put(span)
 
 

@@ -47,6 +47,7 @@ def test_a_service_names_its_own_destination(api: Api, store: Store):
     ({"connectionString": "InstrumentationKey=nope"}, "InstrumentationKey"),
     ({"connectionString": f"InstrumentationKey={KEY};IngestionEndpoint=file:///etc"}, "ingestionendpoint"),
     ({"sampling": 0.5}, "sampling"),
+    ({"followCallerSampling": "yes"}, "followCallerSampling"),
 ])
 def test_a_malformed_destination_is_refused(api: Api, store: Store, telemetry, fragment):
     image = succeeded_image(api, store)
@@ -76,7 +77,8 @@ def test_what_the_containers_are_told():
     assert {key: env[key] for key in env if key.startswith(("OTEL", "APPLICATIONINSIGHTS", "MOMA_SERVICE_ID"))} == {
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
         "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20s",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION, "MOMA_SERVICE_ID": "svc-1"}
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION, "MOMA_SERVICE_ID": "svc-1",
+        "OTEL_TRACES_SAMPLER": "always_on"}
     assert env["AML_APP_INSIGHTS_ENABLED"] == "true" and "MOMA_TELEMETRY_REQUEST_BODY" not in env
     # its own endpoint replaces the server's destinations; the server's headers never go there
     own = {**on, "telemetry": {"otlpEndpoint": "http://mine:4318", "requestBody": True}}
@@ -84,6 +86,12 @@ def test_what_the_containers_are_told():
                               telemetry=destination(own, server))
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://mine:4318" and env["MOMA_TELEMETRY_REQUEST_BODY"] == "true"
     assert "OTEL_EXPORTER_OTLP_HEADERS" not in env and "APPLICATIONINSIGHTS_CONNECTION_STRING" not in env
+    # a caller's "not sampled" decides only when the service asks for it
+    follow = {**on, "telemetry": {"followCallerSampling": True}}
+    env = service_environment(follow, service_name="iris", image_id="i", service_id="svc-1",
+                              telemetry=destination(follow, server))
+    assert env["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
     # off: nothing of it, whatever the server's defaults
     off = service_environment({}, service_name="iris", image_id="i", service_id="svc-1",
                               telemetry=destination({}, server))
@@ -96,7 +104,8 @@ def test_the_swagger_documents_it(api: Api):
     for name in ("ServiceCreateRequest", "ServiceUpdateRequest", "ServiceResponse"):
         assert definitions[name]["properties"]["telemetry"] == {"$ref": "#/definitions/ServiceTelemetry"}
         assert "MOMA_TELEMETRY" in definitions[name]["properties"]["appInsightsEnabled"]["description"]
-    assert set(definitions["ServiceTelemetry"]["properties"]) == {"otlpEndpoint", "connectionString", "requestBody"}
+    assert set(definitions["ServiceTelemetry"]["properties"]) == {"otlpEndpoint", "connectionString", "requestBody",
+                                                                  "followCallerSampling"}
 
 
 def test_cli_flags_and_show():
@@ -105,6 +114,9 @@ def test_cli_flags_and_show():
         "appInsightsEnabled": True, "telemetry": {"requestBody": True, "otlpEndpoint": "http://c:4318"}}
     assert ("App insights", "appInsightsEnabled") in SERVICE_FIELDS
     assert ("Telemetry OTLP endpoint", "telemetry.otlpEndpoint") in SERVICE_FIELDS
+    assert settings_body({"telemetry_follow_caller_sampling": True, "telemetry_request_body": False},
+                         {"telemetry": {"otlpEndpoint": "http://c:4318"}}) == {
+        "telemetry": {"otlpEndpoint": "http://c:4318", "requestBody": False, "followCallerSampling": True}}
 
 
 def test_management_spans_need_a_destination_and_headers_are_checked():
