@@ -82,6 +82,53 @@ def scope(name: str, version: str) -> bytes:
     return field(1, name.encode()) + field(2, version.encode())
 
 
+class AttributeWriter:
+    """Repeated ``KeyValue`` fields of one message, written with less work per attribute
+    than :func:`attributes` (same bytes): a value seen often (a status, an admission
+    outcome, a path) is written once and looked up after; a string or a float is
+    written around its key's bytes, made once."""
+
+    CACHED = 512  # distinct (key, value) pairs remembered per writer; a client's paths cannot grow it
+
+    def __init__(self, number: int) -> None:
+        self.tag = varint(number << 3 | 2)
+        self._seen: dict[tuple[str, Any], bytes] = {}
+        self._keys: dict[str, bytes] = {}
+
+    def write(self, values: Mapping[str, Any], cached: frozenset[str]) -> bytes:
+        """The fields of ``values`` (None skipped); keys in ``cached`` have few values."""
+        parts = []
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key in cached:
+                found = self._seen.get((key, value))
+                if found is None:
+                    found = self._field(key, any_value(value))
+                    if len(self._seen) < self.CACHED:
+                        self._seen[(key, value)] = found
+                parts.append(found)
+            elif type(value) is str:
+                encoded = value.encode("utf-8", "replace")
+                parts.append(self._field(key, b"\x0a" + varint(len(encoded)) + encoded))
+            elif type(value) is float:
+                parts.append(self._field(key, b"\x21" + _DOUBLE(value)))
+            else:
+                parts.append(self._field(key, any_value(value)))
+        return b"".join(parts)
+
+    def _field(self, key: str, value: bytes) -> bytes:
+        prefix = self._keys.get(key)
+        if prefix is None:
+            prefix = self._keys[key] = field(1, key.encode("utf-8"))
+        payload = prefix + b"\x12" + varint(len(value)) + value
+        return self.tag + varint(len(payload)) + payload
+
+
+FEW_VALUES = frozenset({"url.path", "http.response.status_code", "moma.admission", "moma.model.name",
+                        "moma.model.version", "error.type"})
+
+
 class SpanEncoder:
     """Request spans → ``ExportTraceServiceRequest`` bytes, for one resource and scope."""
 
@@ -91,6 +138,7 @@ class SpanEncoder:
         self.scope = field(1, scope(scope_name, scope_version))
         self.shared = shared
         self._shared: dict[tuple[str, str], bytes] = {}
+        self._attributes = AttributeWriter(9)
 
     def request(self, spans: Iterable[RequestSpan]) -> bytes:
         """The request of ``spans``, each encoded as its request ended (:meth:`encode`)."""
@@ -119,7 +167,7 @@ class SpanEncoder:
             parts += (b"\x22\x08", span.parent_id.to_bytes(8, "big"))
             flags |= FLAG_IS_REMOTE
         parts += (shared, b"\x39", _FIXED64(span.start_ns), b"\x41", _FIXED64(span.end_ns),
-                  attributes(9, request_attributes(span)))
+                  self._attributes.write(request_attributes(span), FEW_VALUES))
         event = exception_event(span)
         if event is not None:
             parts.append(field(11, b"\x09" + _FIXED64(span.end_ns) + field(2, b"exception")
