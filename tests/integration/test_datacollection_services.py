@@ -25,6 +25,7 @@ import requests
 
 from bench.api_flow import create_image, register_iris, wait_operation
 from bench.moma_server import MOMA, MomaServer
+from tests.bridge import bridge_gateway
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
 from tests.services_flow import create_service
@@ -155,21 +156,6 @@ def test_local_sink_rows_through_the_api_and_the_cli(moma: Moma, image: dict[str
     assert later.text == ""
 
 
-def bridge_gateway(docker_client, client, image_id: str, test_run_id: str) -> str:
-    """The address containers on the default bridge reach the host by, as the engine
-    itself hands it to a container: the network's IPAM config names no ``Gateway`` on
-    some engines (dockerd 20.10 lists only the subnet), and the bridge may have any
-    address of it."""
-    location = client.call("GET", f"/images/{image_id}").json()["imageLocation"]
-    probe = docker_client.containers.run(location, ["python", "-c", "import signal; signal.pause()"],
-                                         detach=True, network="bridge", labels={TEST_RUN_LABEL: test_run_id})
-    try:
-        probe.reload()
-        return probe.attrs["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
-    finally:
-        probe.remove(force=True)
-
-
 SCAN = """
 import os, sys
 secrets = [s.encode() for s in sys.argv[1:]]
@@ -218,7 +204,7 @@ def test_blob_sink_reached_from_the_container(moma: Moma, image: dict[str, Any],
     from tests.runtime.test_datacollection_blob import Azurite
 
     account_key = base64.b64encode(os.urandom(64)).decode()
-    gateway = bridge_gateway(docker_client, moma.server.client(), image["id"], test_run_id)
+    gateway = bridge_gateway(docker_client, test_run_id)
     azurite = Azurite(tmp_path / "azurite", host=gateway, account="operator", key=account_key).start()
     try:
         server = moma.restart(MOMA_DATA_COLLECTION_STORAGE=azurite.connection_string,

@@ -18,6 +18,7 @@ import requests
 from bench.api_flow import create_image, register_iris, wait_operation
 from bench.moma_server import MOMA, MomaServer
 from bench.runtime.otlp_receiver import OtlpReceiver, attributes
+from tests.bridge import bridge_gateway
 from tests.conftest import TEST_RUN_LABEL
 from tests.integration.conftest import EXAMPLE, train
 from tests.services_flow import ROW
@@ -28,8 +29,8 @@ TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 
 
 @pytest.fixture(scope="module")
-def receiver(docker_client) -> Iterator[OtlpReceiver]:
-    gateway = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+def receiver(docker_client, test_run_id: str) -> Iterator[OtlpReceiver]:
+    gateway = bridge_gateway(docker_client, test_run_id)
     with OtlpReceiver(host=gateway) as receiver:
         yield receiver
 

@@ -15,6 +15,7 @@ import requests
 
 from bench.runtime.otlp_receiver import OtlpReceiver, attributes
 from builder.manifest import load_manifest
+from tests.bridge import bridge_gateway
 from tests.integration.conftest import RunningImage, builder, builder_config, labels, moma_home, run_image  # noqa: F401
 from tests.runtime.conftest import FIXTURES, prometheus_value
 from tests.waiting import wait_for
@@ -55,9 +56,9 @@ def image(builder, labels, tmp_path_factory) -> str:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def gateway(docker_client) -> str:
+def gateway(docker_client, test_run_id: str) -> str:
     """The bridge network's address on this host: containers reach a receiver bound there."""
-    return docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    return bridge_gateway(docker_client, test_run_id)
 
 
 @pytest.fixture

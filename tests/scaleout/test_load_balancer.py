@@ -18,6 +18,7 @@ from bench.api_flow import create_image, register_iris, wait_operation
 from bench.installation import Installation
 from bench.load_balancer import HAProxy
 from bench.moma_server import MomaServer
+from tests.bridge import bridge_gateway
 from tests.cli.conftest import Cli
 from tests.conftest import TEST_RUN_LABEL
 from tests.held_http import HeldServer
@@ -131,15 +132,6 @@ def test_a_worker_killed_mid_build_leaves_the_build_to_another(installation: Ins
         model.close()
 
 
-def bridge_gateway(test_run_id: str, docker_client) -> str:
-    """The address containers on the default bridge reach this machine by, as the engine hands it to one."""
-    probe = docker_client.containers.run("python:3.11-slim", ["sleep", "60"], detach=True, network="bridge",
-                                         labels={TEST_RUN_LABEL: test_run_id})
-    try:
-        probe.reload()
-        return probe.attrs["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
-    finally:
-        probe.remove(force=True)
 
 
 def test_collected_data_is_read_through_either_replica(make_installation: Callable[..., Installation],
@@ -147,7 +139,7 @@ def test_collected_data_is_read_through_either_replica(make_installation: Callab
                                                        docker_client) -> None:
     from tests.runtime.test_datacollection_blob import Azurite
 
-    storage = Azurite(tmp_path / "collected", host=bridge_gateway(test_run_id, docker_client)).start()
+    storage = Azurite(tmp_path / "collected", host=bridge_gateway(docker_client, test_run_id)).start()
     try:
         installation = make_installation(MOMA_DATA_COLLECTION_STORAGE=storage.connection_string)
         installation.worker("worker1")
