@@ -8,14 +8,17 @@ import collections
 import http.client
 import json
 import os
+import platform
 import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from runtime.server import gthread
+from tests.waiting import wait_for
 
 FAST = json.dumps({"sleep": 0})
 # The servers here answer inline what takes up to 250 ms, not 10: on a loaded machine a
@@ -86,15 +89,85 @@ def _warm(conn: http.client.HTTPConnection, limit: int = 200) -> None:
     raise AssertionError(f"no call ran inline in {limit} fast ones")
 
 
-def _inline_call(conn: http.client.HTTPConnection, sleep: float, attempts: int = 3) -> dict:
+def _inline_call(conn: http.client.HTTPConnection, sleep: float, attempts: int = 3,
+                 out: threading.Event | None = None) -> dict:
     """A call of ``sleep`` s that the worker runs inline. Should the fast call before it
-    take longer than the budget on a loaded machine, it goes to a thread: warm, try again."""
+    take longer than the budget on a loaded machine, it goes to a thread: warm, try again.
+    ``out`` is set while the ``sleep`` s call is out (sent, its answer not read yet)."""
     for _ in range(attempts):
         _warm(conn)
-        result = _score(conn, sleep)
+        if out is not None:
+            out.set()
+        try:
+            result = _score(conn, sleep)
+        finally:
+            if out is not None:
+                out.clear()
         if result["thread"] == "MainThread":
             return result
     raise AssertionError(f"a {sleep} s call never ran inline in {attempts} attempts")
+
+
+# -- what the tests wait on: the kernel's view of the workers ---------------------------------
+TCP_LISTEN = 0x0A
+LOOPBACK = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
+CLOCK_NANOSLEEP = {"x86_64": 230, "aarch64": 115}[platform.machine()]  # time.sleep's system call
+
+
+def _tcp_table() -> list[tuple[int, int, int, int, int, int]]:
+    """/proc/net/tcp: (local port, remote port, state, bytes not yet acknowledged by the
+    peer, bytes received not yet read, inode) of every TCP socket between two ends on
+    127.0.0.1. The inode is 0 while no process holds the socket: a connection still in
+    the accept queue, or one its process closed."""
+    rows = []
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            (local, local_port), (remote, remote_port) = (
+                address.split(":") for address in fields[1:3])
+            if local != LOOPBACK or remote not in (LOOPBACK, "00000000"):
+                continue
+            unacked, unread = (int(queue, 16) for queue in fields[4].split(":"))
+            rows.append((int(local_port, 16), int(remote_port, 16), int(fields[3], 16),
+                         unacked, unread, int(fields[9])))
+    return rows
+
+
+def _held_connections(server) -> dict[int, int]:
+    """The server's ends of the connections its workers hold open (accepted, not yet
+    closed): the bytes each has received and not read yet, by the client's port."""
+    return {remote: unread for local, remote, state, _, unread, inode in _tcp_table()
+            if local == server.port and state != TCP_LISTEN and inode}
+
+
+def _sent_and_read(server, sock: socket.socket) -> bool:
+    """Whether what the client ``sock`` sent has reached the server's end (acknowledged)
+    and the worker has read it out of the socket (in that order: two looks)."""
+    port = sock.getsockname()[1]
+    acknowledged = any(local == port and remote == server.port and unacked == 0
+                       for local, remote, _, unacked, _, _ in _tcp_table())
+    return acknowledged and _held_connections(server).get(port) == 0
+
+
+def _sleeping_threads(pid: int) -> set[int]:
+    """The threads of process ``pid`` in time.sleep now, by thread id (the main thread's is
+    ``pid``): in the threads.py driver, a run() under way."""
+    tids = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "syscall").read_text().split()[0] == str(CLOCK_NANOSLEEP):
+                tids.add(int(task.name))
+        except (OSError, IndexError):  # a thread that ended meanwhile
+            continue
+    return tids
+
+
+def _running_inline(pid: int, out: threading.Event) -> bool:
+    """Whether worker ``pid``'s event loop is in run(): its main thread sleeps in the driver
+    while the slow call is out, before and after the look (the warm-up's fast calls sleep
+    0 s inline too)."""
+    return out.is_set() and pid in _sleeping_threads(pid) and out.is_set()
 
 
 def _wait_for_workers(server, count: int) -> None:
@@ -110,15 +183,19 @@ def test_connections_are_spread_evenly_over_the_workers(serve):
     server = serve("threads.py", WORKERS="2")
     _wait_for_workers(server, 2)  # a booting worker takes no part in the balance
     for _ in range(3):
+        wait_for(lambda: not _held_connections(server),  # the last round's, the warm-up's
+                 what="the workers closed the connections and counted them out")
         connections = [_connection(server) for _ in range(16)]
         for conn in connections:
             conn.connect()
-        time.sleep(0.2)
+        ports = {conn.sock.getsockname()[1] for conn in connections}
+        # the balance is made as the workers accept, before a request is sent
+        wait_for(lambda: ports <= set(_held_connections(server)),
+                 what="the workers accepted the 16 connections")
         pids = collections.Counter(_score(conn)["pid"] for conn in connections)
         for conn in connections:
             conn.close()
         assert len(pids) == 2 and max(pids.values()) - min(pids.values()) <= 2, pids
-        time.sleep(0.3)  # the workers see the connections closed
 
 
 def test_with_reuse_port_the_workers_share_one_socket_and_stay_balanced(serve):
@@ -158,7 +235,8 @@ def test_a_stopped_worker_with_fewer_connections_does_not_stop_the_others(serve)
     board; once its stamp is older than STALE_S the others accept without it."""
     server = serve("threads.py", WORKERS="2")
     _wait_for_workers(server, 2)
-    time.sleep(0.3)  # the warm-up connections are closed and counted out
+    wait_for(lambda: not _held_connections(server),
+             what="the workers closed the warm-up connections and counted them out")
     first = _connection(server)
     working = _score(first)["pid"]
     frozen = next(pid for pid in server.worker_pids() if pid != working)
@@ -181,9 +259,12 @@ def test_a_worker_busy_inline_leaves_new_connections_to_the_others(serve):
     _wait_for_workers(server, 2)
     busy = _connection(server)
     busy_pid = _inline_call(busy, 0.0)["pid"]
-    call = threading.Thread(target=_inline_call, args=(busy, 3.0))
+    out = threading.Event()
+    call = threading.Thread(target=_inline_call, args=(busy, 3.0), kwargs={"out": out})
     call.start()
-    time.sleep(0.5)
+    wait_for(lambda: _running_inline(busy_pid, out) or not call.is_alive(),
+             what="the 3 s call running inline")
+    assert call.is_alive()  # still running: what follows happens during it
     started = time.monotonic()
     kept = [_connection(server) for _ in range(3)]  # open: more than the busy worker has
     assert all(_score(conn)["pid"] != busy_pid for conn in kept)
@@ -229,7 +310,8 @@ def test_the_loop_stays_free_while_a_slow_call_runs(serve):
     _inline_call(busy, BUDGET_S * 2)  # a slow call nobody could foresee runs inline
     slow = threading.Thread(target=_score, args=(busy, 2.0))
     slow.start()
-    time.sleep(0.3)
+    worker, = server.worker_pids()
+    wait_for(lambda: _sleeping_threads(worker), what="the 2 s call running")
     started = time.monotonic()
     other.request("GET", "/livez")
     assert other.getresponse().read() and time.monotonic() - started < 1.0
@@ -253,7 +335,7 @@ def test_a_partial_request_never_holds_up_the_loop(serve):
             slow.sendall(head + body)  # a kept-alive client's first request, whole...
             assert slow.recv(65536).startswith(b"HTTP/1.1 200 ")
             slow.sendall(head + body[:3])  # ...then half of its second
-            time.sleep(0.2)
+            wait_for(lambda: _sent_and_read(server, slow), what="the half request read by the worker")
             started = time.monotonic()
             thread = _score(fast)["thread"]
             assert time.monotonic() - started < 1.0
@@ -293,16 +375,19 @@ def test_a_request_sent_during_a_slow_inline_call_is_answered_not_dropped(serve)
     _score(other)
     busy = _connection(server)
     outcome: list[object] = []
+    out = threading.Event()
 
     def slow_call() -> None:
         try:
-            outcome.append(_inline_call(busy, 2.0))
+            outcome.append(_inline_call(busy, 2.0, out=out))
         except (AssertionError, OSError) as exc:  # reported below, not lost in a thread
             outcome.append(exc)
 
+    worker, = server.worker_pids()
     call = threading.Thread(target=slow_call)
     call.start()
-    time.sleep(0.5)  # (warming takes a moment; the call is running inline after it)
+    wait_for(lambda: _running_inline(worker, out) or outcome, what="the 2 s call running inline")
+    assert not outcome, outcome  # still running: what follows happens during it
     assert _score(other)["pid"]  # 200, not a reset connection
     call.join()
     assert isinstance(outcome[0], dict), outcome
