@@ -69,7 +69,7 @@ def check_binding(host: str, auth: bool) -> None:
         raise BadRequest(f"--no-auth is only allowed on a loopback address, not {host}")
 
 
-class _ApiServer(BaseApplication):  # type: ignore[misc]
+class _ApiServer(BaseApplication):
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         super().__init__()

@@ -162,8 +162,8 @@ class Gate:
             return [body]
         finally:
             metrics.request_finished(route, status_code, time.perf_counter() - started)
-            if span is not None:
-                tracer.end(span, status_code)  # type: ignore[union-attr]
+            if tracer is not None and span is not None:  # a span only when there is a tracer
+                tracer.end(span, status_code)
             REQUEST_ID.reset(token)
 
     def score(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -310,8 +310,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/swagger.json", view_func=serve_swagger, methods=["GET"])
     app.add_url_rule("/metrics", view_func=serve_metrics, methods=["GET"])
     app.register_error_handler(Exception, _error_response)
-    # Flask's documented way to wrap its WSGI callable in middleware
-    app.wsgi_app = Gate(app.wsgi_app, runtime,  # type: ignore[method-assign]
+    app.wsgi_app = Gate(app.wsgi_app, runtime,  # type: ignore[method-assign]  # Flask's documented middleware hook
                         settings.max_body_bytes)
     return app
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -17,7 +17,7 @@ def is_json(content_type: str) -> bool:
 
 
 def read_body(environ: dict[str, Any], limit: int) -> bytes:
-    stream = environ["wsgi.input"]
+    stream: IO[bytes] = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH")
     if length:
         try:

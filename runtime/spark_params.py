@@ -13,7 +13,8 @@ of them) pushes as before.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 from pyspark.ml.wrapper import JavaParams
 
@@ -23,6 +24,16 @@ _ATOMS = (str, int, float, bool, type(None))
 
 class _Unfrozen(Exception):
     """A parameter value that cannot be compared exactly."""
+
+
+class _Wrapper(Protocol):
+    """``_transfer_params_to_java`` as ``install()`` leaves it: marked as this module's,
+    holding pyspark's own for ``uninstall()``."""
+
+    _moma_cached: bool
+    __wrapped__: Callable[..., None]  # pyspark's own: (stage) -> None
+
+    def __call__(self, stage: JavaParams, /) -> None: ...
 
 
 def install() -> None:
@@ -41,16 +52,18 @@ def install() -> None:
         if frozen is not None:
             self.__dict__[_PUSHED] = (target, frozen)
 
-    transfer_params_to_java._moma_cached = True  # type: ignore[attr-defined]
-    transfer_params_to_java.__wrapped__ = original  # type: ignore[attr-defined]
-    JavaParams._transfer_params_to_java = transfer_params_to_java  # type: ignore[method-assign]
+    wrapper = cast(_Wrapper, transfer_params_to_java)  # a function takes attributes
+    wrapper._moma_cached = True
+    wrapper.__wrapped__ = original
+    JavaParams._transfer_params_to_java = transfer_params_to_java  # type: ignore[method-assign]  # the patch itself
 
 
 def uninstall() -> None:
     """Restore pyspark's own ``_transfer_params_to_java`` (tests compare both)."""
     current = JavaParams._transfer_params_to_java
     if getattr(current, "_moma_cached", False):
-        JavaParams._transfer_params_to_java = current.__wrapped__  # type: ignore[attr-defined,method-assign]
+        original = cast(_Wrapper, current).__wrapped__
+        JavaParams._transfer_params_to_java = original  # type: ignore[method-assign]  # the patch undone
 
 
 def _frozen_params(stage: JavaParams) -> tuple[Any, ...] | None:

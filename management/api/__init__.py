@@ -3,9 +3,10 @@ app: defaults, then ``MOMA_*`` environment, then the ``config`` the caller passe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from .. import console, tracing
 from ..config import Settings
@@ -32,7 +33,7 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
     app = Flask(__name__, static_folder=None)
     app.config["MOMA_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider, which sorts
     if store is None:
         settings.home.mkdir(parents=True, exist_ok=True)
         store = Store(settings.db_url)
@@ -51,6 +52,6 @@ def create_app(config: dict[str, Any] | None = None, store: Store | None = None)
     app.register_blueprint(swagger.blueprint)
     app.register_blueprint(admin.blueprint)
     if tracing.start(settings, "api"):
-        app.wsgi_app = tracing.TracedApp(app.wsgi_app)  # type: ignore[method-assign]
+        app.wsgi_app = tracing.TracedApp(app.wsgi_app)  # type: ignore[method-assign]  # Flask's documented middleware hook
         app.after_request(tracing.name_request_span)
     return app

@@ -172,7 +172,7 @@ def _service(account: Account, service_id: str) -> Service:
     return service
 
 
-def _compute(account: Account, name: str):  # type: ignore[no-untyped-def]
+def _compute(account: Account, name: str) -> Compute:
     compute = get_store().computes.get(account.id, name)
     if compute is None:
         raise BadRequest(f"compute {name} does not exist in this account (moma compute list)",

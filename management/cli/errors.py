@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import Any
 
 import click
 import requests
@@ -42,7 +43,7 @@ class OperationFailed(MomaError):
     code = "OperationFailed"
 
     @classmethod
-    def of(cls, operation: dict) -> "OperationFailed":  # type: ignore[type-arg]
+    def of(cls, operation: dict[str, Any]) -> "OperationFailed":
         error = operation.get("error") or {}
         message = error.get("message") or f"operation {operation['id']} ended {operation['state']}"
         details = [Detail(d.get("code", ""), d.get("message", "")) for d in error.get("details") or []]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .context import CliContext, output_option, pass_context, print_record
@@ -76,6 +78,6 @@ def model_show(ctx: CliContext, model_id: str) -> None:
     ctx.emit(found, lambda value: print_record(value, MODEL_FIELDS))
 
 
-def show_registered(value: dict) -> None:  # type: ignore[type-arg]
+def show_registered(value: dict[str, Any]) -> None:
     click.echo(f"registered model {value['name']} version {value['version']}")
     print_record(value, MODEL_FIELDS)

@@ -111,14 +111,15 @@ def service_keys(ctx: CliContext, service_id: str, regen: bool, key_type: str | 
         raise click.UsageError("-k/--key-type goes with --regen")
     if regen and not key_type:
         raise click.UsageError("--regen needs -k Primary or -k Secondary")
-    if regen:
+    regenerated = key_type.capitalize() if key_type else None  # given exactly with --regen
+    if regenerated:
         keys = ctx.client.call("POST", f"/services/{service_id}/regenerateKeys",
-                               json={"keyType": key_type.capitalize()}).json()  # type: ignore[union-attr]
+                               json={"keyType": regenerated}).json()
     else:
         keys = ctx.client.call("GET", f"/services/{service_id}/keys").json()
     ctx.emit(keys, lambda value: print_record(value, (("PrimaryKey", "primaryKey"), ("SecondaryKey", "secondaryKey"))))
-    if regen and ctx.output != "json":
-        click.echo(f"the new {key_type.capitalize()} key is accepted within seconds", err=True)  # type: ignore[union-attr]
+    if regenerated and ctx.output != "json":
+        click.echo(f"the new {regenerated} key is accepted within seconds", err=True)
 
 
 @click.command("usage")

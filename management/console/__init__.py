@@ -22,4 +22,4 @@ def init_app(app: Flask, account: Blueprint) -> None:
     registered) and mount the console under ``/ui``."""
     account.register_blueprint(api_routes.account_blueprint)
     app.register_blueprint(api_routes.blueprint)
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {PREFIX: create_console(app)})  # type: ignore[method-assign]
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {PREFIX: create_console(app)})  # type: ignore[method-assign]  # Flask's documented middleware hook

@@ -16,7 +16,7 @@ from typing import Any
 from builder.build import Builder, BuildOptions
 from builder.context import AccountContext
 from builder.errors import BuilderError
-from builder.manifest import parse_manifest
+from builder.manifest import ManifestSpec, parse_manifest
 
 from .. import tracing
 from ..artifacts import open_artifact_store, register
@@ -65,11 +65,12 @@ class ImageBuilds:
             log.info("image %s %s: %s", image["id"], "built" if done else "built, but the lease was lost",
                      result.location)
 
-    def _spec(self, account: Account, manifest: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def _spec(self, account: Account, manifest: dict[str, Any]) -> ManifestSpec:
         models = self.store.models.get_many(account.id, manifest.get("modelIds") or [])
-        body = {key: manifest[key] for key in ("id", "name", "description", "driverProgram", "modelType",
-                                               "webserviceType", "modelIds", "targetRuntime", "assets")
-                if key in manifest}
+        body: dict[str, Any] = {key: manifest[key]
+                                for key in ("id", "name", "description", "driverProgram", "modelType",
+                                            "webserviceType", "modelIds", "targetRuntime", "assets")
+                                if key in manifest}
         body["models"] = [{key: model[key] for key in MODEL_FIELDS if key in model} for model in models.values()]
         return parse_manifest(body)
 

@@ -12,7 +12,7 @@ from .. import tracing
 from ..collection_storage import CollectionStorage, StorageError
 from ..config import Settings
 from ..data_collection import collection_url, local_data_dir, open_storage
-from ..engines import EngineError, Workload
+from ..engines import Engine, EngineError, Workload
 from ..engines.environment import service_environment
 from ..engines.factory import Engines
 from ..quantities import parse_cpu, parse_memory
@@ -38,7 +38,7 @@ class Deployer:
         self._storage: CollectionStorage | None = None
         self._storage_lock = threading.Lock()
 
-    def engine(self, service: Service):  # type: ignore[no-untyped-def]
+    def engine(self, service: Service) -> Engine:
         compute = self.store.computes.get(service.account_id, service.compute)
         if compute is None:
             raise EngineError(f"compute {service.compute} no longer exists")
@@ -99,7 +99,8 @@ class ServiceDeployments:
 
     def __call__(self, operation: Operation, worker: str) -> None:
         service = self.store.services.by_id(operation.resource_id)
-        action = (operation.payload or {}).get("action")
+        payload = operation.payload or {}
+        action = payload.get("action")
         if service is None:
             self._end(operation, worker, FAILED, _error("NotFound", "the service no longer exists"))
         elif action == "delete":
@@ -107,7 +108,7 @@ class ServiceDeployments:
         elif action == "keys":
             self._push_keys(operation, worker, service)
         elif action == "deploy":
-            self._deploy(operation, worker, service, int(operation.payload["generation"]))  # type: ignore[index]
+            self._deploy(operation, worker, service, int(payload["generation"]))
         else:
             self._end(operation, worker, FAILED, _error("InternalServerError", f"unknown service action {action!r}"))
 

@@ -13,6 +13,7 @@ what it holds when it exits; only a SIGKILL can lose the last 0.2 s of access li
 from __future__ import annotations
 
 import atexit
+import datetime
 import os
 import threading
 import time
@@ -81,7 +82,7 @@ class JsonLogger(Logger):
     a query, but a careless client may put its key there (``?key=...``), and ``/score``'s
     query arguments are the scoring input. A line says how long the query was."""
 
-    def setup(self, cfg) -> None:
+    def setup(self, cfg: Any) -> None:  # gunicorn's Config
         super().setup(cfg)
         formatter = JsonFormatter()
         for handler in self.error_log.handlers:
@@ -97,7 +98,8 @@ class JsonLogger(Logger):
         if self._access is not None:
             self._access.flush()
 
-    def access(self, resp, req, environ, request_time) -> None:
+    def access(self, resp: Any, req: Any, environ: dict[str, Any],
+               request_time: datetime.timedelta) -> None:
         out = self._access
         if out is None:
             if self.access_log_enabled:  # logconfig/syslog set up by the user: use logging
@@ -123,11 +125,12 @@ class JsonLogger(Logger):
         except Exception:  # noqa: BLE001 - a log line must never fail a request
             self.error_log.exception("cannot write access log line")
 
-    def atoms(self, resp, req, environ, request_time):
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any],
+              request_time: datetime.timedelta) -> dict[str, Any]:
         """gunicorn's format atoms (a user's logconfig or syslog) without the query:
         the request line (``%(r)s``) and ``%(q)s`` lose it, the key header and the raw
         URI are left out."""
-        atoms = super().atoms(resp, req, environ, request_time)
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         atoms["r"] = f'{environ.get("REQUEST_METHOD")} {environ.get("PATH_INFO")} ' \
                      f'{environ.get("SERVER_PROTOCOL")}'
         atoms["q"] = ""

@@ -59,7 +59,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from gunicorn import http as gunicorn_http
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -135,8 +135,10 @@ def request_complete(data: bytes) -> bool:
         return False
 
 
-class _Done:
-    """The finished "future" ``finish_request`` gets for a request answered inline."""
+class _RequestOutcome:
+    """A request's outcome known already (``handle``'s keep-alive verdict: whether the
+    connection stays open), shaped as the finished future ``finish_request`` reads: for
+    a request the loop ran inline, and for one whose answer's rest the loop flushed."""
 
     __slots__ = ("value",)
 
@@ -155,7 +157,7 @@ def _keep(fs: Any) -> bool:
     of a request's outcome: a failed one closes)."""
     try:
         return bool(fs.result()) if not fs.cancelled() else False
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - as gthread reads it: a request that raised closes
         return False
 
 
@@ -172,7 +174,8 @@ class ScoringWorker(ThreadWorker):
         self._streak_lock = threading.Lock()
         self._inline: TConn | None = None  # the connection whose request the loop runs
         self._stopped = threading.Event()
-        # set by init_process before the first connection: the union-attr ignores below
+        # made by run() before the loop's first event (``_loop_channels`` on the paths
+        # that only a running loop takes)
         self.channels: Channels | None = None
         # Told of every client dropped for being slow or sending too much (gunicorn_conf
         # points it at the app's metrics once the app is loaded).
@@ -241,6 +244,12 @@ class ScoringWorker(ThreadWorker):
         if memory is not None:
             memory.balance.publish(None)
 
+    @property
+    def _loop_channels(self) -> Channels:
+        """The channels, on the paths only a running loop takes (accepting a connection to
+        read whole, answering a request on a channel): run() made them by then."""
+        return cast(Channels, self.channels)
+
     # -- lifecycle ----------------------------------------------------------------------
     def run(self) -> None:
         """gthread's loop, with the channels on its selector (made in init_process)."""
@@ -288,7 +297,7 @@ class ScoringWorker(ThreadWorker):
             conn.close()
             return
         conn.moma = Channel(sock, conn)
-        self.channels.open(conn.moma)  # type: ignore[union-attr]
+        self._loop_channels.open(conn.moma)
 
     def _run_request(self, channel: Channel, request: bytes) -> None:
         """A whole request: gunicorn's parser reads it from the buffer, on a pool thread
@@ -323,10 +332,10 @@ class ScoringWorker(ThreadWorker):
             leftover = conn.parser.unreader.take_buffered() + conn.parser.unreader.sock.take() \
                 if keep else b""
             idle_s = self.cfg.keepalive if self.alive else min(self.cfg.keepalive, LINGER_S)
-            self.channels.answered(channel, keep, leftover, idle_s)  # type: ignore[union-attr]
+            self._loop_channels.answered(channel, keep, leftover, idle_s)
         elif channel.pending:  # gthread's path: the answer's rest first, then gthread's finish
-            self.channels.flush(  # type: ignore[union-attr]
-                channel, lambda: ThreadWorker.finish_request(self, conn, _Done(keep)))
+            self._loop_channels.flush(
+                channel, lambda: ThreadWorker.finish_request(self, conn, _RequestOutcome(keep)))
         else:
             super().finish_request(conn, fs)
 
@@ -363,7 +372,7 @@ class ScoringWorker(ThreadWorker):
         finally:
             self._inline = None
             self._publish(self._open)
-        self.finish_request(conn, _Done(result))
+        self.finish_request(conn, _RequestOutcome(result))
 
     def _whole_request_waiting(self, conn: TConn) -> bool:
         if not self._inline_allowed or conn.is_http2:
@@ -387,7 +396,7 @@ class ScoringWorker(ThreadWorker):
             skip_continue=channel.continued)
         started = time.perf_counter()
         try:
-            keep = super().handle_request(req, conn)
+            keep: bool = super().handle_request(req, conn)
             writer.flush()  # an answer without a body: its headers are still held
             return keep
         finally:

@@ -41,6 +41,8 @@ import secrets
 import signal
 import socket
 import threading
+from types import FrameType
+from typing import Any  # gunicorn's Arbiter, Worker and sockets: no type information
 
 import gunicorn
 
@@ -111,7 +113,7 @@ proc_name = "moma-runtime"
 _BOOT_BEAT_S = 5.0
 
 
-def on_starting(server) -> None:
+def on_starting(server: Any) -> None:
     """Master, before any fork: the memory every worker shares."""
     server.log.info("instance %s answers /readyz and /livez as %s", _settings.instance,
                     _settings.instance_id)
@@ -123,7 +125,7 @@ def on_starting(server) -> None:
         server.LISTENERS = [_reuse_port_listener(server)]
 
 
-def _reuse_port_listener(server):
+def _reuse_port_listener(server: Any) -> Any:
     """The one listening socket of this container's workers, bound with SO_REUSEPORT so
     that another container in the same network namespace can listen on the port too
     (the next generation during a local update; swarm replicas without IPVS)."""
@@ -142,7 +144,7 @@ def _reuse_port_listener(server):
     return kind((_host, _port), server.cfg, server.log, fd=raw.detach())
 
 
-def post_fork(server, worker) -> None:
+def post_fork(server: Any, worker: Any) -> None:
     """Worker, just forked: keep the master's timeout at bay while init() runs."""
     stop = threading.Event()
 
@@ -154,7 +156,7 @@ def post_fork(server, worker) -> None:
     worker._moma_boot_stop = stop
 
 
-def post_worker_init(worker) -> None:
+def post_worker_init(worker: Any) -> None:
     """Worker, app loaded (init() ran): stop the boot heartbeat, freeze what init() made,
     count dropped clients in the app's metrics, drain on SIGTERM."""
     stop = getattr(worker, "_moma_boot_stop", None)
@@ -170,14 +172,14 @@ def post_worker_init(worker) -> None:
     if runtime is None or not callable(previous):
         return
 
-    def on_sigterm(signum, frame) -> None:
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
         runtime.lifecycle.drain()
         previous(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
-def child_exit(server, worker) -> None:
+def child_exit(server: Any, worker: Any) -> None:
     """Master, a worker exited: its admission slots and queue places are free again."""
     memory = _shared_memory.inherited()
     if memory is not None:
@@ -187,7 +189,7 @@ def child_exit(server, worker) -> None:
                                worker.pid, freed)
 
 
-def worker_exit(server, worker) -> None:
+def worker_exit(server: Any, worker: Any) -> None:
     """Worker, leaving: write the data collection rows, telemetry and access lines it
     still holds."""
     _datacollection.shutdown()
@@ -197,7 +199,7 @@ def worker_exit(server, worker) -> None:
         flush()
 
 
-def on_exit(server) -> None:
+def on_exit(server: Any) -> None:
     memory = _shared_memory.inherited()
     if memory is not None:
         memory.close()

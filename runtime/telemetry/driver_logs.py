@@ -15,11 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk.resources import Resource
 
 from ..logs import REQUEST_ID
 
@@ -42,7 +43,9 @@ class QueueLogProcessor(LogRecordProcessor):
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         record = copy.copy(log_record.log_record)
         record.context = Context()
-        self.put(ReadableLogRecord(log_record=record, resource=log_record.resource,  # type: ignore[arg-type]
+        # Optional in the dataclass, but the SDK's Logger.emit always sets the provider's.
+        resource = cast(Resource, log_record.resource)
+        self.put(ReadableLogRecord(log_record=record, resource=resource,
                                    instrumentation_scope=log_record.instrumentation_scope,
                                    limits=log_record.limits))
 
@@ -103,7 +106,7 @@ class PrintCapture:
         self._pending = threading.local()
 
     def write(self, text: str) -> int:
-        written = self.stream.write(text)
+        written: int = self.stream.write(text)
         try:
             pending = getattr(self._pending, "text", "") + text
             if "\n" in pending:

@@ -119,7 +119,7 @@ class _Tee:
         self.span = span
 
     def read(self, *args: Any) -> bytes:
-        data = self.stream.read(*args)
+        data: bytes = self.stream.read(*args)
         kept = self.span.body or b""
         if len(kept) <= BODY_LIMIT:
             self.span.body = kept + data[:BODY_LIMIT + 1 - len(kept)]
