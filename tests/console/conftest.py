@@ -28,6 +28,7 @@ from management.client import Scope
 from management.config import Settings
 from management.server import prepare
 from tests.conftest import TEST_RUN_LABEL
+from tests.management.helpers import Api, create_service, service_id_of, succeeded_image
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -104,6 +105,35 @@ def console_pages(home: Path, **config: Any) -> Iterator[Pages]:
 def pages(tmp_path: Path) -> Iterator[Pages]:
     with console_pages(tmp_path / "home") as console:
         yield console
+
+
+# -- what the worker would leave in the store (no worker runs under the test client) ---------
+
+def built_image(pages: Pages, name: str) -> dict[str, Any]:
+    """A model, a manifest of it and an image of that manifest, built as the worker would
+    leave it (``Succeeded``, at ``default/<name>:1``): ``{"id", "manifest", "model"}``.
+    Claims the oldest operation: make images before services."""
+    return succeeded_image(Api(pages.client, pages.admin_token), pages.app.extensions["moma.store"], name)
+
+
+def deployed_service(pages: Pages, image_id: str, name: str, state: str = "Succeeded", port: int = 1) -> str:
+    """A service of the image, created through the API and left by the worker in ``state``:
+    ``Succeeded`` (scoring at 127.0.0.1:``port``), ``Failed``, ``Running`` (deploying) or
+    ``NotStarted`` (its operation never claimed: make that one last). Its id."""
+    api = Api(pages.client, pages.admin_token)
+    service_id = service_id_of(api, create_service(api, image_id, name))
+    if state == "NotStarted":
+        return service_id
+    store = pages.app.extensions["moma.store"]
+    operation = store.operations.claim("test-worker", 60_000, 3)
+    assert operation is not None and operation.resource_id == service_id, "an older operation is unclaimed"
+    if state == "Running":
+        store.services.start(service_id, 1)
+    else:
+        error = None if state == "Succeeded" else {"code": "DeploymentFailed", "message": "the container exited"}
+        assert store.services.complete(operation.id, "test-worker", service_id, 1, state, scoring_host="127.0.0.1",
+                                       scoring_port=port, replicas=1, error=error)
+    return service_id
 
 
 # -- a real server and a real browser -------------------------------------------------------

@@ -1,20 +1,23 @@
 """Console pages through Flask's test client over a real store: sign-in, the session
-cookie, CSRF, escaping, paging and filters, errors as the API gives them, account
-isolation, the build log stream, and the API routes the console added."""
+cookie, CSRF (on every state-changing route), escaping, paging and filters, what the
+detail pages and the overview show, errors as the API gives them, account isolation,
+the build log stream, and the API routes the console added."""
 
 from __future__ import annotations
 
 import re
+import tempfile
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from management.client import Scope
-from management.console import overview
+from management.console import api_routes, overview
 
-from .conftest import Pages, console_pages, csrf_of
+from .conftest import Pages, built_image, console_pages, csrf_of, deployed_service
 
 DEFAULT = "/accounts/default/default/default"
 XSS = "<script>alert(1)</script>"
@@ -173,6 +176,74 @@ def test_overview_counts_and_last_operations(pages: Pages):
     assert "NotStarted" in html and re.search(r'<a href="/ui/accounts/default/default/default/images/', html)
 
 
+def test_the_manifest_page_shows_its_driver_runtime_and_assets(pages: Pages):
+    manifest = built_image(pages, "shown")["manifest"]
+    pages.sign_in()
+    html = pages.get(f"{DEFAULT}/manifests/{manifest['id']}").text
+    assert "<dt>Driver</dt><dd><code>driver</code></dd>" in html
+    runtime = re.search(r"<dt>Runtime</dt><dd>(.*?)</dd>", html, re.S).group(1)
+    properties = manifest["targetRuntime"]["properties"]
+    assert runtime.split()[0] == "Python" and len(properties) == 2
+    for key, value in properties.items():
+        assert f'{key}: <code class="wrap">{value}</code>' in runtime, (key, runtime)
+    assert len(manifest["assets"]) == 2
+    for asset in manifest["assets"]:
+        assert (f'<tr><td><code>{asset["id"]}</code></td><td><code class="wrap">{asset["url"]}</code></td>'
+                f'<td>{asset["mimeType"]}</td></tr>') in html, asset
+
+
+def test_the_overview_counts_services_by_state(pages: Pages):
+    image_id = built_image(pages, "counted")["id"]
+    for name, state in [("up-1", "Succeeded"), ("up-2", "Succeeded"), ("broken", "Failed"), ("deploying", "Running"),
+                        ("waiting", "NotStarted")]:
+        deployed_service(pages, image_id, name, state)
+    gone = deployed_service(pages, image_id, "gone", "NotStarted")
+    pages.api().call("DELETE", f"/services/{gone}")  # deleted services are not counted
+    pages.sign_in()
+    html = pages.get(f"{DEFAULT}/").text
+    assert re.search(r'id="count-services">5<', html)
+    card = re.search(r'id="count-services".*?<ul class="states">(.*?)</ul>', html, re.S).group(1)
+    shown = dict(re.findall(r'<li><span class="state state-[a-z]+">(\w+)</span> (\d+)</li>', card))
+    assert shown == {"Failed": "1", "NotStarted": "1", "Running": "1", "Succeeded": "2"}, card
+
+
+def test_the_image_page_shows_the_labels_the_engine_has_for_it(pages: Pages, monkeypatch):
+    """The labels come from the Docker engine (``console/images/<id>/labels``), not the store:
+    the engine's answer is replaced here (no Docker under the test client)."""
+    image = built_image(pages, "labelled")
+    asked: list[str] = []
+    labels = {"moma.python-packages": "numpy==2.1.3,scikit-learn==1.9.1", "moma.content-hash": "c" * 64}
+    monkeypatch.setattr(api_routes, "_labels", lambda reference: asked.append(reference) or labels)
+    pages.sign_in()
+    html = pages.get(f"{DEFAULT}/images/{image['id']}").text
+    assert asked == ["default/labelled:1"]  # the image's location
+    table = re.search(r'<table id="labels">.*?</table>', html, re.S).group(0)
+    rows = re.findall(r'<tr><td><code>([^<]+)</code></td><td><code class="wrap">([^<]+)</code></td></tr>', table)
+    assert rows == sorted(labels.items())
+    assert ("moma.python-packages", "numpy==2.1.3,scikit-learn==1.9.1") in rows
+
+
+def test_the_image_page_says_why_labels_are_missing_when_no_engine_answers(pages: Pages, monkeypatch):
+    image = built_image(pages, "unlabelled")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing listens there
+    pages.sign_in()
+    page = pages.get(f"{DEFAULT}/images/{image['id']}")
+    assert page.status_code == 200 and 'id="labels"' not in page.text
+    assert f"Labels unavailable: cannot read the labels of image {image['id']}" in page.text
+    assert 'id="create-service"' in page.text  # the rest of the page is there
+
+
+def test_the_models_page_shows_when_each_model_was_created(pages: Pages):
+    api = pages.api()
+    created = [api.call("POST", "/models", json=model_body(name)) for name in ("older", "newer")]
+    pages.sign_in()
+    html = pages.get(f"{DEFAULT}/models").text
+    for model in created:
+        row = re.search(rf'models/{model["id"]}">{model["name"]}</a></td>(.*?)</tr>', html, re.S).group(1)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.*", model["createdAt"]), model["createdAt"]
+        assert row.strip().endswith(f"<td><time>{model['createdAt']}</time></td>"), row
+
+
 def test_api_errors_show_their_message_and_request_id(pages: Pages):
     api = pages.api()
     manifest = register_manifest(api, "errs")
@@ -225,6 +296,72 @@ def test_the_admin_switches_between_accounts(pages: Pages):
     switched = pages.get("/switch?account=default/default/second")
     assert switched.headers["Location"].endswith("/ui/accounts/default/default/second/")
     assert pages.get("/switch?account=nonsense").status_code == 400
+
+
+# -- CSRF on every state-changing route ----------------------------------------------------
+
+def console_of(pages: Pages) -> Flask:
+    """The console's own Flask app, mounted at /ui beside the API."""
+    return pages.app.wsgi_app.mounts["/ui"]
+
+
+def console_post_routes() -> list[str]:
+    """The endpoints of every console route that takes POST, read from the url_map of a
+    throwaway installation: a route added later is in this list without a test's change."""
+    with tempfile.TemporaryDirectory() as home, console_pages(Path(home)) as pages:
+        return sorted(rule.endpoint for rule in console_of(pages).url_map.iter_rules() if "POST" in rule.methods)
+
+
+POST_ROUTES = console_post_routes()
+# every field any of these forms takes, each with a value the action would accept
+FORM = {"name": "made-by-csrf", "keyType": "Primary", "numReplicas": "1", "body": '{"data": [[1, 2]]}',
+        "compute": "local"}
+
+
+def test_the_console_has_state_changing_routes_to_guard():
+    assert {"auth.sign_in", "auth.sign_out", "models.build", "images.deploy", "services.reveal_keys",
+            "services.try_it", "services.regenerate", "services.delete", "services.update",
+            "services.scale"} <= set(POST_ROUTES), POST_ROUTES
+
+
+def everything(pages: Pages) -> dict[str, Any]:
+    """What any console action could change: images, services and their keys, operations,
+    counts, the sessions on disk, and whether this client is still signed in."""
+    api = pages.api()
+    services = api.call("GET", "/services")["value"]
+    return {"summary": api.call("GET", "/console/summary"), "images": api.call("GET", "/images")["value"],
+            "services": services,
+            "keys": {service["id"]: api.call("GET", f"/services/{service['id']}/keys") for service in services},
+            "sessions": sorted(path.name for path in (pages.home / "console" / "sessions").iterdir()),
+            "signed in": pages.get(f"{DEFAULT}/").status_code}
+
+
+@pytest.mark.parametrize("endpoint", POST_ROUTES)
+def test_every_state_changing_route_refuses_a_missing_or_wrong_csrf_token_and_changes_nothing(
+        pages: Pages, endpoint: str):
+    built = built_image(pages, "guarded")
+    other = built_image(pages, "another")  # an image to update the service to
+    service_id = deployed_service(pages, built["id"], "guarded")
+    values = {"sub": "default", "rg": "default", "account": "default", "manifest_id": built["manifest"]["id"],
+              "image_id": built["id"], "service_id": service_id}
+    rule = next(rule for rule in console_of(pages).url_map.iter_rules() if rule.endpoint == endpoint)
+    assert rule.arguments <= values.keys(), f"give this test a value for {rule.arguments - values.keys()}"
+    path = console_of(pages).url_map.bind("localhost").build(endpoint, values, method="POST")
+    form = {**FORM, "imageId": other["id"], "token": pages.admin_token}
+    another_session = Pages(pages.app, pages.home, pages.app.test_client()).sign_in()  # a real token, not ours
+    csrf = pages.sign_in()
+    assert another_session != csrf
+    before = everything(pages)
+
+    for refused in (pages.post(path, form), pages.post(path, {**form, "csrf": another_session}),
+                    pages.post(path, form, headers={"X-CSRF-Token": another_session}),
+                    pages.post(path, {**form, "csrf": ""}, headers={"X-CSRF-Token": ""})):
+        assert refused.status_code == 403, (path, refused.status_code)
+        assert "CSRF token missing or wrong" in refused.text
+        assert everything(pages) == before, path
+
+    # the same request with this session's token gets past the check: the refusals were CSRF's
+    assert pages.post(path, {**form, "csrf": csrf}).status_code != 403
 
 
 # -- the build log stream ----------------------------------------------------------------
