@@ -18,7 +18,7 @@ from .api_client import Api, ApiError, Scope
 TIMEOUT_SECONDS = 5.0
 TRY_TIMEOUT_SECONDS = 60.0
 MAX_ANSWER_BYTES = 64 * 1024
-NOT_SCORING = ("/", "/livez", "/readyz", "/metrics", "/swagger.json")  # routes that are not scoring requests
+SCORING_ROUTES = ("/score", "/v2/models/{name}/infer")  # the runtime's /metrics route labels of scoring calls
 
 
 @dataclass(frozen=True)
@@ -73,20 +73,24 @@ class Scoring:
 
 
 def snapshot(text: str) -> dict[str, Any]:
-    """Totals from the runtime's Prometheus text: scoring requests, 429s, 5xx, the scoring
-    latency histogram (cumulative counts by upper bound), in-flight calls and queue depth.
-    Rates and percentiles come from the difference of two snapshots (the page does that)."""
+    """Totals from the runtime's Prometheus text: scoring requests (``/score`` and the Open
+    Inference Protocol's infer), their 429s and 5xx, their latency histogram (cumulative
+    counts by upper bound), in-flight calls and queue depth. Health checks, metadata and
+    /metrics are not counted: a 503 from /readyz while a container starts is not an
+    error of the service. Rates and percentiles come from the difference of two
+    snapshots (the page does that)."""
     totals = {"requests": 0.0, "throttled": 0.0, "errors": 0.0, "inFlight": 0.0, "queueDepth": 0.0}
     buckets: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels, value = sample.labels, sample.value
-            if sample.name == "moma_requests_total":
+            scoring = labels.get("route") in SCORING_ROUTES
+            if sample.name == "moma_requests_total" and scoring:
                 status = labels.get("status", "")
                 totals["throttled"] += value if status == "429" else 0
                 totals["errors"] += value if status.startswith("5") else 0
-                totals["requests"] += value if labels.get("route") not in NOT_SCORING else 0
-            elif sample.name == "moma_request_duration_seconds_bucket" and labels.get("route") == "/score":
+                totals["requests"] += value
+            elif sample.name == "moma_request_duration_seconds_bucket" and scoring:
                 buckets[labels["le"]] = buckets.get(labels["le"], 0.0) + value
             elif sample.name == "moma_scoring_in_flight":
                 totals["inFlight"] = value

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from management.console.scoring import snapshot
+from management.console.scoring import SCORING_ROUTES, snapshot
 from runtime.admission import Admission
 from runtime.errors import Overloaded
 from runtime.metrics import ROUTE_INDEX, Metrics, new_shared_memory
@@ -29,9 +29,12 @@ SCORE = ROUTE_INDEX["/score"]
 # (status, seconds) of the /score requests answered; one more is refused with 429 below
 SCORED = [(200, 0.003), (200, 0.004), (200, 0.02), (200, 0.2), (500, 3.0), (503, 0.0002), (504, 20.0)]
 # requests that are not scoring: counted by the runtime, left out of the console's charts
-NOT_SCORING = [("/livez", 200, 0.0001)] * 3 + [("/metrics", 200, 0.5)] * 2 + [("/readyz", 200, 0.0001),
-                                                                            ("/swagger.json", 200, 0.001),
-                                                                            ("/", 200, 0.001)]
+INFER = ROUTE_INDEX["/v2/models/{name}/infer"]  # an Open Inference Protocol call is a scoring call too
+# requests that are not scoring: counted by the runtime, left out of the console's charts (a
+# 503 from a readiness check while the container starts is not an error of the service)
+NOT_SCORING = [("/livez", 200, 0.0001)] * 3 + [("/metrics", 200, 0.5)] * 2 + [
+    ("/readyz", 200, 0.0001), ("/readyz", 503, 0.0001), ("/v2/health/ready", 503, 0.0001),
+    ("/v2/models/{name}", 200, 0.001), ("/swagger.json", 200, 0.001), ("/", 200, 0.001)]
 
 
 @contextlib.contextmanager
@@ -45,6 +48,8 @@ def busy_container(tmp_path: Path) -> Iterator[Metrics]:
     for status, seconds in SCORED:
         metrics.request_started()
         metrics.request_finished(SCORE, status, seconds)
+    metrics.request_started()
+    metrics.request_finished(INFER, 200, 0.004)
     for route, status, seconds in NOT_SCORING:
         metrics.request_started()
         metrics.request_finished(ROUTE_INDEX[route], status, seconds)
@@ -77,16 +82,22 @@ def test_a_snapshot_has_the_scoring_requests_429s_5xx_in_flight_queue_and_latenc
     assert 'moma_rejections_total{reason="queue_full"} 1.0' in text
     seen = snapshot(text)
     assert seen == {
-        "requests": 8.0,  # the 7 answered on /score and the 429; none of the health checks, /metrics...
+        "requests": 9.0,  # the 7 answered on /score, the v2 infer and the 429; no health check, /metrics...
         "throttled": 1.0,
-        "errors": 3.0,  # 500, 503, 504
+        "errors": 3.0,  # 500, 503, 504 of /score; not /readyz's 503
         "inFlight": 2.0,  # run() calls holding a slot (moma_scoring_in_flight)
         "queueDepth": 1.0,
-        # /score's latency histogram, cumulative, by upper bound (None: +Inf), health checks left out
-        "latency": [[0.0005, 2.0], [0.001, 2.0], [0.0025, 2.0], [0.005, 4.0], [0.01, 4.0], [0.025, 5.0],
-                    [0.05, 5.0], [0.1, 5.0], [0.25, 6.0], [0.5, 6.0], [1.0, 6.0], [2.5, 6.0], [5.0, 7.0],
-                    [10.0, 7.0], [None, 8.0]],
+        # scoring calls' latency histogram, cumulative, by upper bound (None: +Inf), health checks left out
+        "latency": [[0.0005, 2.0], [0.001, 2.0], [0.0025, 2.0], [0.005, 5.0], [0.01, 5.0], [0.025, 6.0],
+                    [0.05, 6.0], [0.1, 6.0], [0.25, 7.0], [0.5, 7.0], [1.0, 7.0], [2.5, 7.0], [5.0, 8.0],
+                    [10.0, 8.0], [None, 9.0]],
     }
+
+
+def test_the_scoring_routes_are_the_runtimes():
+    from runtime.oip.routes import INFER as RUNTIME_INFER
+
+    assert SCORING_ROUTES == ("/score", RUNTIME_INFER)
 
 
 def test_a_fresh_container_has_nothing_to_chart(tmp_path: Path):
@@ -141,7 +152,7 @@ def test_the_service_page_reads_the_containers_metrics_with_the_services_key(pag
                                   headers={"Accept": "application/json"})
     assert answer.status_code == 200, answer.text
     assert answer.get_json() == snapshot(text)
-    assert answer.get_json()["latency"][-1] == [None, 8.0]  # +Inf as null, for the script
+    assert answer.get_json()["latency"][-1] == [None, 9.0]  # +Inf as null, for the script
     assert seen == [f"Bearer {key}"]
     gone = pages.client.get(f"/ui{DEFAULT}/services/{service_id}/metrics.json", headers={"Accept": "application/json"})
     assert gone.status_code == 502 and "did not answer" in gone.get_json()["message"]
