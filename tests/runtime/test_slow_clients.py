@@ -12,6 +12,7 @@ import selectors
 import socket
 import threading
 import time
+from typing import Callable
 
 import pytest
 
@@ -129,6 +130,13 @@ def test_two_hundred_slow_clients_hold_no_thread_and_are_closed_at_their_deadlin
     connected, and each slow one is closed once its deadline passed (408 when it had
     sent part of a request)."""
     server = serve("threads.py", WORKERS="2", **SLOW_ENV)
+    two_hundred_slow_clients(server, lambda: server.get("/metrics").text)
+
+
+def two_hundred_slow_clients(server, metrics: Callable[[], str]) -> None:  # type: ignore[no-untyped-def]
+    """The check itself, for a server listening on 127.0.0.1:``server.port`` with
+    ``SLOW_ENV`` (here a gunicorn of the checkout; a built image's container in
+    tests/integration/test_slow_clients_container.py); ``metrics`` reads its /metrics."""
     kinds = ("headers", "body", "silent")
     body = json.dumps({"sleep": 0, "pad": "x" * 200}).encode()  # 20 s at 10 bytes/s
     head = HEAD.replace(b"%d" % len(BODY), b"%d" % len(body))
@@ -158,7 +166,7 @@ def test_two_hundred_slow_clients_hold_no_thread_and_are_closed_at_their_deadlin
     finally:
         slow.close()
     assert _fresh_score(server)["pid"]
-    text = server.get("/metrics").text
+    text = metrics()
     for reason, count in (("head_timeout", order.count("headers")),
                           ("body_timeout", order.count("body")), ("silent", order.count("silent"))):
         assert prometheus_value(text, "moma_connections_dropped_total", {"reason": reason}) == count
