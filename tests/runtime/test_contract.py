@@ -67,7 +67,8 @@ def _opaque(text: str) -> None:
 
 def test_health_routes_tell_instances_apart_without_naming_them(serve, tmp_path):
     """/readyz and /livez answer anybody: an opaque id, the same from every worker; the
-    container's name (account, service) only on authenticated /metrics."""
+    container's name (account, service) only on authenticated /metrics and in the start-up
+    log line that ties the two together for the operator."""
     keys = tmp_path / "keys"
     keys.write_text(key_hash("k") + "\n")
     server = serve("ok.py", WORKERS="2", MOMA_INSTANCE=NAMED, MOMA_KEYS_FILE=str(keys))
@@ -78,6 +79,8 @@ def test_health_routes_tell_instances_apart_without_naming_them(serve, tmp_path)
         ids.add(answer.json()["instance"])
     assert len(ids) == 1 and len(ids.pop()) >= 16
     assert f'moma_instance{{instance="{NAMED}"}} 1.0' in server.get("/metrics", key="k").text
+    opaque_id = server.get("/readyz").json()["instance"]
+    assert f"instance {NAMED} answers /readyz and /livez as {opaque_id}" in server.stderr()  # the operator's log
     another = serve("ok.py", MOMA_INSTANCE=NAMED)
     assert another.get("/readyz").json()["instance"] != server.get("/readyz").json()["instance"]
     chosen = serve("ok.py", MOMA_INSTANCE=NAMED, MOMA_INSTANCE_ID="engine-chosen-7f3a")
