@@ -155,3 +155,38 @@ def test_ctrl_c_while_the_image_builds_prints_the_command_that_finishes(idle_ser
     assert (f"once it has succeeded: moma --url {idle_server.url} service create realtime -n later --image-id "
             f"{image['id']} --cpu 0.5 --collect-model-data true") in stderr
     assert "Traceback" not in stderr
+
+
+def test_image_create_from_files_with_models_dependencies_and_requirements(cli: Cli, project: Path):
+    """`image create -f` with two models (-m twice), a dependency (-d) and a requirements
+    file (-p): the manifest names them all; the same command again reuses the models,
+    the manifest and the image (no build); --new-model-version registers the models again
+    and so makes a new manifest and a new image."""
+    (project / "helper.py").write_text("GREETING = 'hello'\n")
+    (project / "labels.txt").write_text("setosa\nversicolor\nvirginica\n")
+    args = ("image", "create", "-n", "multi", "-f", str(project / "score.py"), "-r", "python",
+            "-m", str(project / "model.pkl"), "-m", str(project / "labels.txt"), "-d", str(project / "helper.py"),
+            "-p", str(project / "requirements.txt"), "-q")
+    first = cli(*args, "-o", "json")
+    image = first.json()
+    assert image["creationState"] == "Succeeded", first
+    for model in ("model", "labels"):
+        assert f"model {model} version 1: registered (" in first.stderr, first
+    manifest = image["manifest"]
+    assert len(manifest["modelIds"]) == 2 and manifest["driverProgram"] == "driver", manifest
+    assert [(asset["id"], asset["url"].rsplit("/", 1)[-1]) for asset in manifest["assets"]] == [
+        ("driver", "score.py"), ("helper.py", "helper.py")], manifest["assets"]
+    assert manifest["targetRuntime"]["properties"]["pipRequirements"].endswith("/requirements.txt"), manifest
+
+    again = cli(*args, "-o", "json")
+    assert "model model version 1: reused, same content" in again.stderr
+    assert "model labels version 1: reused, same content" in again.stderr
+    assert f"image multi version 1: reused, built from this manifest ({image['id']})" in again.stderr, again
+    assert again.json()["id"] == image["id"]
+
+    newer = cli(*args, "--new-model-version", "-o", "json")
+    for model in ("model", "labels"):
+        assert f"model {model} version 2: registered (" in newer.stderr, newer
+    assert "manifest multi version 2: created (" in newer.stderr, newer
+    rebuilt = newer.json()
+    assert rebuilt["creationState"] == "Succeeded" and rebuilt["version"] == 2 and rebuilt["id"] != image["id"]

@@ -117,9 +117,9 @@ def test_a_worker_killed_mid_build_leaves_the_build_to_another(installation: Ins
         operation = create_image(client, manifest["id"], "held")
         wait_for(lambda: model.requests == 1, timeout=120, interval=0.1, what="worker 1 to fetch the model")
         assert client.call("GET", f"/operations/{operation}").json()["state"] == "Running"
+        installation.worker("worker2")  # running beside worker 1, which holds the build's lease
 
         first.kill()
-        installation.worker("worker2")
         model.release.set()
         done = wait_operation(client, operation, timeout=400)
 
@@ -130,8 +130,6 @@ def test_a_worker_killed_mid_build_leaves_the_build_to_another(installation: Ins
         assert f"Successfully tagged {image['imageLocation']}" in client.get_url(image["imageBuildLogUri"]).text
     finally:
         model.close()
-
-
 
 
 def test_collected_data_is_read_through_either_replica(make_installation: Callable[..., Installation],
@@ -162,6 +160,8 @@ def test_collected_data_is_read_through_either_replica(make_installation: Callab
         first, second = installation.replicas
         assert wait_until(lambda: len(rows(second)) == 1, timeout=60), rows(second)
         assert rows(first) == rows(second)
+        listings = [replica.client().call("GET", f"/services/{service_id}/data").json() for replica in (first, second)]
+        assert listings[0] == listings[1] and listings[0]["value"], listings
         deleted = client.call("DELETE", f"/services/{service_id}").headers["Operation-Location"]
         assert wait_operation(client, deleted.rsplit("/", 1)[-1], timeout=120)["state"] == "Succeeded"
     finally:
