@@ -305,12 +305,12 @@ def _ms(value: str, unit: str) -> float:
 
 def parse_wrk(out: str) -> dict:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {p: _ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$",
+    lat = {p: _ms(v, u) for p, v, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$",
                                                     out, re.M)}
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+    return {"rps": rps, "p50": lat.get("50"), "p90": lat.get("90"), "p99": lat.get("99"),
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "requests": total,
             "socket_errors": errors.group(0) if errors else ""}
 

@@ -8,7 +8,7 @@ gthread worker on a gunicorn version not in ``compat.WRITTEN_FOR``.
 
 **Balanced connections** (``WORKER_BALANCE``). gthread keeps a connection on the worker
 that accepted it for as long as the client keeps it alive, and which worker accepts is
-a race the kernel decides (16 keep-alive clients on 2 workers split 1/15 and 0/16). A
+a race the kernel decides, which can leave one worker with nearly every connection. A
 worker here accepts a new connection only while no other worker of the container has
 fewer open connections; each publishes its count in the shared memory
 (``shared_memory.ConnectionBalance``), stamped at every turn of its event loop. A worker
