@@ -20,6 +20,14 @@ from tests.conftest import TEST_RUN_LABEL
 EXAMPLE = Path(__file__).parents[2] / "examples" / "iris"
 
 
+def driver_manifest(name: str, models: str = "") -> str:
+    """A manifest of one Python driver, ``score.py`` beside it, and ``models`` (the YAML
+    of its ``models:`` list, if any)."""
+    manifest = (f"name: {name}\ndriverProgram: driver\ntargetRuntime:\n  runtimeType: Python\n"
+                "assets:\n  - id: driver\n    url: score.py\n    mimeType: application/x-python\n")
+    return manifest + (f"models:\n{models}" if models else "")
+
+
 def train(out_dir: Path, c: float = 1.0) -> Path:
     subprocess.run([sys.executable, str(EXAMPLE / "train.py"), str(out_dir), "--c", str(c)], check=True,
                    stdout=subprocess.DEVNULL)

@@ -14,21 +14,20 @@ import pytest
 import requests
 
 from builder.manifest import load_manifest
-from tests.integration.conftest import RunningImage, builder, builder_config, labels, moma_home, run_image  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401
+    RunningImage,
+    builder,
+    builder_config,
+    driver_manifest,
+    labels,
+    moma_home,
+    run_image,
+)
 from tests.runtime.conftest import FIXTURES
 from tests.runtime.test_slow_clients import SLOW_ENV, two_hundred_slow_clients
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-MANIFEST = """name: slowloris
-driverProgram: driver
-targetRuntime:
-  runtimeType: Python
-assets:
-  - id: driver
-    url: score.py
-    mimeType: application/x-python
-"""
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def image(builder, labels, tmp_path_factory) -> str:  # noqa: F811
 
     project = tmp_path_factory.mktemp("slowloris")
     shutil.copy(FIXTURES / "threads.py", project / "score.py")
-    (project / "manifest.yml").write_text(MANIFEST)
+    (project / "manifest.yml").write_text(driver_manifest("slowloris"))
     return builder.build(load_manifest(project / "manifest.yml"),
                          BuildOptions(labels=labels, name="slowloris", tag="1")).reference
 

@@ -16,26 +16,22 @@ import requests
 from bench.runtime.otlp_receiver import OtlpReceiver, attributes
 from builder.manifest import load_manifest
 from tests.bridge import bridge_gateway
-from tests.integration.conftest import RunningImage, builder, builder_config, labels, moma_home, run_image  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401
+    RunningImage,
+    builder,
+    builder_config,
+    driver_manifest,
+    labels,
+    moma_home,
+    run_image,
+)
 from tests.runtime.conftest import FIXTURES, prometheus_value
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-MANIFEST = """name: telem
-driverProgram: driver
-targetRuntime:
-  runtimeType: Python
-assets:
-  - id: driver
-    url: score.py
-    mimeType: application/x-python
-models:
-  - name: telem
-    version: 3
-    url: model.txt
-    mimeType: application/octet-stream
-"""
+MANIFEST = driver_manifest("telem", "  - name: telem\n    version: 3\n    url: model.txt\n"
+                                    "    mimeType: application/octet-stream\n")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 FAST = {"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_BLRP_SCHEDULE_DELAY": "200",
