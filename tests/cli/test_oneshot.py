@@ -163,14 +163,15 @@ def test_image_create_from_files_with_models_dependencies_and_requirements(cli: 
     the manifest and the image (no build); --new-model-version registers the models again
     and so makes a new manifest and a new image."""
     (project / "helper.py").write_text("GREETING = 'hello'\n")
-    (project / "labels.txt").write_text("setosa\nversicolor\nvirginica\n")
+    (project / "multi-labels.txt").write_text("setosa\nversicolor\nvirginica\n")
+    shutil.copy(project / "model.pkl", project / "multi-model.pkl")  # names no other test of the server registers
     args = ("image", "create", "-n", "multi", "-f", str(project / "score.py"), "-r", "python",
-            "-m", str(project / "model.pkl"), "-m", str(project / "labels.txt"), "-d", str(project / "helper.py"),
-            "-p", str(project / "requirements.txt"), "-q")
+            "-m", str(project / "multi-model.pkl"), "-m", str(project / "multi-labels.txt"),
+            "-d", str(project / "helper.py"), "-p", str(project / "requirements.txt"), "-q")
     first = cli(*args, "-o", "json")
     image = first.json()
     assert image["creationState"] == "Succeeded", first
-    for model in ("model", "labels"):
+    for model in ("multi-model", "multi-labels"):
         assert f"model {model} version 1: registered (" in first.stderr, first
     manifest = image["manifest"]
     assert len(manifest["modelIds"]) == 2 and manifest["driverProgram"] == "driver", manifest
@@ -179,13 +180,13 @@ def test_image_create_from_files_with_models_dependencies_and_requirements(cli: 
     assert manifest["targetRuntime"]["properties"]["pipRequirements"].endswith("/requirements.txt"), manifest
 
     again = cli(*args, "-o", "json")
-    assert "model model version 1: reused, same content" in again.stderr
-    assert "model labels version 1: reused, same content" in again.stderr
+    for model in ("multi-model", "multi-labels"):
+        assert f"model {model} version 1: reused, same content" in again.stderr, again
     assert f"image multi version 1: reused, built from this manifest ({image['id']})" in again.stderr, again
     assert again.json()["id"] == image["id"]
 
     newer = cli(*args, "--new-model-version", "-o", "json")
-    for model in ("model", "labels"):
+    for model in ("multi-model", "multi-labels"):
         assert f"model {model} version 2: registered (" in newer.stderr, newer
     assert "manifest multi version 2: created (" in newer.stderr, newer
     rebuilt = newer.json()
