@@ -20,14 +20,25 @@ class Meta:
 
     def remember(self, key: str, value: str) -> str:
         """The value stored under ``key``; ``value`` is stored when there is none yet
-        (of processes that start together, the first one's)."""
-        with reading(self.engine) as connection:
-            found = connection.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        (of processes that start together, the first one's: on PostgreSQL two of them may
+        both find none and insert, and the second insert's conflict means the other won)."""
+        found = self._read(key)
         if found:
             return found
-        with writing(self.engine) as connection:
-            found = connection.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
-            if found:
-                return found
-            connection.execute(sa.insert(meta).values(key=key, value=value))
-            return value
+        try:
+            with writing(self.engine) as connection:
+                found = connection.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+                if found:
+                    return found
+                connection.execute(sa.insert(meta).values(key=key, value=value))
+                return value
+        except sa.exc.IntegrityError:
+            found = self._read(key)
+            if not found:
+                raise
+            return found
+
+    def _read(self, key: str) -> str | None:
+        with reading(self.engine) as connection:
+            found: str | None = connection.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+            return found

@@ -17,6 +17,7 @@ from flask import Flask
 from management.store import Store
 from management.store.database import writing
 from management.store.operations import insert_operation
+from tests.waiting import wait_for
 
 from ..helpers import DEFAULT_SCOPE, Api, run_in_threads
 
@@ -171,3 +172,61 @@ def test_processes_claiming_keep_the_accounts_limit(store: Store, database_url: 
     claims = [tuple(int(value) for value in output.split()) for output in outputs]
     assert sum(count for count, _ in claims) == OPERATIONS
     assert max(most for _, most in claims) <= 2
+
+
+REMEMBER = textwrap.dedent("""
+    import sys, uuid
+    from management.store import Store
+
+    url, count = sys.argv[1], int(sys.argv[2])
+    store = Store(url)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(",".join(store.meta.remember(f"fact-{number}", uuid.uuid4().hex) for number in range(count)))
+    store.close()
+""")
+
+
+def test_processes_starting_together_remember_one_value(store: Store, database_url: str) -> None:
+    """The installation's facts (its id, the service-key fingerprint) are written by the
+    first of the processes that start together (API replicas, their workers, `moma
+    worker`s); on PostgreSQL the others' inserts conflict, and must take its value, not fail."""
+    outputs = run_processes([REMEMBER, database_url, "40"], 4)
+
+    assert len(set(outputs)) == 1, outputs
+    assert outputs[0].split(",") == [store.meta.remember(f"fact-{number}", "later") for number in range(40)]
+
+
+def test_an_insert_that_conflicts_takes_the_value_that_won(store: Store, database_url: str) -> None:
+    """The race made certain: another process inserted the fact and has not committed when
+    this one looks (it finds none) and inserts; it waits on the other's row, then gets the
+    unique key's conflict once that commits, and must answer the committed value."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serializes writers (BEGIN IMMEDIATE): no insert can conflict")
+    import sqlalchemy as sa
+
+    from management.store.tables import meta
+
+    with store.engine.connect() as holder:
+        transaction = holder.begin()
+        holder.execute(sa.insert(meta).values(key="fact-0", value="first"))
+        process = subprocess.Popen([sys.executable, "-c", REMEMBER, database_url, "1"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   cwd=Path(__file__).resolve().parents[3])
+        try:
+            assert process.stdout.readline().strip() == "ready", process.stderr.read()
+            process.stdin.write("go\n")
+            process.stdin.flush()
+
+            def waiting_on_the_row() -> bool:
+                with store.engine.connect() as look:
+                    return bool(look.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar())
+            wait_for(waiting_on_the_row, timeout=30, interval=0.02, what="the process's insert to wait on ours")
+            transaction.commit()
+            output, errors = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 0, errors
+    assert output.strip() == "first"
