@@ -315,25 +315,36 @@ def parse_wrk(out: str) -> dict:
             "socket_errors": errors.group(0) if errors else ""}
 
 
+def process_stats() -> dict[int, list[str]]:
+    """Every process's /proc/<pid>/stat fields after its name (field 3 on), by pid."""
+    stats = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stats[int(stat.parent.name)] = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+    return stats
+
+
+def process_tree(root: int, stats: dict[int, list[str]] | None = None) -> list[int]:
+    """``root`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for pid, fields in (stats if stats is not None else process_stats()).items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
 def tree_cpu_seconds(root: int) -> float:
     """utime+stime of a process and all its descendants (from /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    cpu: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += cpu.get(pid, 0.0)
-        todo.extend(children.get(pid, []))
-    return total
+    stats = process_stats()
+    return sum((int(stats[pid][11]) + int(stats[pid][12])) / ticks
+               for pid in process_tree(root, stats) if pid in stats)
 
 
 _RECEIVER: list[OtlpReceiver] = []

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.bench_runtime import KEY, WORK, case_spec, free_port, prepare_work, stop, wait_ready, wrk
+from bench.bench_runtime import KEY, WORK, case_spec, free_port, prepare_work, process_tree, stop, wait_ready, wrk
 
 CASES = ("ours", "bare-sync")
 SLOW_S = 0.010
@@ -40,18 +40,8 @@ SLOW_S = 0.010
 
 def threads_of(root: int) -> dict[int, list[tuple[int, int, int]]]:
     """For each process in ``root``'s tree: (cpu ns, run-queue wait ns, tid) per thread."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
     found: dict[int, list[tuple[int, int, int]]] = {}
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, []))
+    for pid in process_tree(root):
         rows = []
         for task in Path(f"/proc/{pid}/task").glob("*"):
             try:

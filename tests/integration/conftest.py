@@ -15,17 +15,26 @@ import requests
 
 from builder.build import Builder, BuildOptions
 from builder.config import BuilderConfig
+from builder.manifest import load_manifest
 from tests.conftest import TEST_RUN_LABEL
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "iris"
 
 
-def driver_manifest(name: str, models: str = "") -> str:
-    """A manifest of one Python driver, ``score.py`` beside it, and ``models`` (the YAML
-    of its ``models:`` list, if any)."""
+def build_driver_image(builder: Builder, labels: dict[str, str], directory: Path, driver: Path, name: str,
+                       model: str | None = None) -> str:
+    """An image of one Python driver (copied in as ``score.py``) and, with ``model``, one
+    model file of that content named after the image (version 3); its reference."""
+    shutil.copy(driver, directory / "score.py")
     manifest = (f"name: {name}\ndriverProgram: driver\ntargetRuntime:\n  runtimeType: Python\n"
                 "assets:\n  - id: driver\n    url: score.py\n    mimeType: application/x-python\n")
-    return manifest + (f"models:\n{models}" if models else "")
+    if model is not None:
+        (directory / "model.txt").write_text(model)
+        manifest += (f"models:\n  - name: {name}\n    version: 3\n    url: model.txt\n"
+                     "    mimeType: application/octet-stream\n")
+    (directory / "manifest.yml").write_text(manifest)
+    return builder.build(load_manifest(directory / "manifest.yml"),
+                         BuildOptions(labels=labels, name=name, tag="1")).reference
 
 
 def train(out_dir: Path, c: float = 1.0) -> Path:

@@ -7,18 +7,16 @@ the checkout."""
 
 from __future__ import annotations
 
-import shutil
 from types import SimpleNamespace
 
 import pytest
 import requests
 
-from builder.manifest import load_manifest
 from tests.integration.conftest import (  # noqa: F401
     RunningImage,
+    build_driver_image,
     builder,
     builder_config,
-    driver_manifest,
     labels,
     moma_home,
     run_image,
@@ -29,16 +27,10 @@ from tests.runtime.test_slow_clients import SLOW_ENV, two_hundred_slow_clients
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-
 @pytest.fixture(scope="module")
 def image(builder, labels, tmp_path_factory) -> str:  # noqa: F811
-    from builder.build import BuildOptions
-
-    project = tmp_path_factory.mktemp("slowloris")
-    shutil.copy(FIXTURES / "threads.py", project / "score.py")
-    (project / "manifest.yml").write_text(driver_manifest("slowloris"))
-    return builder.build(load_manifest(project / "manifest.yml"),
-                         BuildOptions(labels=labels, name="slowloris", tag="1")).reference
+    return build_driver_image(builder, labels, tmp_path_factory.mktemp("slowloris"), FIXTURES / "threads.py",
+                              "slowloris")
 
 
 def test_two_hundred_slow_clients_against_a_two_worker_container(run_image, image):  # noqa: F811

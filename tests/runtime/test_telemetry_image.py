@@ -6,7 +6,6 @@ connection string names."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 from typing import Any, Callable, Iterator
 
@@ -14,13 +13,12 @@ import pytest
 import requests
 
 from bench.runtime.otlp_receiver import OtlpReceiver, attributes
-from builder.manifest import load_manifest
 from tests.bridge import bridge_gateway
 from tests.integration.conftest import (  # noqa: F401
     RunningImage,
+    build_driver_image,
     builder,
     builder_config,
-    driver_manifest,
     labels,
     moma_home,
     run_image,
@@ -30,8 +28,6 @@ from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-MANIFEST = driver_manifest("telem", "  - name: telem\n    version: 3\n    url: model.txt\n"
-                                    "    mimeType: application/octet-stream\n")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 FAST = {"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_BLRP_SCHEDULE_DELAY": "200",
@@ -40,15 +36,8 @@ FAST = {"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_BLRP_SCHEDULE_DELAY": "200",
 
 @pytest.fixture(scope="module")
 def image(builder, labels, tmp_path_factory) -> str:  # noqa: F811
-    from builder.build import BuildOptions
-
-    project = tmp_path_factory.mktemp("telem")
-    shutil.copy(FIXTURES / "telemetry_driver.py", project / "score.py")
-    (project / "model.txt").write_text("weights")
-    (project / "manifest.yml").write_text(MANIFEST)
-    result = builder.build(load_manifest(project / "manifest.yml"),
-                           BuildOptions(labels=labels, name="telem", tag="1"))
-    return result.reference
+    return build_driver_image(builder, labels, tmp_path_factory.mktemp("telem"), FIXTURES / "telemetry_driver.py",
+                              "telem", model="weights")
 
 
 @pytest.fixture(scope="module")
