@@ -112,6 +112,7 @@ class Gate:
         self.max_body_bytes = max_body_bytes
         self.capture = runtime.capture
         self.oip = runtime.oip
+        self.oip_route = runtime.oip.router.match  # None: not a /v2 path
         self.tracer = runtime.telemetry.tracer if runtime.telemetry is not None else None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -122,9 +123,8 @@ class Gate:
         environ["moma.request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         path = environ.get("PATH_INFO", "")
-        oip_match = None
-        if oip_routes.is_oip_path(path):
-            oip_match = oip_routes.match(path)
+        oip_match = self.oip_route(path)
+        if oip_match is not None:
             route = ROUTE_INDEX.get(oip_match.route or "", OTHER_ROUTE)
         else:
             route = ROUTE_INDEX.get(path, OTHER_ROUTE)

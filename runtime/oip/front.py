@@ -34,7 +34,7 @@ from ..schema import ServiceSchema
 from ..scoring import Scorer
 from .inputs import InputMapping, feed_of
 from .names import ModelNames, ServedModel
-from .routes import INFER, LIVE, MODEL, MODEL_READY, READY, SERVER, Match
+from .routes import INFER, LIVE, MODEL, MODEL_READY, READY, SERVER, Match, Router
 from .tensors import OUTPUT, output_tensors, parse_request
 
 log = logging.getLogger("moma.runtime")
@@ -60,6 +60,7 @@ class OpenInference:
         self.schema = schema
         self.mapping = InputMapping(schema)
         self.names = names
+        self.router = Router((model.name, model.version) for model in names.served.values())
         self.platform = f"moma_{runtime_type.lower()}"
         self.max_body_bytes = max_body_bytes
         self.capture = capture
@@ -134,8 +135,9 @@ class OpenInference:
             raise BadInput("binary tensor data (Inference-Header-Content-Length) is not "
                            "supported: send the tensors as JSON (tritonclient: "
                            "binary_data=False)")
-        encoding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
-        if encoding not in ("", "identity"):
+        encoding = environ.get("HTTP_CONTENT_ENCODING")
+        if encoding and encoding.strip().lower() not in ("", "identity"):
+            encoding = encoding.strip().lower()
             raise UnsupportedMediaType(f"Content-Encoding {encoding} is not supported: send "
                                        f"the body uncompressed")
         request = parse_request(read_body(environ, self.max_body_bytes))
@@ -163,7 +165,8 @@ class OpenInference:
                  result: Any) -> None:
         """Data collection gets what ``/score`` would have had: its body and its answer."""
         try:
-            raw = scored_input if isinstance(scored_input, bytes) else _json(scored_input)
+            raw = scored_input.encode("utf-8") if isinstance(scored_input, str) \
+                else _json(scored_input)
             capture(environ["moma.request_id"],
                          environ.get("HTTP_X_MS_CLIENT_REQUEST_ID") or "", raw,
                          encode_output(result))

@@ -137,11 +137,11 @@ class InputMapping:
     # -- arguments --------------------------------------------------------------------------
     def arguments(self, request: InferenceRequest) -> tuple[Arguments, Any]:
         """run()'s arguments, and the body ``/score`` would have had (for data collection:
-        bytes without a schema, else the decoded document)."""
+        its text without a schema, else the decoded document)."""
         schema = self.schema
         if schema is None:
             text = json.dumps({tensor.name: tensor.nested() for tensor in request.inputs})
-            return ((text,), {}), text.encode("utf-8")
+            return ((text,), {}), text
         tensors = {tensor.name: tensor for tensor in request.inputs}
         if self.columns is not None and (set(tensors) != set(self.feeds)
                                           or _content_type(request) == "pd"):
@@ -166,7 +166,7 @@ class InputMapping:
             return _rows(tensor)
         feed.check(tensor)
         if feed.family is None and tensor.datatype == "BYTES":
-            tensor = dataclasses.replace(tensor, values=[_maybe_json(v) for v in tensor.values])
+            tensor = tensor._replace(values=[_maybe_json(v) for v in tensor.values])
         if feed.depth == 0:
             if len(tensor.values) != 1:
                 raise BadInput(f"input {tensor.name!r}: the model's input is one value, the "

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 LIVE, READY, SERVER = "/v2/health/live", "/v2/health/ready", "/v2"
 MODEL, MODEL_READY, INFER = "/v2/models/{name}", "/v2/models/{name}/ready", \
@@ -47,3 +48,28 @@ def _text(segment: str) -> str:
         return segment.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return segment
+
+
+class Router:
+    """``match`` for any path, None for paths outside ``/v2``; the paths of the models
+    served (and the fixed routes) are looked up in a table built once."""
+
+    def __init__(self, models: Iterable[tuple[str, str | None]]) -> None:
+        paths = [SERVER, LIVE, READY]
+        for name, version in models:
+            bases = [f"/v2/models/{name}"]
+            if version is not None:
+                bases.append(f"/v2/models/{name}/versions/{version}")
+            paths += [base + tail for base in bases for tail in ("", "/ready", "/infer")]
+        self.known = {wsgi: match(wsgi) for wsgi in map(_wsgi, paths) if is_oip_path(wsgi)}
+
+    def match(self, path: str) -> Match | None:
+        found = self.known.get(path)
+        if found is None and is_oip_path(path):
+            return match(path)
+        return found
+
+
+def _wsgi(path: str) -> str:
+    """A path as WSGI gives it: its UTF-8 bytes as latin-1 text."""
+    return path.encode("utf-8").decode("latin-1")

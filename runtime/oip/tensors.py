@@ -10,9 +10,8 @@ form (the protocol says so too): they are refused with a message naming the inpu
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..encoding import encode_output, prepared
 from ..errors import BadInput
@@ -25,6 +24,7 @@ INTEGER_RANGES = {
 }
 FLOATS = frozenset({"FP32", "FP64"})
 DATATYPES = ("BOOL", *INTEGER_RANGES, "FP16", "BF16", "FP32", "FP64", "BYTES")
+KNOWN_DATATYPES = frozenset(DATATYPES)
 NO_JSON_FORM = frozenset({"FP16", "BF16"})
 MAX_DIMENSION = 2 ** 64 - 1
 OUTPUT = "predict"  # the output's name when run() does not name its outputs
@@ -32,8 +32,7 @@ _BOOL, _INT, _NUMBER, _TEXT = frozenset({bool}), frozenset({int}), frozenset({in
     frozenset({str})
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class InputTensor:
+class InputTensor(NamedTuple):
     name: str
     datatype: str
     shape: tuple[int, ...]
@@ -52,8 +51,7 @@ class InputTensor:
         return values
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class InferenceRequest:
+class InferenceRequest(NamedTuple):
     id: str | None
     parameters: dict[str, Any] | None
     inputs: tuple[InputTensor, ...]
@@ -64,7 +62,7 @@ class InferenceRequest:
 def parse_request(raw: bytes) -> InferenceRequest:
     """The inference request of a body; BadInput naming what is wrong."""
     try:
-        document = json.loads(raw)
+        document = json.loads(_text(raw))
     except ValueError as exc:
         raise BadInput(f"the request body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -78,11 +76,22 @@ def parse_request(raw: bytes) -> InferenceRequest:
     inputs = document.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise BadInput("\"inputs\" must be a non-empty list of input tensors")
-    tensors = tuple(_input(entry, at) for at, entry in enumerate(inputs))
-    names = [tensor.name for tensor in tensors]
-    if len(set(names)) != len(names):
-        raise BadInput(f"input {_first_repeated(names)!r} is given twice")
+    tensors = tuple([_input(entry, at) for at, entry in enumerate(inputs)])
+    if len(tensors) > 1:
+        names = [tensor.name for tensor in tensors]
+        if len(set(names)) != len(names):
+            raise BadInput(f"input {_first_repeated(names)!r} is given twice")
     return InferenceRequest(request_id, parameters, tensors, _requested(document.get("outputs")))
+
+
+def _text(raw: bytes) -> str | bytes:
+    """UTF-8 decoded here (``json.loads`` would first guess the encoding); other bytes
+    (UTF-16, UTF-32, a byte order mark) as they are, for ``json.loads`` to detect."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+    return raw if text[:1] == "\ufeff" else text
 
 
 def _input(entry: Any, at: int) -> InputTensor:
@@ -96,7 +105,7 @@ def _input(entry: Any, at: int) -> InputTensor:
         raise BadInput(f"input {name!r}: {datatype} has no JSON form (the binary tensor "
                        f"extension, which this server does not offer, is needed for it); "
                        f"send FP32 instead")
-    if datatype not in DATATYPES:
+    if datatype not in KNOWN_DATATYPES:
         raise BadInput(f"input {name!r}: unknown datatype {datatype!r}; one of "
                        f"{', '.join(d for d in DATATYPES if d not in NO_JSON_FORM)}")
     shape, count = _shape(name, entry.get("shape"))
@@ -113,14 +122,16 @@ def _input(entry: Any, at: int) -> InputTensor:
 
 
 def _shape(name: str, shape: Any) -> tuple[tuple[int, ...], int]:
-    if not isinstance(shape, list) or not all(
-            type(dim) is int and 0 <= dim <= MAX_DIMENSION for dim in shape):
-        raise BadInput(f"input {name!r}: \"shape\" must be a list of integers from 0 to "
-                       f"2^64-1, got {json.dumps(shape)[:100]}")
     count = 1
-    for dim in shape:
-        count *= dim
-    return tuple(shape), count
+    if type(shape) is list:
+        for dim in shape:
+            if type(dim) is not int or not 0 <= dim <= MAX_DIMENSION:
+                break
+            count *= dim
+        else:
+            return tuple(shape), count
+    raise BadInput(f"input {name!r}: \"shape\" must be a list of integers from 0 to "
+                   f"2^64-1, got {json.dumps(shape)[:100]}")
 
 
 def _flatten(data: list[Any]) -> list[Any]:
@@ -267,10 +278,11 @@ def _plain_list_tensor(name: str, value: Any) -> dict[str, Any] | None:
         if not probe:
             break
         probe = probe[0]
-    values = _regular(value, shape)
-    if values is None:
+    leaves = _regular(value, shape)
+    if leaves is None:
         return None
-    datatype = _LEAF_TYPES.get(frozenset(map(type, values)))
+    values, kinds = leaves
+    datatype = _LEAF_TYPES.get(kinds)
     if datatype == "INT64" and not -2 ** 63 <= min(values) <= max(values) < 2 ** 63:
         datatype = "FP64"
     return None if datatype is None else _tensor(name, datatype, shape, values)
@@ -280,8 +292,9 @@ _LEAF_TYPES = {frozenset(): "FP64", _BOOL: "BOOL", _INT: "INT64", _NUMBER: "FP64
                frozenset({float}): "FP64", _TEXT: "BYTES"}
 
 
-def _regular(value: Any, shape: list[int]) -> list[Any] | None:
-    """The row-major leaves of nested lists of exactly ``shape``, else None."""
+def _regular(value: Any, shape: list[int]) -> tuple[list[Any], frozenset[type]] | None:
+    """The row-major leaves of nested lists of exactly ``shape`` and their types, else
+    None."""
     level = [value]
     for dim in shape:
         below: list[Any] = []
@@ -290,9 +303,10 @@ def _regular(value: Any, shape: list[int]) -> list[Any] | None:
                 return None
             below.extend(item)
         level = below
-    if list in set(map(type, level)) or tuple in set(map(type, level)):
+    kinds = frozenset(map(type, level))
+    if list in kinds or tuple in kinds:
         return None
-    return level
+    return level, kinds
 
 
 def _tensor(name: str, datatype: str, shape: list[int], data: list[Any]) -> dict[str, Any]:

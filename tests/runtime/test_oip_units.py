@@ -17,7 +17,7 @@ from runtime.errors import BadInput, BadOutput, NotFound
 from runtime.model_map import MappedModel, ModelMap, load_model_map
 from runtime.oip.inputs import InputMapping
 from runtime.oip.names import ModelNames
-from runtime.oip.routes import INFER, LIVE, MODEL, MODEL_READY, SERVER, match
+from runtime.oip.routes import INFER, LIVE, MODEL, MODEL_READY, SERVER, Match, Router, match
 from runtime.oip.tensors import output_tensors, parse_request
 from runtime.schema import load_schema, parse_schema
 
@@ -58,8 +58,19 @@ def test_every_datatype_takes_its_values_and_refuses_others(datatype, good, bad,
     assert f"is not {datatype}: {wanted}" in caught.value.message
 
 
+@pytest.mark.parametrize("encoded", [
+    lambda text: text.encode("utf-8"), lambda text: text.encode("utf-8-sig"),
+    lambda text: text.encode("utf-16"), lambda text: text.encode("utf-32-le"),
+])
+def test_a_body_in_any_json_encoding_is_read(encoded):
+    text = json.dumps({"inputs": [tensor("modèle", [2], "BYTES", ["é", "x"])]}, ensure_ascii=False)
+    parsed = parse_request(encoded(text))
+    assert (parsed.inputs[0].name, parsed.inputs[0].values) == ("modèle", ["é", "x"])
+
+
 @pytest.mark.parametrize("body, message", [
     (b"not json", "the request body is not valid JSON"),
+    (b'{"inputs": "\xff"}', "the request body is not valid JSON"),
     (b"[1, 2]", "the request body must be a JSON object"),
     (b"[" * 100000 + b"]" * 100000, "JSON nested too deeply"),
     (request(), '"inputs" must be a non-empty list'),
@@ -127,7 +138,7 @@ def test_a_raw_body_driver_gets_the_2017_json_body():
     parsed = parse_request(request(tensor("data", [1, 4], data=ROW), tensor("flag", [], "BOOL", [True])))
     (args, kwargs), scored = mapping.arguments(parsed)
     assert json.loads(args[0]) == {"data": [ROW], "flag": True} and kwargs == {}
-    assert scored == args[0].encode()
+    assert scored == args[0]
     assert mapping.metadata_inputs() == [] and mapping.metadata_parameters() is None
 
 
@@ -319,6 +330,18 @@ def test_model_names_from_the_map_and_the_service(tmp_path):
 def test_paths_are_matched_to_routes(path, route, name, version):
     found = match(path)
     assert (found.route, found.name, found.version) == (route, name, version)
+    served = Router([("iris", "1"), ("modèle", None), ("a b", None)])
+    assert served.match(path) == found and Router([]).match(path) == found
+
+
+def test_the_router_looks_up_the_served_models_paths_and_matches_the_rest():
+    router = Router([("iris", "1"), ("modèle", None)])
+    assert "/v2/models/iris/versions/1/infer" in router.known
+    assert "/v2/models/mod\xc3\xa8le/ready" in router.known  # as WSGI gives it
+    assert "/v2/models/modèle/ready" not in router.known
+    assert router.match("/v2/models/other/infer") == match("/v2/models/other/infer")
+    assert router.match("/v2/models/iris/versions/2/infer") == Match(INFER, "iris", "2")
+    assert [router.match(path) for path in ("/score", "/v2x", "/", "/v20/models")] == [None] * 4
 
 
 def test_the_runtime_version_is_momas():
