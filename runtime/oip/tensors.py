@@ -86,7 +86,10 @@ def parse_request(raw: bytes) -> InferenceRequest:
 
 def _text(raw: bytes) -> str | bytes:
     """UTF-8 decoded here (``json.loads`` would first guess the encoding); other bytes
-    (UTF-16, UTF-32, a byte order mark) as they are, for ``json.loads`` to detect."""
+    (UTF-16 and UTF-32, told by a byte order mark or by a NUL in the first two bytes as
+    ``json.detect_encoding`` tells them) as they are, for ``json.loads`` to detect."""
+    if b"\x00" in raw[:2]:
+        return raw
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

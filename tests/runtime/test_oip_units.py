@@ -60,12 +60,14 @@ def test_every_datatype_takes_its_values_and_refuses_others(datatype, good, bad,
 
 @pytest.mark.parametrize("encoded", [
     lambda text: text.encode("utf-8"), lambda text: text.encode("utf-8-sig"),
-    lambda text: text.encode("utf-16"), lambda text: text.encode("utf-32-le"),
+    lambda text: text.encode("utf-16"), lambda text: text.encode("utf-16-le"),
+    lambda text: text.encode("utf-32-be"), lambda text: text.encode("utf-32-le"),
 ])
 def test_a_body_in_any_json_encoding_is_read(encoded):
-    text = json.dumps({"inputs": [tensor("modèle", [2], "BYTES", ["é", "x"])]}, ensure_ascii=False)
-    parsed = parse_request(encoded(text))
-    assert (parsed.inputs[0].name, parsed.inputs[0].values) == ("modèle", ["é", "x"])
+    for name, values in (("modèle", ["é", "x"]), ("ascii", ["a", "b"])):
+        text = json.dumps({"inputs": [tensor(name, [2], "BYTES", values)]}, ensure_ascii=False)
+        parsed = parse_request(encoded(text))
+        assert (parsed.inputs[0].name, parsed.inputs[0].values) == (name, values)
 
 
 @pytest.mark.parametrize("body, message", [
