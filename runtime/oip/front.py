@@ -32,6 +32,7 @@ from ..errors import BadInput, ScoringError, UnsupportedMediaType, describe
 from ..request_body import JSON, read_body
 from ..schema import ServiceSchema
 from ..scoring import Scorer
+from . import codec
 from .inputs import InputMapping, feed_of
 from .names import ModelNames, ServedModel
 from .routes import INFER, LIVE, MODEL, MODEL_READY, READY, SERVER, Match, Router
@@ -154,7 +155,7 @@ class OpenInference:
         if request.parameters:
             document["parameters"] = request.parameters
         document["outputs"] = outputs
-        body = _json(document)
+        body = codec.dumps_answer(document)
         if self.capture is not None:
             self._capture(self.capture, environ, scored_input, result)
         return 200, [("Content-Type", JSON), ("x-ms-run-function-failed", "False"),

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..errors import BadInput
 from ..schema import PANDAS, SPARK, InputSpec, ServiceSchema, swagger_dtype
+from . import codec
 from .tensors import FLOATS, INTEGER_RANGES, InferenceRequest, InputTensor
 
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]
@@ -140,7 +141,8 @@ class InputMapping:
         its text without a schema, else the decoded document)."""
         schema = self.schema
         if schema is None:
-            text = json.dumps({tensor.name: tensor.nested() for tensor in request.inputs})
+            text = codec.dumps({tensor.name: tensor.nested() for tensor in request.inputs},
+                               request.read_by_orjson)
             return ((text,), {}), text
         tensors = {tensor.name: tensor for tensor in request.inputs}
         if self.columns is not None and (set(tensors) != set(self.feeds)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from ..encoding import encode_output, prepared
 from ..errors import BadInput
+from . import codec
 
 INTEGER_RANGES = {
     "INT8": (-2 ** 7, 2 ** 7 - 1), "INT16": (-2 ** 15, 2 ** 15 - 1),
@@ -56,13 +57,14 @@ class InferenceRequest(NamedTuple):
     parameters: dict[str, Any] | None
     inputs: tuple[InputTensor, ...]
     outputs: tuple[str, ...] | None  # the requested outputs' names; None: all
+    read_by_orjson: bool = False     # codec.dumps may write its values with orjson
 
 
 # -- the request ------------------------------------------------------------------------------
 def parse_request(raw: bytes) -> InferenceRequest:
     """The inference request of a body; BadInput naming what is wrong."""
     try:
-        document = json.loads(_text(raw))
+        document, read_by_orjson = codec.loads(raw)
     except ValueError as exc:
         raise BadInput(f"the request body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -81,20 +83,8 @@ def parse_request(raw: bytes) -> InferenceRequest:
         names = [tensor.name for tensor in tensors]
         if len(set(names)) != len(names):
             raise BadInput(f"input {_first_repeated(names)!r} is given twice")
-    return InferenceRequest(request_id, parameters, tensors, _requested(document.get("outputs")))
-
-
-def _text(raw: bytes) -> str | bytes:
-    """UTF-8 decoded here (``json.loads`` would first guess the encoding); other bytes
-    (UTF-16 and UTF-32, told by a byte order mark or by a NUL in the first two bytes as
-    ``json.detect_encoding`` tells them) as they are, for ``json.loads`` to detect."""
-    if b"\x00" in raw[:2]:
-        return raw
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw
-    return raw if text[:1] == "\ufeff" else text
+    return InferenceRequest(request_id, parameters, tensors, _requested(document.get("outputs")),
+                            read_by_orjson)
 
 
 def _input(entry: Any, at: int) -> InputTensor:

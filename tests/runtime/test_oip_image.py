@@ -36,3 +36,7 @@ def test_a_built_iris_image_answers_tritonclient(builder, options, iris_project:
                            outputs=[triton.InferRequestedOutput("predict", binary_data=False)])
     assert answer.as_numpy("predict").tolist() == on_score == ["setosa", "virginica"]
     assert answer.get_response()["model_version"] == "1"
+    # the image has orjson, so the answer is orjson's (json.dumps would put spaces in it)
+    raw = requests.post(service.url + "/v2/models/iris/infer", json={"inputs": [
+        {"name": "data", "shape": [1, 4], "datatype": "FP64", "data": ROWS[0]}]}, timeout=10)
+    assert raw.content.startswith(b'{"model_name":"iris","model_version":"1",'), raw.content

@@ -393,7 +393,7 @@ def test_driver_load_failures_become_failed(tmp_path, source, reason):
 def test_runtime_imports_only_stdlib_and_its_pinned_requirements():
     import sys
 
-    allowed = {"flask", "werkzeug", "gunicorn", "jsonschema", "prometheus_client"}
+    allowed = {"flask", "werkzeug", "gunicorn", "jsonschema", "orjson", "prometheus_client"}
     package = Path(__file__).resolve().parents[2] / "runtime"
     pinned = (package / "requirements.txt").read_text()
     assert all(name.replace("_", "-") in pinned for name in allowed)
