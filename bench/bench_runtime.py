@@ -50,6 +50,7 @@ its server processes used per request (utime+stime of the whole process tree fro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -62,6 +63,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,6 +284,32 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+@contextlib.contextmanager
+def serving(spec: dict, port: int, log_name: str) -> Iterator[subprocess.Popen]:
+    """A case's server, its output in ``WORK/logs/<log_name>.log``, every worker ready,
+    stopped when the block ends."""
+    logs = WORK / "logs"
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"{log_name}.log", "w") as out:
+        proc = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=spec["env"], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_ready(port, spec, proc)
+        yield proc
+    finally:
+        stop(proc)
+
+
+def wrk_with_cpu(port: int, spec: dict, proc: subprocess.Popen, duration: int, connections: int,
+                 wrk_threads: int, warm_up_s: int = 2) -> dict:
+    """wrk's results after a warm-up, with the server's CPU µs per request (``cpu_us``)."""
+    wrk(port, spec, warm_up_s, connections, wrk_threads)
+    cpu_before = tree_cpu_seconds(proc.pid)
+    result = wrk(port, spec, duration, connections, wrk_threads)
+    result["cpu_us"] = (tree_cpu_seconds(proc.pid) - cpu_before) / result["requests"] * 1e6
+    return result
+
+
 def wrk(port: int, spec: dict, duration: int, connections: int, wrk_threads: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write('wrk.method = "POST"\n')
@@ -441,27 +469,16 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
         return run_driver(args)
     port = free_port()
     spec = case_spec(case, port, args.threads)
-    logs = WORK / "logs"
-    logs.mkdir(exist_ok=True)
-    with open(logs / f"{case}.log", "w") as out:
-        proc = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=spec["env"], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_ready(port, spec, proc)
+    with serving(spec, port, case) as proc:
         status, body = request_once(port, spec)
         if status != 200 or b"0" not in body:
             raise RuntimeError(f"unexpected answer {status} {body[:200]!r}")
-        wrk(port, spec, 2, args.connections, args.wrk_threads)  # warm-up
-        cpu_before = tree_cpu_seconds(proc.pid)
-        result = wrk(port, spec, args.duration, args.connections, args.wrk_threads)
-        result["cpu_us"] = (tree_cpu_seconds(proc.pid) - cpu_before) / result["requests"] * 1e6
+        result = wrk_with_cpu(port, spec, proc, args.duration, args.connections, args.wrk_threads)
         if case == "ours-dc":
             result["collection"] = collection_counters(port)
         if case == "ours-otel":
             result["telemetry"] = telemetry_counters(port)
         return result
-    finally:
-        stop(proc)
 
 
 def main() -> int:

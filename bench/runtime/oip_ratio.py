@@ -18,24 +18,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.bench_runtime import (
-    BASELINES,
-    OIP_BODY,
-    WORK,
-    case_spec,
-    free_port,
-    prepare_work,
-    stop,
-    tree_cpu_seconds,
-    wait_ready,
-    wrk,
-)
+from bench.bench_runtime import BASELINES, OIP_BODY, case_spec, free_port, prepare_work, serving, wrk_with_cpu
 
 ROUTES = {"/score": None, "/v2/models/iris/infer": OIP_BODY}  # None: the case's own body
 
@@ -44,30 +32,20 @@ def measure(case: str, pairs: int, duration: int, connections: int) -> list[dict
     """Per pair: req/s and CPU µs per request of each route, the order alternating."""
     port = free_port()
     spec = case_spec(case, port, threads=4)
-    (WORK / "logs").mkdir(exist_ok=True)
-    with open(WORK / "logs" / f"oip_ratio-{case}.log", "w") as out:
-        proc = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=spec["env"], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_ready(port, spec, proc)
-        runs = []
+    runs = []
+    with serving(spec, port, f"oip_ratio-{case}") as proc:
         for pair in range(pairs):
             routes = list(ROUTES) if pair % 2 == 0 else list(ROUTES)[::-1]
             run = {}
             for path in routes:
                 route = dict(spec, path=path, body=ROUTES[path] or spec["body"])
-                wrk(port, route, 1, connections, 2)  # warm-up
-                before = tree_cpu_seconds(proc.pid)
-                result = wrk(port, route, duration, connections, 2)
+                result = wrk_with_cpu(port, route, proc, duration, connections, 2, warm_up_s=1)
                 if result["non2xx"] or result["socket_errors"]:
                     raise RuntimeError(f"{path}: {result['non2xx']} non-2xx answers "
                                        f"{result['socket_errors']}")
-                run[path] = {"rps": result["rps"], "cpu_us": (tree_cpu_seconds(proc.pid) - before)
-                             / result["requests"] * 1e6}
+                run[path] = {"rps": result["rps"], "cpu_us": result["cpu_us"]}
             runs.append(run)
-        return runs
-    finally:
-        stop(proc)
+    return runs
 
 
 def report(name: str, runs: list[dict]) -> None:

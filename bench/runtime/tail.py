@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.bench_runtime import KEY, WORK, case_spec, free_port, prepare_work, process_tree, stop, wait_ready, wrk
+from bench.bench_runtime import KEY, case_spec, free_port, prepare_work, process_tree, serving, wrk
 
 CASES = ("ours", "bare-sync")
 SLOW_S = 0.010
@@ -92,19 +91,13 @@ def cpu_by_worker(before: dict, after: dict, master: int) -> list[tuple[float, f
 def run(case: str, arguments: argparse.Namespace) -> dict:
     port = free_port()
     spec = case_spec(case, port, arguments.threads)
-    with open(WORK / "logs" / f"tail-{case}.log", "w") as out:
-        proc = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=spec["env"], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_ready(port, spec, proc)
+    with serving(spec, port, f"tail-{case}") as proc:
         wrk(port, spec, 2, arguments.connections, arguments.wrk_threads)  # warm-up
         histogram_before = scrape(port) if case == "ours" else {}
         before = threads_of(proc.pid)
         result = wrk(port, spec, arguments.duration, arguments.connections, arguments.wrk_threads)
         after = threads_of(proc.pid)
         histogram = difference(scrape(port), histogram_before) if case == "ours" else {}
-    finally:
-        stop(proc)
     waited = sum(wait for rows in after.values() for _, wait, _ in rows) - \
         sum(wait for rows in before.values() for _, wait, _ in rows)
     workers = cpu_by_worker(before, after, proc.pid)
@@ -130,7 +123,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (4)")
     arguments = parser.parse_args()
     prepare_work()
-    (WORK / "logs").mkdir(exist_ok=True)
     results: dict[str, list[dict]] = {case: [] for case in CASES}
     for number in range(arguments.rounds):
         for case in CASES if number % 2 == 0 else reversed(CASES):

@@ -20,7 +20,6 @@ does all of it.
 from __future__ import annotations
 
 import json
-import re
 from types import ModuleType
 from typing import Any
 
@@ -30,7 +29,10 @@ try:
 except ImportError:  # the runtime outside an image, in an environment of its own
     orjson = None
 
-_NINETEEN_DIGITS = re.compile(rb"[0-9]{19}")
+# every ASCII digit as 9, anything else as a space: a run of 19 digits is then a substring
+# search (bytes.translate and ``in`` run in C; a regex walks a large body far slower)
+_DIGITS_AS_NINES = bytes(0x39 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_NINETEEN_DIGITS = b"9" * 19
 # orjson writes at most 254 levels of nesting and reads 1024; json reads as deep as the
 # recursion limit lets it (less than 1000, fewer in a server's deep stack), so a body
 # nested past what orjson writes is left to json, to be refused exactly where it was
@@ -42,7 +44,7 @@ _PLAIN_ONLY = (orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIM
 def loads(raw: bytes) -> tuple[Any, bool]:
     """The document, and whether orjson read it (``dumps`` may then write its values
     with orjson). ``json``'s errors for a body neither reads."""
-    if orjson is not None and _NINETEEN_DIGITS.search(raw) is None:
+    if orjson is not None and _NINETEEN_DIGITS not in raw.translate(_DIGITS_AS_NINES):
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -136,9 +136,8 @@ class OpenInference:
             raise BadInput("binary tensor data (Inference-Header-Content-Length) is not "
                            "supported: send the tensors as JSON (tritonclient: "
                            "binary_data=False)")
-        encoding = environ.get("HTTP_CONTENT_ENCODING")
-        if encoding and encoding.strip().lower() not in ("", "identity"):
-            encoding = encoding.strip().lower()
+        encoding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+        if encoding not in ("", "identity"):
             raise UnsupportedMediaType(f"Content-Encoding {encoding} is not supported: send "
                                        f"the body uncompressed")
         request = parse_request(read_body(environ, self.max_body_bytes))

@@ -61,7 +61,7 @@ class Router:
             if version is not None:
                 bases.append(f"/v2/models/{name}/versions/{version}")
             paths += [base + tail for base in bases for tail in ("", "/ready", "/infer")]
-        self.known = {wsgi: match(wsgi) for wsgi in map(_wsgi, paths) if is_oip_path(wsgi)}
+        self.known = {wsgi: match(wsgi) for wsgi in map(_wsgi, paths)}
 
     def match(self, path: str) -> Match | None:
         found = self.known.get(path)

@@ -57,7 +57,7 @@ class InferenceRequest(NamedTuple):
     parameters: dict[str, Any] | None
     inputs: tuple[InputTensor, ...]
     outputs: tuple[str, ...] | None  # the requested outputs' names; None: all
-    read_by_orjson: bool = False     # codec.dumps may write its values with orjson
+    read_by_orjson: bool             # codec.dumps may write its values with orjson
 
 
 # -- the request ------------------------------------------------------------------------------
